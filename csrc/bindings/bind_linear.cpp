@@ -1,0 +1,9 @@
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+namespace pcn::bind {
+
+void register_linear(py::module_& m) {}
+
+}  // namespace pcn::bind

@@ -1,0 +1,29 @@
+// pyconvnet._C: one register_* per kernel family, each in its own bind_*.cpp.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+namespace pcn::bind {
+void register_config(py::module_& m);
+void register_gemm(py::module_& m);
+void register_conv(py::module_& m);
+void register_linear(py::module_& m);
+void register_pool(py::module_& m);
+void register_norm(py::module_& m);
+void register_activation(py::module_& m);
+void register_dropout(py::module_& m);
+void register_softmax(py::module_& m);
+}  // namespace pcn::bind
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "pyconvnet compute kernels (internal; use pyconvnet.functional)";
+  pcn::bind::register_config(m);
+  pcn::bind::register_gemm(m);
+  pcn::bind::register_conv(m);
+  pcn::bind::register_linear(m);
+  pcn::bind::register_pool(m);
+  pcn::bind::register_norm(m);
+  pcn::bind::register_activation(m);
+  pcn::bind::register_dropout(m);
+  pcn::bind::register_softmax(m);
+}

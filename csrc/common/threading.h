@@ -1,0 +1,71 @@
+// Thread count and the one parallel construct every kernel uses.
+//
+// The thread count lives in an atomic, not in OpenMP's per-thread ICV, so a value set from
+// one Python thread reaches kernels started from any other. Work is split statically into
+// contiguous chunks of independent outputs; no reduction ever depends on the split, which
+// is what makes results identical for every thread count.
+#pragma once
+#include <cstdint>
+#include <exception>
+#include <mutex>
+
+#ifdef PCN_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+namespace pcn {
+
+int get_num_threads();
+void set_num_threads(int n);
+// True in a process forked after this one ran an OpenMP team: libgomp's pool cannot be
+// reused there, so such a child is kept single-threaded.
+bool forked_after_threads();
+void note_team_started();
+
+// Calls fn(begin, end) on contiguous chunks covering [0, n), at most one chunk per thread.
+// Chunk boundaries are multiples of `grain`. Exceptions thrown by fn are rethrown here.
+template <class F>
+void parallel_for(int64_t n, int64_t grain, F&& fn) {
+  if (n <= 0) return;
+  if (grain < 1) grain = 1;
+  int64_t units = (n + grain - 1) / grain;
+  int nt = get_num_threads();
+  if (nt > units) nt = static_cast<int>(units);
+#ifdef PCN_HAVE_OPENMP
+  if (nt > 1) {
+    note_team_started();
+    std::exception_ptr err = nullptr;
+    std::mutex err_mutex;
+#pragma omp parallel num_threads(nt)
+    {
+      int t = omp_get_thread_num();
+      int team = omp_get_num_threads();
+      int64_t lo = units * t / team, hi = units * (t + 1) / team;
+      int64_t b = lo * grain, e = hi * grain < n ? hi * grain : n;
+      if (b < e) {
+        try {
+          fn(b, e);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(err_mutex);
+          if (!err) err = std::current_exception();
+        }
+      }
+    }
+    if (err) std::rethrow_exception(err);
+    return;
+  }
+#endif
+  fn(int64_t(0), n);
+}
+
+// Calls fn(i) for every i in [0, n), split across threads in contiguous chunks.
+template <class F>
+void parallel_for_each(int64_t n, F&& fn) {
+  parallel_for(n, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) fn(i);
+  });
+}
+
+const char* openmp_runtime();
+
+}  // namespace pcn

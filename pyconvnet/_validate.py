@@ -1,0 +1,94 @@
+"""Argument checks shared by the functional API and the layers.
+
+Policy (API.md): any real floating input (float16/32/64), strided or not, is converted once
+to a C-contiguous float32 array; integer, bool, complex and object input raise TypeError
+saying what to do; wrong ranks and values raise ValueError naming the argument.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+
+import numpy as np
+
+_FLOAT_KINDS = "f"
+
+
+def as_float_array(x, name: str, ndim: int | tuple[int, ...] | None = None, what: str = "") -> np.ndarray:
+    """Return `x` as a C-contiguous float32 ndarray (no copy when it already is one)."""
+    if isinstance(x, np.ndarray):
+        arr = x
+    elif isinstance(x, (list, tuple)) or isinstance(x, numbers.Real):
+        arr = np.asarray(x)
+        if arr.dtype.kind in "iub":
+            # Python lists of ints are a common, harmless spelling of real data.
+            arr = arr.astype(np.float32)
+    else:
+        try:
+            arr = np.asarray(x)
+        except Exception:  # pragma: no cover - exotic objects
+            raise TypeError(f"{name} must be a numpy array of floats, got {type(x).__name__}") from None
+    kind = arr.dtype.kind
+    if kind in "iu":
+        raise TypeError(
+            f"{name} has integer dtype {arr.dtype}; pass floating-point data, "
+            f"e.g. convert with {name}.astype(np.float32) / 255"
+        )
+    if kind == "b":
+        raise TypeError(f"{name} has dtype bool; convert with {name}.astype(np.float32)")
+    if kind == "c":
+        raise TypeError(f"{name} has complex dtype {arr.dtype}; pyconvnet computes on real float32 data")
+    if kind not in _FLOAT_KINDS:
+        raise TypeError(f"{name} has dtype {arr.dtype}; pass a numpy array of float32 (or float16/float64)")
+    if ndim is not None:
+        dims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in dims:
+            want = " or ".join(f"{d}-D" for d in dims)
+            hint = f" {what}" if what else ""
+            raise ValueError(f"{name} must be {want}{hint}, got shape {arr.shape}")
+    if arr.dtype == np.float32 and arr.flags.c_contiguous:
+        return arr
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def as_int(v, name: str, minimum: int | None = None) -> int:
+    if isinstance(v, bool) or isinstance(v, (np.bool_,)):
+        raise TypeError(f"{name} must be an int, got bool")
+    try:
+        v = operator.index(v)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {type(v).__name__} ({v!r})") from None
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    return v
+
+
+def as_pair(v, name: str, minimum: int | None = None) -> tuple[int, int]:
+    """Normalise an int or an (h, w) pair of ints (Keras' standardize_tuple)."""
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"{name} must be an int or a pair (h, w), got {v!r}")
+        pair = (as_int(v[0], name), as_int(v[1], name))
+    else:
+        try:
+            x = as_int(v, name)
+        except TypeError:
+            raise TypeError(f"{name} must be an int or a pair (h, w) of ints, got {v!r}") from None
+        pair = (x, x)
+    if minimum is not None and min(pair) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {v!r}")
+    return pair
+
+
+def as_float_scalar(v, name: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(v).__name__} ({v!r})")
+    return float(v)
+
+
+def as_probability(p, name: str = "p") -> float:
+    p = as_float_scalar(p, name)
+    if not (0.0 <= p <= 1.0):
+        raise ValueError(f"{name} must be in [0, 1], got {p}")
+    return p
