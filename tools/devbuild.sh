@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Incremental developer build without pip: compiles _C into build/dev-<name>/ and lays out
-# build/dev-<name>/site/pyconvnet (symlinks to the sources + the fresh _C), so that
-#   PYTHONPATH=build/dev-<name>/site python -m pytest tests/...
-# tests the working tree. Several developers can use different names at once.
+# Incremental developer build without pip: compiles _C in build/dev-<name>/ and copies it
+# into pyconvnet/ (git-ignored), so `python -m pytest tests/...` from the repository root
+# tests the working tree. Several developers can build at once under different names.
 set -euo pipefail
 name=${1:-default}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,13 +15,7 @@ if [ ! -f "$bdir/CMakeCache.txt" ]; then
 fi
 cmake --build "$bdir" -j2 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
 so=$(ls "$bdir"/_C*.so)
-site="$bdir/site/pyconvnet"
-rm -rf "$bdir/site"
-mkdir -p "$site"
-for entry in "$root"/pyconvnet/*; do
-  base=$(basename "$entry")
-  case "$base" in _C*.so|__pycache__) continue ;; esac
-  ln -s "$entry" "$site/$base"
-done
-cp "$so" "$site/"
-echo "PYTHONPATH=$bdir/site"
+# Atomic replace: processes that already loaded the old module keep their mapping.
+cp "$so" "$root/pyconvnet/.tmp_$name.so"
+mv -f "$root/pyconvnet/.tmp_$name.so" "$root/pyconvnet/$(basename "$so")"
+echo "built $(basename "$so") into pyconvnet/ (run tests from the repository root)"
