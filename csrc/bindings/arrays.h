@@ -33,7 +33,7 @@ inline std::string shape_str(const py::array& a) {
 inline FArray as_float(const py::handle& obj, const char* name) {
   if (!py::isinstance<py::array>(obj))
     throw py::type_error(cat(name, " must be a numpy.ndarray of float32, got ",
-                             std::string(py::str(obj.get_type().attr("__name__")))));
+                             std::string(Py_TYPE(obj.ptr())->tp_name)));
   auto arr = py::reinterpret_borrow<py::array>(obj);
   if (!arr.dtype().is(py::dtype::of<float>()))
     throw py::type_error(cat(name, " must have dtype float32, got ",

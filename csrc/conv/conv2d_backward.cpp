@@ -1,0 +1,155 @@
+// Backward convolution as GEMMs (Darknet/Caffe algebra), per group g and image b:
+//   dX_b = col2im(W_g^T * dY_b)        dW_g = sum_b dY_b * im2col(X_b)^T        db = sum dY
+// Every reduction runs in a fixed order (images in order, KC blocks in order), and threads
+// split only independent outputs, so the gradients are the same bits for any thread count.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "common/threading.h"
+#include "conv/conv2d.h"
+#include "conv/depthwise.h"
+#include "conv/im2col_pack.h"
+#include "gemm/sgemm.h"
+
+namespace pcn::conv {
+
+namespace {
+
+bool is_pointwise(const Conv2dShape& s) {
+  return s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.pt == 0 && s.pl == 0 &&
+         s.pb == 0 && s.pr == 0;
+}
+
+// Output positions per dcol chunk: bounds the scratch to about 1M floats (4 MB) per thread
+// whatever the image size. Depends only on the shape, never on the thread count.
+int64_t dcol_chunk(const Conv2dShape& s) {
+  const int64_t ohw = s.oh * s.ow;
+  int64_t chunk = std::max<int64_t>(gemm::NR, (int64_t(1) << 20) / std::max<int64_t>(1, s.kdim()));
+  chunk = chunk / gemm::NR * gemm::NR;
+  return std::min(chunk, ohw);
+}
+
+// dX for one image and group: pointwise writes the GEMM result directly; otherwise each
+// chunk of output positions becomes a dcol block that col2im adds into dx.
+// `split` selects whether the GEMM and col2im are themselves multi-threaded.
+void dx_image(const Conv2dShape& s, const gemm::PackedA& wt, const float* dyg, float* dxg,
+              bool threaded, AlignedBuffer& col, AlignedBuffer& bbuf, gemm::UkernelFn uk) {
+  const int64_t ohw = s.oh * s.ow, cg = s.cg(), kdim = s.kdim();
+  gemm::StridedBPacker pb({dyg, ohw, 1});
+  if (is_pointwise(s)) {
+    if (threaded) gemm::gemm_packed(wt, pb, ohw, dxg, ohw, false, {});
+    else gemm::gemm_block(uk, wt, pb, 0, kdim, 0, ohw, dxg, ohw, false, {}, bbuf);
+    return;
+  }
+  std::memset(dxg, 0, cg * s.h * s.w * sizeof(float));
+  const int64_t chunk = dcol_chunk(s);
+  col.resize(static_cast<size_t>(kdim * chunk));
+  for (int64_t p0 = 0; p0 < ohw; p0 += chunk) {
+    const int64_t p1 = std::min(ohw, p0 + chunk);
+    gemm::StridedBPacker pchunk({dyg + p0, ohw, 1});
+    float* cp = col.data();
+    if (threaded) {
+      gemm::gemm_packed(wt, pchunk, p1 - p0, cp, p1 - p0, false, {});
+      parallel_for(cg, 1, [&](int64_t c0, int64_t c1) { col2im_add(s, cp, p0, p1, c0, c1, dxg); });
+    } else {
+      gemm::gemm_block(uk, wt, pchunk, 0, kdim, 0, p1 - p0, cp, p1 - p0, false, {}, bbuf);
+      col2im_add(s, cp, p0, p1, 0, cg, dxg);
+    }
+  }
+}
+
+void backward_dx(const Conv2dShape& s, const float* w, const float* dy, float* dx) {
+  const int64_t ocg = s.ocg(), cg = s.cg(), kdim = s.kdim(), ohw = s.oh * s.ow;
+  // A = W_g^T (kdim x ocg), read transposed from the OIHW weights.
+  std::vector<gemm::PackedA> wt(s.groups);
+  for (int64_t g = 0; g < s.groups; ++g) wt[g].pack({w + g * ocg * kdim, 1, kdim}, kdim, ocg);
+  const gemm::UkernelFn uk = gemm::select_ukernel();
+  const int nt = get_num_threads();
+  auto one = [&](int64_t b, int64_t g, bool threaded, AlignedBuffer& col, AlignedBuffer& bbuf) {
+    dx_image(s, wt[g], dy + (b * s.oc + g * ocg) * ohw, dx + (b * s.c + g * cg) * s.h * s.w,
+             threaded, col, bbuf, uk);
+  };
+  const int64_t items = s.n * s.groups;
+  if (items >= nt) {
+    parallel_for(items, 1, [&](int64_t i0, int64_t i1) {
+      AlignedBuffer col, bbuf;
+      for (int64_t i = i0; i < i1; ++i) one(i / s.groups, i % s.groups, false, col, bbuf);
+    });
+  } else {
+    AlignedBuffer col, bbuf;
+    for (int64_t i = 0; i < items; ++i) one(i / s.groups, i % s.groups, true, col, bbuf);
+  }
+}
+
+void backward_dw(const Conv2dShape& s, const float* x, const float* dy, float* dw) {
+  const int64_t ocg = s.ocg(), cg = s.cg(), kdim = s.kdim(), ohw = s.oh * s.ow;
+  const gemm::UkernelFn uk = gemm::select_ukernel();
+  const bool pointwise = is_pointwise(s);
+  for (int64_t g = 0; g < s.groups; ++g) {
+    float* dwg = dw + g * ocg * kdim;
+    // dW_g (ocg x kdim): threads take column tiles (or row tiles when kdim is narrow); each
+    // runs over the images in order, accumulating into its own block of dW_g.
+    const int64_t ntiles = (kdim + gemm::NR - 1) / gemm::NR;
+    const int64_t mtiles = (ocg + gemm::MR - 1) / gemm::MR;
+    const bool split_n = ntiles >= get_num_threads() || ntiles >= mtiles;
+    parallel_for(split_n ? ntiles : mtiles, 1, [&](int64_t t0, int64_t t1) {
+      int64_t m0 = 0, m1 = ocg, n0 = 0, n1 = kdim;
+      if (split_n) { n0 = t0 * gemm::NR; n1 = std::min(kdim, t1 * gemm::NR); }
+      else { m0 = t0 * gemm::MR; m1 = std::min(ocg, t1 * gemm::MR); }
+      AlignedBuffer bbuf;
+      gemm::PackedA a;
+      for (int64_t b = 0; b < s.n; ++b) {
+        const float* dyg = dy + (b * s.oc + g * ocg) * ohw;
+        const float* xg = x + (b * s.c + g * cg) * s.h * s.w;
+        a.pack({dyg, ohw, 1}, ocg, ohw);
+        if (pointwise) {
+          // B = X_b^T (hw x c): column j of B is channel j of the image.
+          gemm::StridedBPacker pb({xg, 1, s.h * s.w});
+          gemm::gemm_block(uk, a, pb, m0, m1, n0, n1, dwg, kdim, b > 0, {}, bbuf);
+        } else {
+          Im2colTransposedBPacker pb(s, xg);
+          gemm::gemm_block(uk, a, pb, m0, m1, n0, n1, dwg, kdim, b > 0, {}, bbuf);
+        }
+      }
+    });
+  }
+}
+
+void backward_db(const Conv2dShape& s, const float* dy, float* db) {
+  const int64_t ohw = s.oh * s.ow;
+  parallel_for_each(s.oc, [&](int64_t o) {
+    double acc = 0.0;  // fixed order: images, then positions
+    for (int64_t b = 0; b < s.n; ++b) {
+      const float* p = dy + (b * s.oc + o) * ohw;
+      float part = 0.0f;
+      for (int64_t i = 0; i < ohw; ++i) part += p[i];
+      acc += part;
+    }
+    db[o] = static_cast<float>(acc);
+  });
+}
+
+}  // namespace
+
+void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy,
+                     float* dx, float* dw, float* db) {
+  const int64_t ohw = s.oh * s.ow;
+  if (db) {
+    if (s.n == 0 || ohw == 0) std::fill(db, db + s.oc, 0.0f);
+    else backward_db(s, dy, db);
+  }
+  if (s.n == 0 || ohw == 0 || s.oc == 0) {
+    if (dx) std::fill(dx, dx + s.n * s.c * s.h * s.w, 0.0f);
+    if (dw) std::fill(dw, dw + s.oc * s.kdim(), 0.0f);
+    return;
+  }
+  if (use_depthwise(s)) {
+    depthwise_backward(s, x, w, dy, dx, dw);
+    return;
+  }
+  if (dx) backward_dx(s, w, dy, dx);
+  if (dw) backward_dw(s, x, dy, dw);
+}
+
+}  // namespace pcn::conv

@@ -1,0 +1,66 @@
+// Forward convolution: one GEMM per (image, group), Y_g = W_g * im2col(X_g), with the weights
+// packed once per call and shared by all threads, im2col fused into the packing of B, and
+// bias + ReLU fused into the micro-kernel's epilogue. Threads split the output positions of
+// the whole batch, so batch 1 and batch 64 both use every core.
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "common/threading.h"
+#include "conv/conv2d.h"
+#include "conv/depthwise.h"
+#include "conv/im2col_pack.h"
+#include "gemm/sgemm.h"
+
+namespace pcn::conv {
+
+namespace {
+
+// 1x1, stride 1, no padding: the image itself is B (c x h*w), no gather needed.
+bool is_pointwise(const Conv2dShape& s) {
+  return s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.pt == 0 && s.pl == 0 &&
+         s.pb == 0 && s.pr == 0;
+}
+
+}  // namespace
+
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                    float* y, bool relu) {
+  const int64_t ohw = s.oh * s.ow;
+  if (s.n == 0 || s.oc == 0 || ohw == 0) return;
+  if (use_depthwise(s)) {
+    depthwise_forward(s, x, w, bias, y, relu);
+    return;
+  }
+  const int64_t ocg = s.ocg(), cg = s.cg(), kdim = s.kdim();
+  std::vector<gemm::PackedA> packed(s.groups);
+  for (int64_t g = 0; g < s.groups; ++g)
+    packed[g].pack({w + g * ocg * kdim, kdim, 1}, ocg, kdim);
+
+  const bool pointwise = is_pointwise(s);
+  const gemm::UkernelFn uk = gemm::select_ukernel();
+  const int64_t total = s.n * ohw;
+  // Whole NR-column tiles per thread; a thread's range may span several images.
+  parallel_for((total + gemm::NR - 1) / gemm::NR, 1, [&](int64_t t0, int64_t t1) {
+    AlignedBuffer bbuf;
+    const int64_t q0 = t0 * gemm::NR, q1 = std::min(total, t1 * gemm::NR);
+    for (int64_t b = q0 / ohw; b * ohw < q1; ++b) {
+      const int64_t p0 = std::max<int64_t>(q0 - b * ohw, 0);
+      const int64_t p1 = std::min<int64_t>(q1 - b * ohw, ohw);
+      for (int64_t g = 0; g < s.groups; ++g) {
+        const float* xg = x + (b * s.c + g * cg) * s.h * s.w;
+        float* yg = y + (b * s.oc + g * ocg) * ohw;
+        gemm::Epilogue ep{bias ? bias + g * ocg : nullptr, nullptr, relu};
+        if (pointwise) {
+          gemm::StridedBPacker pb({xg, s.h * s.w, 1});
+          gemm::gemm_block(uk, packed[g], pb, 0, ocg, p0, p1, yg, ohw, false, ep, bbuf);
+        } else {
+          Im2colBPacker pb(s, xg);
+          gemm::gemm_block(uk, packed[g], pb, 0, ocg, p0, p1, yg, ohw, false, ep, bbuf);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace pcn::conv

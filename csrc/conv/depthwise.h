@@ -1,0 +1,17 @@
+// Direct convolution for groups whose output channels each read one input channel
+// (depthwise and channel-multiplier convolutions): a GEMM with one row per group would
+// waste most of the micro-kernel.
+#pragma once
+#include "common/shapes.h"
+
+namespace pcn::conv {
+
+inline bool use_depthwise(const Conv2dShape& s) { return s.groups > 1 && s.cg() == 1; }
+
+void depthwise_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                       float* y, bool relu);
+// Any of dx, dw may be null. Both are overwritten.
+void depthwise_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy,
+                        float* dx, float* dw);
+
+}  // namespace pcn::conv

@@ -1,0 +1,66 @@
+#include "gemm/pack.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/check.h"
+#include "gemm/sgemm.h"
+
+namespace pcn::gemm {
+
+void PackedA::pack(StridedMatrix a, int64_t m, int64_t k) {
+  m_ = m;
+  k_ = k;
+  mpad_ = (m + MR - 1) / MR * MR;
+  buf_.resize(static_cast<size_t>(std::max<int64_t>(checked_mul(mpad_, k, "GEMM operand A"), 1)));
+  float* out = buf_.data();
+  for (int64_t pc = 0; pc < k; pc += KC) {
+    const int64_t kc = std::min(KC, k - pc);
+    for (int64_t ir = 0; ir < mpad_; ir += MR) {
+      float* dst = out + pc * mpad_ + ir * kc;
+      const int64_t rows = std::min(MR, m - ir);
+      if (a.cs == 1) {
+        // Row-major A: walk MR rows side by side.
+        for (int64_t i = 0; i < rows; ++i) {
+          const float* src = a.p + (ir + i) * a.rs + pc;
+          for (int64_t kk = 0; kk < kc; ++kk) dst[kk * MR + i] = src[kk];
+        }
+      } else {
+        for (int64_t kk = 0; kk < kc; ++kk)
+          for (int64_t i = 0; i < rows; ++i)
+            dst[kk * MR + i] = a.p[(ir + i) * a.rs + (pc + kk) * a.cs];
+      }
+      for (int64_t i = rows; i < MR; ++i)
+        for (int64_t kk = 0; kk < kc; ++kk) dst[kk * MR + i] = 0.0f;
+    }
+  }
+}
+
+void StridedBPacker::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst) const {
+  for (int64_t jr = 0; jr < nc; jr += NR) {
+    float* panel = dst + jr * kc;
+    const int64_t cols = std::min(NR, nc - jr);
+    if (b_.cs == 1) {
+      for (int64_t kk = 0; kk < kc; ++kk) {
+        const float* src = b_.p + (k0 + kk) * b_.rs + n0 + jr;
+        float* d = panel + kk * NR;
+        if (cols == NR) {
+          std::memcpy(d, src, NR * sizeof(float));
+        } else {
+          for (int64_t j = 0; j < cols; ++j) d[j] = src[j];
+          for (int64_t j = cols; j < NR; ++j) d[j] = 0.0f;
+        }
+      }
+    } else {
+      // Transposed B (columns contiguous): read each column along k.
+      for (int64_t j = 0; j < cols; ++j) {
+        const float* src = b_.p + (n0 + jr + j) * b_.cs + k0 * b_.rs;
+        for (int64_t kk = 0; kk < kc; ++kk) panel[kk * NR + j] = src[kk * b_.rs];
+      }
+      for (int64_t j = cols; j < NR; ++j)
+        for (int64_t kk = 0; kk < kc; ++kk) panel[kk * NR + j] = 0.0f;
+    }
+  }
+}
+
+}  // namespace pcn::gemm

@@ -1,0 +1,51 @@
+// Packing of GEMM operands into the panels the micro-kernel reads (see ukernel.h).
+#pragma once
+#include <cstdint>
+
+#include "common/aligned_buffer.h"
+#include "gemm/ukernel.h"
+
+namespace pcn::gemm {
+
+// Element (i, j) of a strided matrix is p[i * rs + j * cs].
+struct StridedMatrix {
+  const float* p;
+  int64_t rs, cs;
+};
+
+// The whole of A (m x k) packed once per call: for each KC block of k, its MR-row panels,
+// each kc x MR by columns, zero-padded to a multiple of MR rows. Threads share it read-only.
+class PackedA {
+ public:
+  void pack(StridedMatrix a, int64_t m, int64_t k);
+  int64_t m() const { return m_; }
+  int64_t k() const { return k_; }
+  // Panel of rows [ir, ir + MR) for the KC block starting at pc (ir a multiple of MR).
+  const float* panel(int64_t pc, int64_t kc, int64_t ir) const {
+    return buf_.data() + pc * mpad_ + ir * kc;
+  }
+
+ private:
+  AlignedBuffer buf_;
+  int64_t m_ = 0, k_ = 0, mpad_ = 0;
+};
+
+// A source of B: packs rows [k0, k0 + kc) and columns [n0, n0 + nc) of B into NR-column
+// panels (panel j at dst + j * kc * NR, rows of NR floats, zero-padded past nc).
+// Convolution supplies one that reads the image directly (im2col fused into packing).
+class BPacker {
+ public:
+  virtual ~BPacker() = default;
+  virtual void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst) const = 0;
+};
+
+class StridedBPacker final : public BPacker {
+ public:
+  explicit StridedBPacker(StridedMatrix b) : b_(b) {}
+  void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst) const override;
+
+ private:
+  StridedMatrix b_;
+};
+
+}  // namespace pcn::gemm
