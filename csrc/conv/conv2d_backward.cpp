@@ -98,6 +98,7 @@ void backward_dw(const Conv2dShape& s, const float* x, const float* dy, float* d
       if (split_n) { n0 = t0 * gemm::NR; n1 = std::min(kdim, t1 * gemm::NR); }
       else { m0 = t0 * gemm::MR; m1 = std::min(ocg, t1 * gemm::MR); }
       AlignedBuffer bbuf;
+      PaddedImage img;
       gemm::PackedA a;
       for (int64_t b = 0; b < s.n; ++b) {
         const float* dyg = dy + (b * s.oc + g * ocg) * ohw;
@@ -108,7 +109,8 @@ void backward_dw(const Conv2dShape& s, const float* x, const float* dy, float* d
           gemm::StridedBPacker pb({xg, 1, s.h * s.w});
           gemm::gemm_block(uk, a, pb, m0, m1, n0, n1, dwg, kdim, b > 0, {}, bbuf);
         } else {
-          Im2colTransposedBPacker pb(s, xg);
+          img.assign(s, xg);
+          Im2colTransposedBPacker pb(s, img);
           gemm::gemm_block(uk, a, pb, m0, m1, n0, n1, dwg, kdim, b > 0, {}, bbuf);
         }
       }

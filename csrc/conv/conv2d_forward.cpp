@@ -43,6 +43,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   // Whole NR-column tiles per thread; a thread's range may span several images.
   parallel_for((total + gemm::NR - 1) / gemm::NR, 1, [&](int64_t t0, int64_t t1) {
     AlignedBuffer bbuf;
+    PaddedImage img;
     const int64_t q0 = t0 * gemm::NR, q1 = std::min(total, t1 * gemm::NR);
     for (int64_t b = q0 / ohw; b * ohw < q1; ++b) {
       const int64_t p0 = std::max<int64_t>(q0 - b * ohw, 0);
@@ -55,7 +56,8 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
           gemm::StridedBPacker pb({xg, s.h * s.w, 1});
           gemm::gemm_block(uk, packed[g], pb, 0, ocg, p0, p1, yg, ohw, false, ep, bbuf);
         } else {
-          Im2colBPacker pb(s, xg);
+          img.assign(s, xg);
+          Im2colBPacker pb(s, img);
           gemm::gemm_block(uk, packed[g], pb, 0, ocg, p0, p1, yg, ohw, false, ep, bbuf);
         }
       }

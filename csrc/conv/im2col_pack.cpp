@@ -11,84 +11,89 @@ using gemm::NR;
 
 namespace {
 
-void fill_k_tables(const Conv2dShape& s, std::vector<int64_t>& off, std::vector<int64_t>& dy,
-                   std::vector<int64_t>& dx) {
-  const int64_t kdim = s.kdim();
-  off.resize(kdim);
-  dy.resize(kdim);
-  dx.resize(kdim);
-  for (int64_t k = 0; k < kdim; ++k) {
+std::vector<int64_t> k_offsets(const Conv2dShape& s, int64_t hp, int64_t wp) {
+  std::vector<int64_t> off(s.kdim());
+  for (int64_t k = 0; k < s.kdim(); ++k) {
     const int64_t c = k / (s.kh * s.kw), r = k % (s.kh * s.kw);
     const int64_t ky = r / s.kw, kx = r % s.kw;
-    dy[k] = ky * s.dh - s.pt;
-    dx[k] = kx * s.dw - s.pl;
-    off[k] = c * s.h * s.w;
+    off[k] = (c * hp + ky * s.dh) * wp + kx * s.dw;
   }
-}
-
-// Copies `len` outputs of one output row: src index ix = ox*sw + dx for ox = ox0.., zero
-// outside [0, W). `row` is the input row (already checked to be inside the image).
-inline void gather_row(const float* row, int64_t w, int64_t ox0, int64_t len, int64_t sw,
-                       int64_t dx, float* dst) {
-  int64_t ix = ox0 * sw + dx;
-  if (sw == 1) {
-    int64_t t = 0;
-    // Leading zeros (ix < 0), contiguous middle, trailing zeros (ix >= W).
-    const int64_t lead = std::min(len, std::max<int64_t>(0, -ix));
-    for (; t < lead; ++t) dst[t] = 0.0f;
-    const int64_t mid_end = std::min(len, std::max<int64_t>(lead, w - ix));
-    if (mid_end > t) std::memcpy(dst + t, row + ix + t, (mid_end - t) * sizeof(float));
-    for (t = std::max(t, mid_end); t < len; ++t) dst[t] = 0.0f;
-    return;
-  }
-  for (int64_t t = 0; t < len; ++t, ix += sw) dst[t] = (ix >= 0 && ix < w) ? row[ix] : 0.0f;
+  return off;
 }
 
 }  // namespace
 
-Im2colBPacker::Im2colBPacker(const Conv2dShape& s, const float* x) : s_(s), x_(x) {
-  fill_k_tables(s, koff_, kdy_, kdx_);
+void PaddedImage::assign(const Conv2dShape& s, const float* x) {
+  hp_ = s.h + s.pt + s.pb;
+  wp_ = s.w + s.pl + s.pr;
+  const int64_t cg = s.cg();
+  // Always a private copy, with NR floats of zeroed slack at the end: the packer copies
+  // whole 16-float vectors and may read up to NR - 1 floats past the last element.
+  buf_.resize(static_cast<size_t>(cg * hp_ * wp_ + gemm::NR));
+  float* d = buf_.data();
+  for (int64_t c = 0; c < cg; ++c) {
+    const float* xc = x + c * s.h * s.w;
+    float* dc = d + c * hp_ * wp_;
+    std::fill(dc, dc + s.pt * wp_, 0.0f);
+    for (int64_t y = 0; y < s.h; ++y) {
+      float* row = dc + (s.pt + y) * wp_;
+      std::fill(row, row + s.pl, 0.0f);
+      std::memcpy(row + s.pl, xc + y * s.w, s.w * sizeof(float));
+      std::fill(row + s.pl + s.w, row + wp_, 0.0f);
+    }
+    std::fill(dc + (s.pt + s.h) * wp_, dc + hp_ * wp_, 0.0f);
+  }
+  std::fill(d + cg * hp_ * wp_, d + cg * hp_ * wp_ + gemm::NR, 0.0f);
+  p_ = d;
 }
+
+Im2colBPacker::Im2colBPacker(const Conv2dShape& s, const PaddedImage& img)
+    : s_(s), x_(img.data()), wp_(img.width()), koff_(k_offsets(s, img.height(), img.width())) {}
 
 void Im2colBPacker::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst) const {
   const Conv2dShape& s = s_;
-  const int64_t ow = s.ow;
   for (int64_t jr = 0; jr < nc; jr += NR) {
     float* panel = dst + jr * kc;
     const int64_t cols = std::min(NR, nc - jr);
-    // The panel's columns split into runs that share an output row.
-    struct Run { int64_t lane, len, oy, ox; };
+    // The panel's columns split into runs that share an output row; each run reads input
+    // positions src + t * sw of one padded row.
+    struct Run { int64_t lane, len, src; };
     Run runs[NR];
     int nruns = 0;
     for (int64_t lane = 0; lane < cols;) {
       const int64_t n = n0 + jr + lane;
-      const int64_t oy = n / ow, ox = n % ow;
-      const int64_t len = std::min(cols - lane, ow - ox);
-      runs[nruns++] = {lane, len, oy, ox};
+      const int64_t oy = n / s.ow, ox = n % s.ow;
+      const int64_t len = std::min(cols - lane, s.ow - ox);
+      runs[nruns++] = {lane, len, oy * s.sh * wp_ + ox * s.sw};
       lane += len;
     }
-    for (int64_t kk = 0; kk < kc; ++kk) {
-      const int64_t k = k0 + kk;
-      const float* xc = x_ + koff_[k];
-      float* d = panel + kk * NR;
-      for (int r = 0; r < nruns; ++r) {
-        const Run& run = runs[r];
-        const int64_t iy = run.oy * s.sh + kdy_[k];
-        if (iy < 0 || iy >= s.h) {
-          std::memset(d + run.lane, 0, run.len * sizeof(float));
-          continue;
-        }
-        gather_row(xc + iy * s.w, s.w, run.ox, run.len, s.sw, kdx_[k], d + run.lane);
+    if (s.sw == 1) {
+      // Each run is copied as a whole 16-float vector; the next run (or the next row, or
+      // the next panel) overwrites the surplus. The panel buffer has NR floats of slack.
+      for (int64_t kk = 0; kk < kc; ++kk) {
+        const float* xk = x_ + koff_[k0 + kk];
+        float* d = panel + kk * NR;
+        for (int r = 0; r < nruns; ++r)
+          std::memcpy(d + runs[r].lane, xk + runs[r].src, NR * sizeof(float));
+        for (int64_t t = cols; t < NR; ++t) d[t] = 0.0f;
       }
-      if (cols < NR) std::memset(d + cols, 0, (NR - cols) * sizeof(float));
+    } else {
+      for (int64_t kk = 0; kk < kc; ++kk) {
+        const float* xk = x_ + koff_[k0 + kk];
+        float* d = panel + kk * NR;
+        for (int r = 0; r < nruns; ++r) {
+          const float* src = xk + runs[r].src;
+          float* dr = d + runs[r].lane;
+          for (int64_t t = 0; t < runs[r].len; ++t) dr[t] = src[t * s.sw];
+        }
+        for (int64_t t = cols; t < NR; ++t) d[t] = 0.0f;
+      }
     }
   }
 }
 
-Im2colTransposedBPacker::Im2colTransposedBPacker(const Conv2dShape& s, const float* x)
-    : s_(s), x_(x) {
-  fill_k_tables(s, koff_, kdy_, kdx_);
-}
+Im2colTransposedBPacker::Im2colTransposedBPacker(const Conv2dShape& s, const PaddedImage& img)
+    : s_(s), x_(img.data()), wp_(img.width()), koff_(k_offsets(s, img.height(), img.width())) {}
 
 void Im2colTransposedBPacker::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc,
                                    float* dst) const {
@@ -97,16 +102,12 @@ void Im2colTransposedBPacker::pack(int64_t k0, int64_t kc, int64_t n0, int64_t n
   for (int64_t jr = 0; jr < nc; jr += NR) {
     float* panel = dst + jr * kc;
     const int64_t cols = std::min(NR, nc - jr);
+    const int64_t* koff = koff_.data() + n0 + jr;
     for (int64_t kk = 0; kk < kc; ++kk) {
       const int64_t p = k0 + kk;
-      const int64_t oy = p / s.ow, ox = p % s.ow;
-      const int64_t by = oy * s.sh, bx = ox * s.sw;
+      const float* xp = x_ + (p / s.ow) * s.sh * wp_ + (p % s.ow) * s.sw;
       float* d = panel + kk * NR;
-      for (int64_t j = 0; j < cols; ++j) {
-        const int64_t n = n0 + jr + j;
-        const int64_t iy = by + kdy_[n], ix = bx + kdx_[n];
-        d[j] = (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w) ? x_[koff_[n] + iy * s.w + ix] : 0.0f;
-      }
+      for (int64_t j = 0; j < cols; ++j) d[j] = xp[koff[j]];
       for (int64_t j = cols; j < NR; ++j) d[j] = 0.0f;
     }
   }

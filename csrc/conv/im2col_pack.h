@@ -1,39 +1,57 @@
 // im2col fused into GEMM packing: B[k][n] of a convolution, with k = (c, ky, kx) and
 // n = (oy, ox), is gathered straight from the image into the micro-kernel's NR-column panels.
-// No im2col matrix is ever built, so extra memory is one KC x NC panel block per thread.
+// No im2col matrix is ever built: extra memory is one padded image and one panel per thread.
+//
+// The packers read a zero-padded copy of the image (PaddedImage), so the gather has no
+// bounds checks: for stride 1 every run of output columns is one contiguous copy.
 #pragma once
 #include <cstdint>
 #include <vector>
 
+#include "common/aligned_buffer.h"
 #include "common/shapes.h"
 #include "gemm/pack.h"
 
 namespace pcn::conv {
 
+// The group's cg input channels of one image with the convolution's padding applied.
+// Without padding it aliases the input.
+class PaddedImage {
+ public:
+  void assign(const Conv2dShape& s, const float* x);
+  const float* data() const { return p_; }
+  int64_t height() const { return hp_; }
+  int64_t width() const { return wp_; }
+
+ private:
+  AlignedBuffer buf_;
+  const float* p_ = nullptr;
+  int64_t hp_ = 0, wp_ = 0;
+};
+
 class Im2colBPacker final : public gemm::BPacker {
  public:
-  // `x` points at channel 0 of the group's input channels of one image.
-  Im2colBPacker(const Conv2dShape& s, const float* x);
+  Im2colBPacker(const Conv2dShape& s, const PaddedImage& img);
   void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst) const override;
 
  private:
   const Conv2dShape& s_;
   const float* x_;
-  // Per row k of B: offset of (c, ky*dh, kx*dw) in the image, and ky*dh - pt, kx*dw - pl.
-  std::vector<int64_t> koff_, kdy_, kdx_;
+  int64_t wp_;
+  std::vector<int64_t> koff_;  // offset of (c, ky*dh, kx*dw) in the padded image, per k
 };
 
 // The transpose, for weight gradients: B[k][n] with k = (oy, ox) and n = (c, ky, kx).
 class Im2colTransposedBPacker final : public gemm::BPacker {
  public:
-  // `x` points at channel 0 of the group's input channels of one image.
-  Im2colTransposedBPacker(const Conv2dShape& s, const float* x);
+  Im2colTransposedBPacker(const Conv2dShape& s, const PaddedImage& img);
   void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst) const override;
 
  private:
   const Conv2dShape& s_;
   const float* x_;
-  std::vector<int64_t> koff_, kdy_, kdx_;
+  int64_t wp_;
+  std::vector<int64_t> koff_;
 };
 
 // col2im for a block of columns of dcol = W^T * dY: `col` has kdim rows (c, ky, kx) and

@@ -31,7 +31,8 @@ class PackedA {
 };
 
 // A source of B: packs rows [k0, k0 + kc) and columns [n0, n0 + nc) of B into NR-column
-// panels (panel j at dst + j * kc * NR, rows of NR floats, zero-padded past nc).
+// panels (panel j at dst + j * kc * NR, rows of NR floats, zero-padded past nc). `dst` has
+// NR floats of slack past the block, which a packer may scribble on.
 // Convolution supplies one that reads the image directly (im2col fused into packing).
 class BPacker {
  public:

@@ -32,56 +32,69 @@ void gemm_block(UkernelFn ukernel, const PackedA& a, const BPacker& b, int64_t m
     epilogue_only(m0, m1, n0, n1, c, ldc, accumulate, ep);
     return;
   }
-  const int64_t ncap = std::min(NC, (n1 - n0 + NR - 1) / NR * NR);
-  bbuf.resize(static_cast<size_t>(std::min(KC, k) * ncap));
+  // When all rows fit one MC block (convolutions: m = output channels), each B panel is
+  // packed right before the row panels use it, so it is read from L1 instead of L2/L3.
+  const bool panel_at_a_time = m1 - m0 <= MC;
+  const int64_t ncap = panel_at_a_time ? NR : std::min(NC, (n1 - n0 + NR - 1) / NR * NR);
+  bbuf.resize(static_cast<size_t>(std::min(KC, k) * ncap + NR));  // + slack (pack.h)
   float* bp = bbuf.data();
   alignas(64) float tile[MR * NR];
   float bias_m_tile[MR], bias_n_tile[NR];
+
+  // C[ir.., col..] += A panel(s) * B panel for one NR-column panel and rows [i0, i1).
+  auto run_panel = [&](const float* bpanel, int64_t pc, int64_t kc, int flags, bool last,
+                       int64_t col, int64_t cols, int64_t i0, int64_t i1) {
+    for (int64_t ir = i0; ir < i1; ir += MR) {
+      const int64_t rows = std::min(MR, m1 - ir);
+      // m0 is a multiple of MR whenever threads split rows, so ir indexes a panel.
+      const float* apanel = a.panel(pc, kc, ir);
+      float* cptr = c + ir * ldc + col;
+      const float* bm = (last && ep.bias_m) ? ep.bias_m + ir : nullptr;
+      const float* bn = (last && ep.bias_n) ? ep.bias_n + col : nullptr;
+      if (rows == MR && cols == NR) {
+        ukernel(kc, apanel, bpanel, cptr, ldc, flags, bm, bn);
+        continue;
+      }
+      // Edge tile: run the same kernel on a full local tile, copy the valid part back.
+      if (flags & kAccumulate) {
+        for (int64_t i = 0; i < rows; ++i)
+          std::memcpy(tile + i * NR, cptr + i * ldc, cols * sizeof(float));
+      }
+      if (bm) {
+        std::fill(bias_m_tile, bias_m_tile + MR, 0.0f);
+        std::copy(bm, bm + rows, bias_m_tile);
+        bm = bias_m_tile;
+      }
+      if (bn) {
+        std::fill(bias_n_tile, bias_n_tile + NR, 0.0f);
+        std::copy(bn, bn + cols, bias_n_tile);
+        bn = bias_n_tile;
+      }
+      ukernel(kc, apanel, bpanel, tile, NR, flags, bm, bn);
+      for (int64_t i = 0; i < rows; ++i)
+        std::memcpy(cptr + i * ldc, tile + i * NR, cols * sizeof(float));
+    }
+  };
 
   for (int64_t jc = n0; jc < n1; jc += NC) {
     const int64_t nc = std::min(NC, n1 - jc);
     for (int64_t pc = 0; pc < k; pc += KC) {
       const int64_t kc = std::min(KC, k - pc);
-      b.pack(pc, kc, jc, nc, bp);
       const bool last = pc + kc == k;
       const int flags = ((accumulate || pc > 0) ? kAccumulate : 0) | ((last && ep.relu) ? kRelu : 0);
-      for (int64_t ic = m0; ic < m1; ic += MC) {
-        const int64_t mc = std::min(MC, m1 - ic);
+      if (panel_at_a_time) {
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int64_t cols = std::min(NR, nc - jr);
-          const float* bpanel = bp + jr * kc;
-          const int64_t col = jc + jr;
-          for (int64_t ir = ic; ir < ic + mc; ir += MR) {
-            const int64_t rows = std::min(MR, m1 - ir);
-            // m0 is a multiple of MR whenever threads split rows, so ir indexes a panel.
-            const float* apanel = a.panel(pc, kc, ir);
-            float* cptr = c + ir * ldc + col;
-            const float* bm = (last && ep.bias_m) ? ep.bias_m + ir : nullptr;
-            const float* bn = (last && ep.bias_n) ? ep.bias_n + col : nullptr;
-            if (rows == MR && cols == NR) {
-              ukernel(kc, apanel, bpanel, cptr, ldc, flags, bm, bn);
-              continue;
-            }
-            // Edge tile: run the same kernel on a full local tile, copy the valid part.
-            if (flags & kAccumulate) {
-              for (int64_t i = 0; i < rows; ++i)
-                std::memcpy(tile + i * NR, cptr + i * ldc, cols * sizeof(float));
-            }
-            if (bm) {
-              std::fill(bias_m_tile, bias_m_tile + MR, 0.0f);
-              std::copy(bm, bm + rows, bias_m_tile);
-              bm = bias_m_tile;
-            }
-            if (bn) {
-              std::fill(bias_n_tile, bias_n_tile + NR, 0.0f);
-              std::copy(bn, bn + cols, bias_n_tile);
-              bn = bias_n_tile;
-            }
-            ukernel(kc, apanel, bpanel, tile, NR, flags, bm, bn);
-            for (int64_t i = 0; i < rows; ++i)
-              std::memcpy(cptr + i * ldc, tile + i * NR, cols * sizeof(float));
-          }
+          b.pack(pc, kc, jc + jr, cols, bp);
+          run_panel(bp, pc, kc, flags, last, jc + jr, cols, m0, m1);
         }
+        continue;
+      }
+      b.pack(pc, kc, jc, nc, bp);
+      for (int64_t ic = m0; ic < m1; ic += MC) {
+        const int64_t mc = std::min(MC, m1 - ic);
+        for (int64_t jr = 0; jr < nc; jr += NR)
+          run_panel(bp + jr * kc, pc, kc, flags, last, jc + jr, std::min(NR, nc - jr), ic, ic + mc);
       }
     }
   }
