@@ -1,0 +1,51 @@
+"""Shared fixtures: run a test on each kernel ISA and with a given thread count."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+import pyconvnet
+from pyconvnet import _C
+
+ISAS = ["ref", "avx2"]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    """Runs the test once per kernel ISA (avx2 skipped on CPUs without AVX2+FMA)."""
+    if request.param == "avx2" and not _C.cpu_has_avx2_fma():
+        pytest.skip("CPU has no AVX2+FMA")
+    before = _C.isa()
+    _C.set_isa(request.param)
+    yield request.param
+    _C.set_isa(before)
+
+
+@contextlib.contextmanager
+def threads(n: int):
+    before = pyconvnet.get_num_threads()
+    pyconvnet.set_num_threads(n)
+    try:
+        yield
+    finally:
+        pyconvnet.set_num_threads(before)
+
+
+def same_for_thread_counts(fn, counts=(1, 2, 3)):
+    """Calls fn() under each thread count; asserts every result is bit-identical; returns it."""
+    results = []
+    for n in counts:
+        with threads(n):
+            results.append(fn())
+    first = results[0]
+    for n, r in zip(counts[1:], results[1:]):
+        a = first if isinstance(first, tuple) else (first,)
+        b = r if isinstance(r, tuple) else (r,)
+        for x, y in zip(a, b):
+            if x is None:
+                assert y is None
+                continue
+            assert x.tobytes() == y.tobytes(), f"result with {n} threads differs from 1 thread"
+    return first

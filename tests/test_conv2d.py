@@ -1,0 +1,237 @@
+"""conv2d forward and backward against the float64 oracle in tests/reference/conv.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import pyconvnet.functional as F
+from pyconvnet import _C
+from pyconvnet.functional.conv import conv2d_padding
+from conftest import same_for_thread_counts
+from reference import conv as ref
+
+# (x shape, weight shape, kwargs): 3x3/5x5/1x1, strides, dilation, asymmetric arguments,
+# groups and depthwise, output channels above MC=144 (the blocked path), K above KC=256.
+CASES = [
+    ((2, 3, 9, 9), (4, 3, 3, 3), dict(padding=1)),
+    ((2, 3, 9, 9), (4, 3, 3, 3), {}),
+    ((1, 4, 7, 11), (6, 2, 3, 2), dict(padding=(1, 0), stride=(2, 1), groups=2)),
+    ((3, 5, 10, 10), (7, 5, 1, 1), {}),
+    ((3, 5, 10, 10), (7, 5, 1, 1), dict(stride=2)),
+    ((2, 5, 6, 6), (7, 5, 1, 1), dict(padding=1)),
+    ((2, 6, 8, 8), (6, 1, 3, 3), dict(padding=1, groups=6)),
+    ((2, 6, 8, 8), (12, 1, 3, 3), dict(padding=2, dilation=2, groups=6, stride=2)),
+    ((2, 3, 5, 40), (8, 3, 3, 3), dict(padding=(0, 3), stride=(1, 3), dilation=(1, 2))),
+    ((1, 2, 1, 1), (3, 2, 1, 1), {}),
+    ((1, 2, 3, 3), (3, 2, 3, 3), dict(padding=5)),
+    ((1, 1, 28, 28), (32, 1, 5, 5), dict(padding=2)),
+    ((2, 40, 12, 12), (150, 40, 3, 3), dict(padding=1)),
+    ((1, 30, 33, 35), (9, 30, 3, 3), dict(padding=1, stride=2)),
+    ((3, 8, 7, 7), (16, 8, 2, 2), dict(stride=2)),
+]
+
+
+def _data(xs, ws, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32)
+    b = rng.standard_normal(ws[0]).astype(np.float32)
+    return x, w, b
+
+
+def _args(w, kw):
+    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
+    stride, dilation = pair(kw.get("stride", 1)), pair(kw.get("dilation", 1))
+    pad4 = conv2d_padding(kw.get("padding", 0), w.shape[2:], stride, dilation)
+    return stride, pad4, dilation, kw.get("groups", 1)
+
+
+def _tol(expected):
+    return dict(rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(expected).max())))
+
+
+@pytest.mark.parametrize("xs,ws,kw", CASES)
+def test_forward_matches_reference(isa, xs, ws, kw):
+    x, w, b = _data(xs, ws)
+    stride, pad4, dilation, groups = _args(w, kw)
+    expected = ref.conv2d(x, w, b, stride, pad4, dilation, groups)
+    y = same_for_thread_counts(lambda: F.conv2d(x, w, b, **kw))
+    assert y.dtype == np.float32 and y.shape == expected.shape
+    np.testing.assert_allclose(y, expected, **_tol(expected))
+
+
+@pytest.mark.parametrize("xs,ws,kw", CASES)
+def test_backward_matches_reference(isa, xs, ws, kw):
+    x, w, b = _data(xs, ws, seed=1)
+    stride, pad4, dilation, groups = _args(w, kw)
+    y = F.conv2d(x, w, b, **kw)
+    gy = np.random.default_rng(2).standard_normal(y.shape).astype(np.float32)
+    got = same_for_thread_counts(
+        lambda: _C.conv2d_backward(x, w, gy, stride, pad4, dilation, groups, True, True, True))
+    for g, e in zip(got, ref.conv2d_backward(x, w, gy, stride, pad4, dilation, groups)):
+        assert g.shape == e.shape
+        np.testing.assert_allclose(g, e, **_tol(e))
+
+
+def test_backward_selected_outputs_only():
+    x, w, b = _data((2, 3, 6, 6), (4, 3, 3, 3))
+    gy = np.ones((2, 4, 4, 4), np.float32)
+    dx, dw, db = _C.conv2d_backward(x, w, gy, (1, 1), (0, 0, 0, 0), (1, 1), 1, False, True, False)
+    assert dx is None and db is None and dw.shape == w.shape
+
+
+@pytest.mark.parametrize("k,d", [(3, 1), (4, 1), (5, 2), (2, 3), (1, 1)])
+def test_padding_same_keeps_size_extra_on_bottom_right(k, d):
+    x, w, b = _data((2, 3, 11, 10), (4, 3, k, k))
+    y = F.conv2d(x, w, b, padding="same", dilation=d)
+    assert y.shape == (2, 4, 11, 10)
+    total = d * (k - 1)
+    pad4 = (total // 2, total // 2, total - total // 2, total - total // 2)
+    np.testing.assert_allclose(y, ref.conv2d(x, w, b, (1, 1), pad4, (d, d)), rtol=1e-4, atol=1e-4)
+
+
+def test_padding_valid_is_zero_padding():
+    x, w, b = _data((1, 2, 8, 8), (3, 2, 3, 3))
+    np.testing.assert_array_equal(F.conv2d(x, w, b, padding="valid"), F.conv2d(x, w, b))
+
+
+def test_fused_relu_equals_relu_of_conv(isa):
+    x, w, b = _data((2, 16, 12, 12), (20, 16, 3, 3))
+    y = F.conv2d(x, w, b, padding=1)
+    np.testing.assert_array_equal(F.conv2d(x, w, b, padding=1, relu=True), np.maximum(y, 0))
+
+
+def test_unbatched_input():
+    x, w, b = _data((1, 3, 8, 8), (4, 3, 3, 3))
+    np.testing.assert_array_equal(F.conv2d(x[0], w, b), F.conv2d(x, w, b)[0])
+
+
+def test_accepts_float64_float16_and_strided_views():
+    x, w, b = _data((2, 3, 8, 8), (4, 3, 3, 3))
+    y = F.conv2d(x, w, b)
+    np.testing.assert_array_equal(F.conv2d(x.astype(np.float64), w.astype(np.float64), b), y)
+    big = np.zeros((2, 6, 8, 16), np.float32)
+    big[:, ::2, :, ::2] = x
+    view = big[:, ::2, :, ::2]
+    assert not view.flags.c_contiguous
+    np.testing.assert_array_equal(F.conv2d(view, w, b), y)
+    y16 = F.conv2d(x.astype(np.float16), w, b)
+    assert y16.dtype == np.float32
+
+
+def test_nan_propagates():
+    x, w, b = _data((1, 2, 6, 6), (3, 2, 3, 3))
+    x[0, 1, 2, 2] = np.nan
+    y = F.conv2d(x, w, b)
+    assert np.isnan(y[0, :, 0:3, 0:3]).all()
+    assert np.isfinite(y[0, :, 3:, :]).all()
+
+
+def test_empty_batch():
+    x, w, b = _data((0, 3, 8, 8), (4, 3, 3, 3))
+    assert F.conv2d(x, w, b).shape == (0, 4, 6, 6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 3), c=st.integers(1, 6), oc=st.integers(1, 20),
+    h=st.integers(1, 12), w=st.integers(1, 12), kh=st.integers(1, 4), kw=st.integers(1, 4),
+    sh=st.integers(1, 3), sw=st.integers(1, 3), ph=st.integers(0, 2), pw=st.integers(0, 2),
+    dh=st.integers(1, 2), dw=st.integers(1, 2), depthwise=st.booleans(),
+)
+def test_hypothesis_shapes(n, c, oc, h, w, kh, kw, sh, sw, ph, pw, dh, dw, depthwise):
+    groups = c if depthwise else 1
+    if depthwise:
+        oc = c * (1 + oc % 2)
+    if dh * (kh - 1) + 1 > h + 2 * ph or dw * (kw - 1) + 1 > w + 2 * pw:
+        with pytest.raises(ValueError, match="kernel larger than the input"):
+            F.conv2d(np.zeros((n, c, h, w), np.float32), np.zeros((oc, c // groups, kh, kw), np.float32),
+                     padding=(ph, pw), dilation=(dh, dw))
+        return
+    x, wt, b = _data((n, c, h, w), (oc, c // groups, kh, kw), seed=h * w)
+    kw_ = dict(stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw), groups=groups)
+    y = F.conv2d(x, wt, b, **kw_)
+    expected = ref.conv2d(x, wt, b, (sh, sw), (ph, pw, ph, pw), (dh, dw), groups)
+    np.testing.assert_allclose(y, expected, **_tol(expected))
+    gy = np.ones_like(y)
+    got = _C.conv2d_backward(x, wt, gy, (sh, sw), (ph, pw, ph, pw), (dh, dw), groups, True, True, True)
+    for g, e in zip(got, ref.conv2d_backward(x, wt, gy, (sh, sw), (ph, pw, ph, pw), (dh, dw), groups)):
+        np.testing.assert_allclose(g, e, **_tol(e))
+
+
+def test_matches_torch():
+    torch = pytest.importorskip("torch")
+    x, w, b = _data((2, 8, 13, 13), (16, 4, 3, 3))
+    expected = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b),
+                                          stride=2, padding=1, dilation=2, groups=2).numpy()
+    np.testing.assert_allclose(F.conv2d(x, w, b, stride=2, padding=1, dilation=2, groups=2), expected,
+                               rtol=1e-4, atol=1e-4)
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+def _ok():
+    return _data((2, 4, 8, 8), (6, 4, 3, 3))
+
+
+def test_integer_input_raises_type_error_with_hint():
+    x, w, b = _ok()
+    with pytest.raises(TypeError, match=r"x has integer dtype.*astype\(np.float32\)"):
+        F.conv2d(x.astype(np.uint8), w, b)
+    with pytest.raises(TypeError, match="weight has dtype bool"):
+        F.conv2d(x, w > 0, b)
+    with pytest.raises(TypeError, match="complex"):
+        F.conv2d(x.astype(np.complex64), w, b)
+
+
+@pytest.mark.parametrize("kwargs,pattern", [
+    (dict(stride=0), "stride must be >= 1"),
+    (dict(dilation=(1, 0)), "dilation must be >= 1"),
+    (dict(padding=-1), "padding must be >= 0"),
+    (dict(padding="same", stride=2), "padding='same' needs stride 1"),
+    (dict(padding="full"), "padding must be an int, a pair, 'same' or 'valid'"),
+    (dict(groups=0), "groups must be >= 1"),
+    (dict(groups=3), r"in_channels \(4\) must be divisible by groups \(3\)"),
+    (dict(stride=(1, 2, 3)), "stride must be an int or a pair"),
+])
+def test_bad_arguments_name_the_argument(kwargs, pattern):
+    x, w, b = _ok()
+    with pytest.raises(ValueError, match=pattern):
+        F.conv2d(x, w, b, **kwargs)
+
+
+def test_bad_shapes_name_the_argument():
+    x, w, b = _ok()
+    with pytest.raises(ValueError, match=r"x must be 3-D or 4-D"):
+        F.conv2d(x[0, 0], w, b)
+    with pytest.raises(ValueError, match=r"weight must be 4-D"):
+        F.conv2d(x, w[0], b)
+    with pytest.raises(ValueError, match=r"weight has shape \(6, 3, 3, 3\) but x has 4 channels"):
+        F.conv2d(x, w[:, :3], b)
+    with pytest.raises(ValueError, match=r"bias must have shape \(6,\)"):
+        F.conv2d(x, w, b[:5])
+    with pytest.raises(ValueError, match="kernel larger than the input"):
+        F.conv2d(x[:, :, :2, :2], w, b)
+    with pytest.raises(ValueError, match="kernel larger than the input"):
+        F.conv2d(x[:, :, :5, :5], w, b, dilation=3)
+    with pytest.raises(TypeError, match="stride must be an int"):
+        F.conv2d(x, w, b, stride=1.5)
+
+
+def test_absurd_sizes_raise_instead_of_allocating():
+    x, w, b = _ok()
+    with pytest.raises(ValueError, match="too large"):
+        F.conv2d(x, w, b, padding=2**62)
+    with pytest.raises(ValueError, match="too large"):
+        F.conv2d(x, w, b, padding=200_000)
+    with pytest.raises(ValueError, match="too large"):
+        F.conv2d(x, w, b, dilation=2**62)
+
+
+def test_kernel_rejects_bad_grad_shape():
+    x, w, b = _ok()
+    with pytest.raises(ValueError, match="grad_y must have the output's shape"):
+        _C.conv2d_backward(x, w, np.zeros((2, 6, 5, 5), np.float32), (1, 1), (0, 0, 0, 0), (1, 1), 1,
+                           True, True, True)

@@ -1,0 +1,113 @@
+"""SGEMM (pyconvnet._C.sgemm) against float64 matmul: edge grids around the micro-kernel
+tile (MR=6, NR=16) and the blocking constants (KC=256, MC=144, NC=2048), both ISA paths,
+epilogue fusion, beta=0 overwrite semantics and thread-count independence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pyconvnet import _C
+from conftest import same_for_thread_counts
+
+MR, NR, KC, MC = 6, 16, 256, 144
+
+
+def _operands(m, n, k, seed=0, trans_a=False, trans_b=False):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)
+    ref = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b).astype(np.float64)
+    return a, b, ref
+
+
+def _close(c, ref, k):
+    np.testing.assert_allclose(c, ref, rtol=1e-5, atol=2e-6 * max(k, 1) ** 0.5 * 4)
+
+
+@pytest.mark.parametrize("m", [1, MR - 1, MR, MR + 1, 2 * MR + 1, MC + 1])
+@pytest.mark.parametrize("n", [1, NR - 1, NR, NR + 1, 2 * NR + 1])
+@pytest.mark.parametrize("k", [1, 7, KC - 1, KC, KC + 1])
+def test_edge_grid(isa, m, n, k):
+    a, b, ref = _operands(m, n, k, seed=m * 1000 + n * 10 + k)
+    _close(_C.sgemm(a, b), ref, k)
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("shape", [(7, 33, 300), (150, 20, 513), (13, 2100, 9)])
+def test_transposed_operands(isa, trans_a, trans_b, shape):
+    m, n, k = shape
+    a, b, ref = _operands(m, n, k, 1, trans_a, trans_b)
+    _close(_C.sgemm(a, b, trans_a=trans_a, trans_b=trans_b), ref, k)
+
+
+def test_k_zero_gives_zeros_plus_bias(isa):
+    a = np.zeros((3, 0), np.float32)
+    b = np.zeros((0, 5), np.float32)
+    bias_m = np.arange(3, dtype=np.float32)
+    c = _C.sgemm(a, b, bias_m=bias_m)
+    np.testing.assert_array_equal(c, np.repeat(bias_m[:, None], 5, axis=1))
+
+
+def test_empty_dimensions():
+    assert _C.sgemm(np.zeros((0, 4), np.float32), np.zeros((4, 3), np.float32)).shape == (0, 3)
+    assert _C.sgemm(np.zeros((2, 4), np.float32), np.zeros((4, 0), np.float32)).shape == (2, 0)
+
+
+@pytest.mark.parametrize("shape", [(17, 40, 300), (MC + 7, 35, 20)])
+def test_epilogue_bias_and_relu(isa, shape):
+    m, n, k = shape
+    a, b, ref = _operands(m, n, k, 3)
+    rng = np.random.default_rng(4)
+    bm = rng.standard_normal(m).astype(np.float32)
+    bn = rng.standard_normal(n).astype(np.float32)
+    c = _C.sgemm(a, b, bias_m=bm, bias_n=bn, relu=True)
+    _close(c, np.maximum(ref + bm[:, None] + bn[None, :], 0), k)
+    assert (c >= 0).all()
+
+
+def test_beta_zero_overwrites_nan(isa):
+    a, b, ref = _operands(20, 37, 300, 5)
+    out = np.full((20, 37), np.nan, np.float32)
+    _C.sgemm(a, b, out=out)
+    assert np.isfinite(out).all()
+    _close(out, ref, 300)
+
+
+def test_accumulate_adds_into_out(isa):
+    a, b, ref = _operands(20, 37, 300, 6)
+    out = np.ones((20, 37), np.float32)
+    _C.sgemm(a, b, out=out, accumulate=True)
+    _close(out, ref + 1, 300)
+
+
+def test_nan_in_operand_propagates(isa):
+    a, b, _ = _operands(8, 20, 10, 7)
+    a[2, 3] = np.nan
+    c = _C.sgemm(a, b)
+    assert np.isnan(c[2]).all() and np.isfinite(np.delete(c, 2, axis=0)).all()
+
+
+@pytest.mark.parametrize("shape", [(100, 2100, 600), (300, 40, 520), (7, 5000, 30)])
+def test_identical_for_any_thread_count(isa, shape):
+    m, n, k = shape
+    a, b, ref = _operands(m, n, k, 8)
+    c = same_for_thread_counts(lambda: _C.sgemm(a, b))
+    _close(c, ref, k)
+
+
+def test_bad_input_messages():
+    a = np.zeros((3, 4), np.float32)
+    with pytest.raises(ValueError, match="do not multiply"):
+        _C.sgemm(a, np.zeros((5, 2), np.float32))
+    with pytest.raises(TypeError, match="a must have dtype float32"):
+        _C.sgemm(a.astype(np.float64), np.zeros((4, 2), np.float32))
+    with pytest.raises(TypeError, match="C-contiguous"):
+        _C.sgemm(np.zeros((4, 3), np.float32).T, np.zeros((4, 2), np.float32))
+    with pytest.raises(ValueError, match="bias_m must have shape"):
+        _C.sgemm(a, np.zeros((4, 2), np.float32), bias_m=np.zeros(4, np.float32))
+    with pytest.raises(ValueError, match="out must have shape"):
+        _C.sgemm(a, np.zeros((4, 2), np.float32), out=np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match="a must be 2-D"):
+        _C.sgemm(np.zeros(3, np.float32), np.zeros((4, 2), np.float32))
