@@ -49,3 +49,17 @@ def same_for_thread_counts(fn, counts=(1, 2, 3)):
                 continue
             assert x.tobytes() == y.tobytes(), f"result with {n} threads differs from 1 thread"
     return first
+
+
+def run_python(args, timeout=120, env=None, **kwargs):
+    """Runs a Python subprocess that imports the same pyconvnet as this test session."""
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    e = dict(os.environ if env is None else env)
+    root = str(pathlib.Path(pyconvnet.__file__).resolve().parent.parent)
+    e["PYTHONPATH"] = root + (os.pathsep + e["PYTHONPATH"] if e.get("PYTHONPATH") else "")
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
+                          env=e, **kwargs)

@@ -1,0 +1,81 @@
+"""A process forked after kernels ran threads must not hang (libgomp's pool is not fork-safe)."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+
+from conftest import run_python
+
+CHILD_AFTER_THREADS = textwrap.dedent("""
+    import os, warnings
+    import numpy as np
+    import pyconvnet, pyconvnet.functional as F
+    pyconvnet.set_num_threads(2)
+    x = np.random.default_rng(0).standard_normal((4, 16, 24, 24)).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal((32, 16, 3, 3)).astype(np.float32)
+    parent = F.conv2d(x, w, padding=1)
+    pid = os.fork()
+    if pid == 0:
+        ok = F.conv2d(x, w, padding=1).tobytes() == parent.tobytes()
+        ok = ok and pyconvnet.get_num_threads() == 1
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pyconvnet.set_num_threads(2)
+        ok = ok and any("forked" in str(c.message) for c in caught)
+        ok = ok and F.conv2d(x, w, padding=1).tobytes() == parent.tobytes()
+        os._exit(0 if ok else 3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0, status
+    print("ok")
+""")
+
+POOL = textwrap.dedent("""
+    import multiprocessing as mp
+    import numpy as np
+    import pyconvnet, pyconvnet.functional as F
+
+    def work(seed):
+        x = np.random.default_rng(seed).standard_normal((2, 8, 16, 16)).astype(np.float32)
+        w = np.ones((4, 8, 3, 3), np.float32)
+        return F.conv2d(x, w, padding=1).sum()
+
+    if __name__ == "__main__":
+        pyconvnet.set_num_threads(2)
+        expected = [work(s) for s in range(4)]
+        with mp.get_context("fork").Pool(2) as pool:
+            got = pool.map(work, range(4))
+        assert np.allclose(got, expected)
+        print("ok")
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="no fork on Windows")
+@pytest.mark.parametrize("script", [CHILD_AFTER_THREADS, POOL], ids=["os.fork", "multiprocessing-fork"])
+def test_forked_child_finishes(tmp_path, script):
+    path = tmp_path / "child.py"
+    path.write_text(script)
+    out = run_python([str(path)])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("ok")
+
+
+def test_child_without_parent_threads_keeps_its_thread_count(tmp_path):
+    script = textwrap.dedent("""
+        import os
+        import pyconvnet
+        pyconvnet.set_num_threads(2)   # no kernel ran yet: the OpenMP pool does not exist
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if pyconvnet.get_num_threads() == 2 else 3)
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0
+        print("ok")
+    """)
+    path = tmp_path / "child.py"
+    path.write_text(script)
+    out = run_python([str(path)])
+    assert out.returncode == 0, out.stderr

@@ -1,0 +1,148 @@
+"""pyconvnet.visualize: filter_grid, activation_maps, save_png."""
+
+import builtins
+
+import numpy as np
+import pytest
+
+from pyconvnet import visualize
+
+
+def test_filter_grid_gray_layout_and_normalisation():
+    w = np.arange(4 * 1 * 2 * 3, dtype=np.float32).reshape(4, 1, 2, 3)
+    img = visualize.filter_grid(w, padding=1)
+    # 4 filters -> 2x2 tiles of 2x3, padding 1 around and between
+    assert img.dtype == np.uint8 and img.shape == (2 * 2 + 3, 2 * 3 + 3)
+    tile = img[1:3, 1:4]
+    assert tile.min() == 0 and tile.max() == 255  # each filter normalised on its own
+    np.testing.assert_array_equal(img[1:3, 5:8], tile)  # same pattern, shifted values
+    assert img[0].max() == 0 and img[:, 4].max() == 0  # padding
+
+
+def test_filter_grid_global_normalisation_keeps_relative_magnitudes():
+    w = np.stack([np.full((1, 2, 2), 0.0), np.full((1, 2, 2), 1.0), np.full((1, 2, 2), 2.0)]).astype(np.float32)
+    img = visualize.filter_grid(w, padding=0, normalize="global", ncols=3)
+    assert img.shape == (2, 6)
+    assert img[0, 0] == 0 and img[0, 2] == 128 and img[0, 4] == 255
+    const = visualize.filter_grid(w[:1], padding=0)
+    assert np.all(const == 128)  # a constant filter is mid-grey
+
+
+def test_filter_grid_rgb():
+    w = np.random.default_rng(0).normal(size=(5, 3, 3, 3)).astype(np.float32)
+    img = visualize.filter_grid(w, padding=2, ncols=5, scale=2, pad_value=255)
+    assert img.shape == (6 + 4, 5 * 6 + 6 * 2, 3)
+    assert np.all(img[:2] == 255)
+    tile = img[2:8, 2:8]
+    assert np.array_equal(tile[::2, ::2], tile[1::2, 1::2])  # nearest enlargement
+    # channel c of the tile is input channel c of filter 0
+    w0 = w[0].transpose(1, 2, 0)
+    expect = np.rint((w0 - w0.min()) / (w0.max() - w0.min()) * 255)
+    np.testing.assert_array_equal(tile[::2, ::2], expect)
+
+
+def test_filter_grid_multichannel_rows():
+    w = np.random.default_rng(0).normal(size=(4, 6, 3, 3)).astype(np.float32)
+    img = visualize.filter_grid(w)
+    assert img.shape == (4 * 3 + 5, 6 * 3 + 7)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, name",
+    [
+        (dict(weight=np.zeros((2, 3, 3), np.float32)), ValueError, "weight"),
+        (dict(weight=np.zeros((2, 1, 3, 3), np.int32)), TypeError, "weight"),
+        (dict(weight=np.full((2, 1, 3, 3), np.nan, np.float32)), ValueError, "weight"),
+        (dict(weight=np.zeros((2, 1, 3, 3), np.float32), padding=-1), ValueError, "padding"),
+        (dict(weight=np.zeros((2, 1, 3, 3), np.float32), normalize="x"), ValueError, "normalize"),
+        (dict(weight=np.zeros((2, 1, 3, 3), np.float32), scale=0), ValueError, "scale"),
+        (dict(weight=np.zeros((2, 1, 3, 3), np.float32), pad_value=300), ValueError, "pad_value"),
+        (dict(weight=np.zeros((2, 1, 3, 3), np.float32), ncols=0), ValueError, "ncols"),
+    ],
+)
+def test_filter_grid_bad_arguments(kwargs, exc, name):
+    with pytest.raises(exc, match=name):
+        visualize.filter_grid(**kwargs)
+
+
+def test_save_png_round_trip(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    gray = (np.arange(12 * 7) % 256).astype(np.uint8).reshape(12, 7)
+    rgb = np.random.default_rng(0).integers(0, 256, size=(5, 6, 3), dtype=np.uint8)
+    visualize.save_png(gray, tmp_path / "g.png")
+    visualize.save_png(rgb, str(tmp_path / "c.png"))
+    visualize.save_png(np.full((2, 2), 0.5), tmp_path / "f.png")
+    with Image.open(tmp_path / "g.png") as im:
+        assert im.mode == "L" and np.array_equal(np.asarray(im), gray)
+    with Image.open(tmp_path / "c.png") as im:
+        assert im.mode == "RGB" and np.array_equal(np.asarray(im), rgb)
+    with Image.open(tmp_path / "f.png") as im:
+        assert np.all(np.asarray(im) == 128)
+
+
+def test_save_png_bad_images(tmp_path):
+    pytest.importorskip("PIL")
+    with pytest.raises(ValueError, match="image"):
+        visualize.save_png(np.zeros((2, 2, 2), np.uint8), tmp_path / "x.png")
+    with pytest.raises(TypeError, match="uint8"):
+        visualize.save_png(np.zeros((2, 2), np.int64), tmp_path / "x.png")
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        visualize.save_png(np.full((2, 2), 2.0), tmp_path / "x.png")
+
+
+def test_save_png_without_pillow_says_what_to_install(monkeypatch, tmp_path):
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "PIL" or name.startswith("PIL."):
+            raise ImportError("no PIL")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    with pytest.raises(ImportError, match=r"pip install pyconvnet\[image\]"):
+        visualize.save_png(np.zeros((2, 2), np.uint8), tmp_path / "x.png")
+
+
+# ---------------------------------------------------------------------------------------------
+# activation_maps on a real model
+
+
+@pytest.fixture
+def small_model():
+    from pyconvnet.model import Sequential
+    from pyconvnet.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
+
+    return Sequential([
+        Conv2d(1, 4, 3, padding=1), BatchNorm2d(4), ReLU(), Dropout(0.5), MaxPool2d(2),
+        Flatten(), Linear(4 * 4 * 4, 3),
+    ])
+
+
+def test_activation_maps_match_the_layers(small_model):
+    m = small_model
+    x = np.random.default_rng(0).random((2, 1, 8, 8), dtype=np.float32)
+    conv = visualize.activation_maps(m, x, 0)
+    assert conv.shape == (2, 4, 8, 8)
+    from pyconvnet.functional import conv2d
+
+    np.testing.assert_allclose(conv, conv2d(x, m[0].weight.data, m[0].bias.data, padding=1), rtol=1e-5, atol=1e-6)
+    pooled = visualize.activation_maps(m, x, 4)
+    assert pooled.shape == (2, 4, 4, 4)
+    assert np.array_equal(visualize.activation_maps(m, x, -3), pooled)
+    # eval mode for the call (dropout off: deterministic), the model's mode untouched
+    relu = visualize.activation_maps(m, x, 3)
+    assert np.array_equal(relu, visualize.activation_maps(m, x, 3)) and relu.min() >= 0
+    assert m[3].training and m[1].training
+    assert visualize.activation_maps(m, x, 6).shape == (2, 3)
+
+
+def test_activation_maps_bad_layer(small_model):
+    x = np.zeros((1, 1, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="layer"):
+        visualize.activation_maps(small_model, x, 7)
+    with pytest.raises(ValueError, match="layer"):
+        visualize.activation_maps(small_model, x, -8)
+    with pytest.raises(TypeError, match="layer"):
+        visualize.activation_maps(small_model, x, 1.5)
+    with pytest.raises(TypeError, match="model"):
+        visualize.activation_maps(object(), x, 0)
