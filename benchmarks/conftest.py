@@ -1,0 +1,65 @@
+"""Side-by-side reporting for the benchmarks.
+
+Every benchmark sets ``benchmark.group`` to the case it measures and its parametrised ``impl``
+(``pyconvnet``, ``numpy``, ``torch``, ...), and may put ``work`` (FLOPs, elements, images per
+call) and ``unit`` in ``benchmark.extra_info``. At the end of the run this prints, per group,
+each implementation's best time, its throughput, and pyconvnet's speed-up over it, measured in
+this one run (only ratios from one run mean anything on a shared machine).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import pyconvnet
+
+BENCH_THREADS = int(os.environ.get("PYCONVNET_BENCH_THREADS", "2"))
+
+
+@pytest.fixture(autouse=True)
+def _bench_threads():
+    before = pyconvnet.get_num_threads()
+    pyconvnet.set_num_threads(BENCH_THREADS)
+    try:
+        import torch  # noqa: F401
+        torch.set_num_threads(BENCH_THREADS)
+    except ImportError:
+        pass
+    yield
+    pyconvnet.set_num_threads(before)
+
+
+def _impl_of(bench) -> str:
+    info = bench.extra_info or {}
+    if "impl" in info:
+        return str(info["impl"])
+    for name in ("pyconvnet", "numpy", "torch", "onnxruntime"):
+        if name in bench.name:
+            return name
+    return bench.name
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    session = getattr(config, "_benchmarksession", None)
+    benches = [b for b in getattr(session, "benchmarks", []) if getattr(b, "stats", None)]
+    if not benches:
+        return
+    groups: dict[str, list] = {}
+    for b in benches:
+        groups.setdefault(b.group or b.name, []).append(b)
+    tr = terminalreporter
+    tr.section(f"pyconvnet side by side ({BENCH_THREADS} threads; speed-up = other time / pyconvnet time)")
+    for group, items in groups.items():
+        ours = [b for b in items if _impl_of(b) == "pyconvnet"]
+        base = ours[0].stats.stats.min if ours else None
+        tr.write_line(f"{group}")
+        for b in sorted(items, key=lambda b: b.stats.stats.min):
+            t = b.stats.stats.min
+            info = b.extra_info or {}
+            rate = ""
+            if "work" in info and t > 0:
+                rate = f"{info['work'] / t / 1e9:9.2f} {info.get('unit', 'G/s')}"
+            speed = f"  pyconvnet speed-up x{t / base:5.2f}" if base and _impl_of(b) != "pyconvnet" else ""
+            tr.write_line(f"    {_impl_of(b):<12} {t * 1e3:10.3f} ms {rate}{speed}")
