@@ -35,3 +35,13 @@ def test_set_isa_validates():
 
 def test_switching_changes_the_reported_isa(isa):
     assert _C.isa() == isa
+
+
+def test_import_keeps_subnormals_working():
+    # Built without -ffast-math: loading the extension must not set flush-to-zero/DAZ.
+    import numpy as np
+
+    tiny = np.finfo(np.float32).tiny
+    half = np.float32(tiny) / np.float32(2)
+    assert half > 0
+    assert np.float32(half) * np.float32(2) == tiny
