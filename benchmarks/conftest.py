@@ -31,6 +31,11 @@ def _bench_threads():
     pyconvnet.set_num_threads(before)
 
 
+def _best(bench) -> float:
+    stats = bench.stats
+    return getattr(stats, "stats", stats).min  # Metadata.stats or Stats, by plugin version
+
+
 def _impl_of(bench) -> str:
     info = bench.extra_info or {}
     if "impl" in info:
@@ -53,10 +58,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.section(f"pyconvnet side by side ({BENCH_THREADS} threads; speed-up = other time / pyconvnet time)")
     for group, items in groups.items():
         ours = [b for b in items if _impl_of(b) == "pyconvnet"]
-        base = ours[0].stats.stats.min if ours else None
+        base = _best(ours[0]) if ours else None
         tr.write_line(f"{group}")
-        for b in sorted(items, key=lambda b: b.stats.stats.min):
-            t = b.stats.stats.min
+        for b in sorted(items, key=_best):
+            t = _best(b)
             info = b.extra_info or {}
             rate = ""
             if "work" in info and t > 0:

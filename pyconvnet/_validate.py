@@ -49,7 +49,8 @@ def as_float_array(x, name: str, ndim: int | tuple[int, ...] | None = None, what
             raise ValueError(f"{name} must be {want}{hint}, got shape {arr.shape}")
     if arr.dtype == np.float32 and arr.flags.c_contiguous:
         return arr
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    # np.asarray(order="C") keeps 0-d arrays 0-d (ascontiguousarray would make them 1-D).
+    return np.asarray(arr, dtype=np.float32, order="C")
 
 
 def as_int(v, name: str, minimum: int | None = None) -> int:

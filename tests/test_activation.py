@@ -399,3 +399,15 @@ def test_hypothesis_shapes(shape, seed, scale, name, isa_name):
     assert y.shape == x.shape
     assert_ulp(name, y, ref_fwd(name, x), f"{name} {shape}")
     np.testing.assert_allclose(g, ref_bwd_x(name, gy, x), rtol=2e-5, atol=1e-6)
+
+
+def test_fp_environment_untouched():
+    """No kernel turns on flush-to-zero / denormals-are-zero for the process."""
+    x = np.array([1e-40, -1e-40, 3e-39], dtype=np.float32)
+    for name in NAMES:
+        fwd(name, rand(100, seed=1))
+    F.softmax(rand((3, 4), seed=2), 1)
+    F.dropout(rand(100, seed=3), 0.5, seed=1)
+    assert (x * np.float32(1.0))[0] == np.float32(1e-40)
+    assert np.float32(1e-38) / np.float32(4) > 0
+    np.testing.assert_array_equal(F.relu(x), np.float32([1e-40, 0, 3e-39]))

@@ -177,6 +177,20 @@ def test_shapes_and_conversion():
     np.testing.assert_array_equal(F.dropout(x, 0.5, seed=np.uint64(4)), F.dropout(x, 0.5, seed=4))
 
 
+def test_concurrent_python_threads():
+    """Kernels release the GIL and share no mutable state: concurrent calls equal sequential ones."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    x = rand((16, 8, 33, 33), seed=12)
+    jobs = [lambda s=s: F.dropout(x, 0.3, seed=s) for s in range(12)]
+    jobs += [lambda: _C.dropout_backward(x, 0.6, 5), lambda: F.relu(x), lambda: F.softmax(x, 1)]
+    want = [job() for job in jobs]
+    with ThreadPoolExecutor(4) as ex:
+        got = list(ex.map(lambda job: job(), jobs * 3))
+    for k, g in enumerate(got):
+        np.testing.assert_array_equal(g, want[k % len(jobs)])
+
+
 # --- validation ------------------------------------------------------------------------------
 
 
