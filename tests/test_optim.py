@@ -125,10 +125,10 @@ def test_step_allocates_nothing_per_parameter(make):
     assert peak < p.data.nbytes // 4, f"step allocated {peak} bytes for a {p.data.nbytes}-byte parameter"
 
 
-def _torch_compare(torch, ours_cls, theirs_cls, kwargs, steps=5):
+def _torch_compare(torch, ours_cls, theirs_cls, kwargs, steps=5, shape=(4, 3)):
     rng = np.random.default_rng(0)
-    w0 = rng.normal(size=(4, 3)).astype(np.float32)
-    grads = rng.normal(size=(steps, 4, 3)).astype(np.float32)
+    w0 = rng.normal(size=shape).astype(np.float32)
+    grads = rng.normal(size=(steps,) + shape).astype(np.float32)
     p = Parameter(w0)
     opt = ours_cls([p], **kwargs)
     tp = torch.nn.Parameter(torch.tensor(w0))
@@ -155,3 +155,17 @@ def test_matches_torch(name, kwargs):
     import pyconvnet.optim as ours
 
     _torch_compare(torch, getattr(ours, name), getattr(torch.optim, name), kwargs)
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("SGD", dict(lr=0.05, momentum=0.9, weight_decay=0.1, nesterov=True)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.3)),
+])
+def test_large_parameters_updated_in_chunks_match_torch(name, kwargs):
+    torch = pytest.importorskip("torch")
+    import pyconvnet.optim as ours
+    from pyconvnet.optim.base import CHUNK
+
+    shape = (3, CHUNK // 2 + 7)  # several chunks, boundaries inside rows
+    _torch_compare(torch, getattr(ours, name), getattr(torch.optim, name), kwargs, steps=3, shape=shape)

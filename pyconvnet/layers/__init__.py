@@ -1,0 +1,25 @@
+"""Layers: configuration + Parameters + forward/backward over the `_C` kernels.
+
+`LAYER_REGISTRY` maps class names to classes; it is the only set of classes `pyconvnet.load`
+rebuilds (with `cls(**layer.get_config())`).
+"""
+
+from .activation import ELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .base import Layer, Parameter
+from .conv import Conv2d
+from .dropout import Dropout
+from .linear import Linear
+from .norm import BatchNorm2d
+from .pool import AvgPool2d, GlobalAvgPool2d, LPPool2d, MaxPool2d
+from .shape import Flatten
+
+LAYER_REGISTRY = {
+    cls.__name__: cls
+    for cls in (
+        Conv2d, MaxPool2d, AvgPool2d, LPPool2d, GlobalAvgPool2d,
+        ReLU, LeakyReLU, Sigmoid, Tanh, ELU, Softmax,
+        Dropout, Flatten, Linear, BatchNorm2d,
+    )
+}
+
+__all__ = ["Layer", "Parameter", "LAYER_REGISTRY"] + list(LAYER_REGISTRY)

@@ -1,0 +1,143 @@
+"""Conv2d layer: `_C.conv2d_forward` / `_C.conv2d_backward` (im2col + GEMM in C++)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _C
+from .._validate import as_float_array, as_int, as_pair
+from ..init import kaiming_uniform_, uniform_
+from .base import Layer, Parameter, batch_of, check_input_rank, window_out_size
+
+__all__ = ["Conv2d"]
+
+
+def _normalise_padding(padding, kernel, dilation, stride):
+    """Return (top, left, bottom, right) and the JSON form of `padding`."""
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return (0, 0, 0, 0), "valid"
+        if mode == "same":
+            if stride != (1, 1):
+                raise ValueError(f"padding='same' needs stride 1, got stride={stride}")
+            th = dilation[0] * (kernel[0] - 1)
+            tw = dilation[1] * (kernel[1] - 1)
+            # the extra pixel goes to the bottom/right, as PyTorch
+            return (th // 2, tw // 2, th - th // 2, tw - tw // 2), "same"
+        raise ValueError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
+    ph, pw = as_pair(padding, "padding")
+    if ph < 0 or pw < 0:
+        raise ValueError(f"padding must be >= 0, got {padding!r}")
+    return (ph, pw, ph, pw), [ph, pw]
+
+
+class Conv2d(Layer):
+    """2-D convolution over NCHW input; weight (out_channels, in_channels // groups, kh, kw)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True):
+        super().__init__()
+        self.in_channels = as_int(in_channels, "in_channels", 1)
+        self.out_channels = as_int(out_channels, "out_channels", 1)
+        self.kernel_size = as_pair(kernel_size, "kernel_size", 1)
+        self.stride = as_pair(stride, "stride", 1)
+        self.dilation = as_pair(dilation, "dilation", 1)
+        self.groups = as_int(groups, "groups", 1)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(
+                f"in_channels ({self.in_channels}) and out_channels ({self.out_channels}) "
+                f"must be divisible by groups ({self.groups})"
+            )
+        self.padding4, self._padding_cfg = _normalise_padding(padding, self.kernel_size, self.dilation, self.stride)
+        kh, kw = self.kernel_size
+        self.weight = Parameter(np.empty((self.out_channels, self.in_channels // self.groups, kh, kw), np.float32))
+        self.bias = Parameter(np.empty((self.out_channels,), np.float32)) if bias else None
+        self.reset_parameters()
+
+    @property
+    def padding(self):
+        return self._padding_cfg if isinstance(self._padding_cfg, str) else tuple(self._padding_cfg)
+
+    def reset_parameters(self, rng=None) -> None:
+        fan_in = (self.in_channels // self.groups) * self.kernel_size[0] * self.kernel_size[1]
+        kaiming_uniform_(self.weight.data, fan_in=fan_in, rng=rng)
+        if self.bias is not None:
+            bound = 1.0 / np.sqrt(fan_in)
+            uniform_(self.bias.data, -bound, bound, rng)
+
+    # ------------------------------------------------------------------ compute
+    def _check(self, x):
+        x = as_float_array(x, "x", 4, "(N, C, H, W)")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"Conv2d expects x with {self.in_channels} channels (in_channels), got shape {x.shape}"
+            )
+        return x
+
+    def _run(self, x):
+        b = None if self.bias is None else self.bias.data
+        return _C.conv2d_forward(x, self.weight.data, b, self.stride, self.padding4, self.dilation, self.groups, False)
+
+    def infer(self, x):
+        return self._run(self._check(x))
+
+    def forward(self, x):
+        x = self._check(x)
+        y = self._run(x)
+        self._cache = (y.shape, x)
+        return y
+
+    def _backward(self, grad_y, need_dx):
+        g, (_, x) = self._take_cache(grad_y)
+        w = self.weight
+        b = self.bias
+        need_dw = w.trainable
+        need_db = b is not None and b.trainable
+        if not (need_dx or need_dw or need_db):
+            return None
+        dx, dw, db = _C.conv2d_backward(x, w.data, g, self.stride, self.padding4, self.dilation, self.groups,
+                                        bool(need_dx), bool(need_dw), bool(need_db))
+        if need_dw:
+            np.add(w.grad, dw, out=w.grad)
+        if need_db:
+            np.add(b.grad, db, out=b.grad)
+        return dx
+
+    # ------------------------------------------------------------------- state
+    def params(self):
+        return [self.weight] if self.bias is None else [self.weight, self.bias]
+
+    def named_tensors(self):
+        d = {"weight": self.weight.data}
+        if self.bias is not None:
+            d["bias"] = self.bias.data
+        return d
+
+    def get_config(self):
+        return {
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "kernel_size": list(self.kernel_size),
+            "stride": list(self.stride),
+            "padding": self._padding_cfg,
+            "dilation": list(self.dilation),
+            "groups": self.groups,
+            "bias": self.bias is not None,
+        }
+
+    def output_shape(self, input_shape):
+        check_input_rank(self, input_shape, 4, "(N, C, H, W)")
+        n, c, h, w = input_shape
+        if c is not None and c != self.in_channels:
+            raise ValueError(f"Conv2d expects {self.in_channels} input channels (in_channels), got shape {tuple(input_shape)}")
+        t, l, b, r = self.padding4
+        oh = window_out_size(h, self.kernel_size[0], self.stride[0], t + b, self.dilation[0], False, t)
+        ow = window_out_size(w, self.kernel_size[1], self.stride[1], l + r, self.dilation[1], False, l)
+        return (n, self.out_channels, oh, ow)
+
+    def flops(self, input_shape):
+        n, oc, oh, ow = self.output_shape(input_shape)
+        k = (self.in_channels // self.groups) * self.kernel_size[0] * self.kernel_size[1]
+        outputs = batch_of(input_shape) * oc * oh * ow
+        return 2 * k * outputs + (outputs if self.bias is not None else 0)
