@@ -148,7 +148,7 @@ def test_hypothesis_shapes(n, c, oc, h, w, kh, kw, sh, sw, ph, pw, dh, dw, depth
     if dh * (kh - 1) + 1 > h + 2 * ph or dw * (kw - 1) + 1 > w + 2 * pw:
         with pytest.raises(ValueError, match="kernel larger than the input"):
             F.conv2d(np.zeros((n, c, h, w), np.float32), np.zeros((oc, c // groups, kh, kw), np.float32),
-                     padding=(ph, pw), dilation=(dh, dw))
+                     padding=(ph, pw), dilation=(dh, dw), groups=groups)
         return
     x, wt, b = _data((n, c, h, w), (oc, c // groups, kh, kw), seed=h * w)
     kw_ = dict(stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw), groups=groups)
