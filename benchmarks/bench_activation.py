@@ -4,7 +4,7 @@ Each op is benchmarked for pyconvnet, a NumPy reference and torch (when installe
 so the table shows the ratios side by side; G elements/s is in each benchmark's ``extra_info``.
 Target: relu at least as fast as torch (both are memory-bound). Run::
 
-    python -m pytest benchmarks/bench_activation.py --benchmark-only --benchmark-columns=mean,ops
+    pytest benchmarks/bench_activation.py --benchmark-only --benchmark-columns=mean,ops
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """conv2d forward against PyTorch (torch.nn.functional.conv2d) and a NumPy im2col reference.
 
-    python -m pytest benchmarks/bench_conv2d.py --benchmark-only
+    pytest benchmarks/bench_conv2d.py --benchmark-only
 """
 
 from __future__ import annotations

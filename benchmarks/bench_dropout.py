@@ -4,7 +4,7 @@ pyconvnet (counter-based mask, no mask stored), a NumPy reference (random mask, 
 and torch (bernoulli mask, then multiply) in one group; G elements/s in ``extra_info``.
 Target: >= 10x torch (torch does ~0.04 G elements/s here; memory bandwidth allows ~1.7). Run::
 
-    python -m pytest benchmarks/bench_dropout.py --benchmark-only --benchmark-columns=mean,ops
+    pytest benchmarks/bench_dropout.py --benchmark-only --benchmark-columns=mean,ops
 """
 
 from __future__ import annotations

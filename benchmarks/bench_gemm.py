@@ -1,7 +1,7 @@
 """SGEMM against numpy.matmul (OpenBLAS) on square and convolution-shaped products.
 
-    python -m pytest benchmarks/bench_gemm.py --benchmark-only
-    PYCONVNET_BENCH_THREADS=1 python -m pytest benchmarks/bench_gemm.py --benchmark-only
+    pytest benchmarks/bench_gemm.py --benchmark-only
+    PYCONVNET_BENCH_THREADS=1 pytest benchmarks/bench_gemm.py --benchmark-only
 
 numpy's BLAS threads follow the same count when threadpoolctl is installed (pip install
 threadpoolctl); otherwise numpy keeps its own default and the comparison says so.

@@ -3,7 +3,7 @@
 Target: ``pyconvnet.io.load`` takes under 2x the time of reading the file (page cache warm for
 both). Run::
 
-    python -m pytest benchmarks/bench_io.py --benchmark-columns=mean,median,rounds -q
+    pytest benchmarks/bench_io.py --benchmark-columns=mean,median,rounds -q
 
 ``extra_info`` holds the file size, the median read time and the ratio load / read.
 """

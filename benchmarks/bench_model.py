@@ -2,7 +2,7 @@
 and batched inference (batch 64) for two textbook CNNs, against a careful NumPy implementation
 (benchmarks/numpy_reference_cnn.py) and PyTorch CPU (when installed, 2 threads).
 
-    python -m pytest benchmarks/bench_model.py --benchmark-only      # pytest-benchmark
+    pytest benchmarks/bench_model.py --benchmark-only      # pytest-benchmark
     python benchmarks/bench_model.py                                  # table with ratios
 
 Each benchmark records images/s in extra_info; the correctness of the network (same outputs
