@@ -166,9 +166,10 @@ def _fns(net, impl):
 def test_train_step(benchmark, net, impl):
     train_step, _ = _fns(net, impl)
     train_step()  # warm-up (allocates optimiser state)
-    benchmark.extra_info.update(net=net, impl=impl, batch=BATCH, threads=pyconvnet.get_num_threads())
+    benchmark.group = f"{net} training step batch {BATCH}"
+    benchmark.extra_info.update(net=net, impl=impl, batch=BATCH, threads=pyconvnet.get_num_threads(),
+                                work=BATCH, unit="images/s")
     benchmark.pedantic(train_step, rounds=8, iterations=1, warmup_rounds=1)
-    benchmark.extra_info["images_per_s"] = BATCH / benchmark.stats.stats.mean
 
 
 @pytest.mark.parametrize("impl", list(IMPLS))
@@ -176,9 +177,10 @@ def test_train_step(benchmark, net, impl):
 def test_inference(benchmark, net, impl):
     _, infer = _fns(net, impl)
     infer()
-    benchmark.extra_info.update(net=net, impl=impl, batch=BATCH, threads=pyconvnet.get_num_threads())
+    benchmark.group = f"{net} inference batch {BATCH}"
+    benchmark.extra_info.update(net=net, impl=impl, batch=BATCH, threads=pyconvnet.get_num_threads(),
+                                work=BATCH, unit="images/s")
     benchmark.pedantic(infer, rounds=15, iterations=1, warmup_rounds=2)
-    benchmark.extra_info["images_per_s"] = BATCH / benchmark.stats.stats.mean
 
 
 def test_python_overhead_of_a_step_is_small():

@@ -2,7 +2,7 @@
 
 Every benchmark sets ``benchmark.group`` to the case it measures and its parametrised ``impl``
 (``pyconvnet``, ``numpy``, ``torch``, ...), and may put ``work`` (FLOPs, elements, images per
-call) and ``unit`` in ``benchmark.extra_info``. At the end of the run this prints, per group,
+call) and ``unit`` in ``benchmark.extra_info`` (a unit starting with "G" is printed in billions). At the end of the run this prints, per group,
 each implementation's best time, its throughput, and pyconvnet's speed-up over it, measured in
 this one run (only ratios from one run mean anything on a shared machine).
 """
@@ -27,7 +27,15 @@ def _bench_threads():
         torch.set_num_threads(BENCH_THREADS)
     except ImportError:
         pass
+    try:  # pin OpenBLAS (numpy.matmul) to the same thread count when threadpoolctl is installed
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        limits = None
+    else:
+        limits = threadpool_limits(BENCH_THREADS)
     yield
+    if limits is not None:
+        limits.restore_original_limits()
     pyconvnet.set_num_threads(before)
 
 
@@ -65,6 +73,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             info = b.extra_info or {}
             rate = ""
             if "work" in info and t > 0:
-                rate = f"{info['work'] / t / 1e9:9.2f} {info.get('unit', 'G/s')}"
+                unit = info.get("unit", "G/s")
+                scale = 1e9 if unit.startswith("G") else 1.0  # "GFLOP/s", "G elem/s" vs "images/s"
+                rate = f"{info['work'] / t / scale:9.2f} {unit}"
             speed = f"  pyconvnet speed-up x{t / base:5.2f}" if base and _impl_of(b) != "pyconvnet" else ""
             tr.write_line(f"    {_impl_of(b):<12} {t * 1e3:10.3f} ms {rate}{speed}")

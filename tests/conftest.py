@@ -61,5 +61,8 @@ def run_python(args, timeout=120, env=None, **kwargs):
     e = dict(os.environ if env is None else env)
     root = str(pathlib.Path(pyconvnet.__file__).resolve().parent.parent)
     e["PYTHONPATH"] = root + (os.pathsep + e["PYTHONPATH"] if e.get("PYTHONPATH") else "")
+    # `-c`/`-m` put the working directory first on sys.path: run where the tested package lives,
+    # so a source checkout without the compiled _C never shadows an installed pyconvnet.
+    kwargs.setdefault("cwd", root)
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
                           env=e, **kwargs)

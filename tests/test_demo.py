@@ -1,17 +1,14 @@
-import subprocess
-import sys
-
 import pytest
+from conftest import run_python
 
 from pyconvnet.__main__ import main
 
 
 def test_help_exits_zero():
-    r = subprocess.run([sys.executable, "-m", "pyconvnet", "--help"], capture_output=True, text=True, timeout=60)
+    r = run_python(["-m", "pyconvnet", "--help"], timeout=60)
     assert r.returncode == 0
     assert "demo" in r.stdout and "usage" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "pyconvnet", "demo", "--help"], capture_output=True, text=True,
-                       timeout=60)
+    r = run_python(["-m", "pyconvnet", "demo", "--help"], timeout=60)
     assert r.returncode == 0 and "--epochs" in r.stdout
 
 
