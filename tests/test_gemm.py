@@ -33,6 +33,19 @@ def test_edge_grid(isa, m, n, k):
     _close(_C.sgemm(a, b), ref, k)
 
 
+@pytest.mark.parametrize("rows", range(1, MR + 1))
+@pytest.mark.parametrize("cols", [1, 7, 8, 9, NR - 1, NR])
+def test_edge_tiles_give_the_same_bits_as_full_tiles(isa, rows, cols):
+    """Edge tiles use smaller kernels; each element must still be the same sum in the same order."""
+    a, b, _ = _operands(MR, NR, KC + 3, seed=rows * 100 + cols)
+    bias_m = np.linspace(-1, 1, MR, dtype=np.float32)
+    bias_n = np.linspace(-2, 2, NR, dtype=np.float32)
+    full = _C.sgemm(a, b, bias_m=bias_m, bias_n=bias_n, relu=True)  # one full tile
+    # the same products as one edge tile: fewer rows and/or fewer columns
+    edge = _C.sgemm(a[:rows], np.ascontiguousarray(b[:, :cols]), bias_m=bias_m[:rows], bias_n=bias_n[:cols], relu=True)
+    np.testing.assert_array_equal(edge, full[:rows, :cols])
+
+
 @pytest.mark.parametrize("trans_a", [False, True])
 @pytest.mark.parametrize("trans_b", [False, True])
 @pytest.mark.parametrize("shape", [(7, 33, 300), (150, 20, 513), (13, 2100, 9)])

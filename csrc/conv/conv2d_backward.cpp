@@ -34,7 +34,7 @@ int64_t dcol_chunk(const Conv2dShape& s) {
 // chunk of output positions becomes a dcol block that col2im adds into dx.
 // `split` selects whether the GEMM and col2im are themselves multi-threaded.
 void dx_image(const Conv2dShape& s, const gemm::PackedA& wt, const float* dyg, float* dxg,
-              bool threaded, AlignedBuffer& col, AlignedBuffer& bbuf, gemm::UkernelFn uk) {
+              bool threaded, AlignedBuffer& col, AlignedBuffer& bbuf, const gemm::Ukernels& uk) {
   const int64_t ohw = s.oh * s.ow, cg = s.cg(), kdim = s.kdim();
   gemm::StridedBPacker pb({dyg, ohw, 1});
   if (is_pointwise(s)) {
@@ -64,7 +64,7 @@ void backward_dx(const Conv2dShape& s, const float* w, const float* dy, float* d
   // A = W_g^T (kdim x ocg), read transposed from the OIHW weights.
   std::vector<gemm::PackedA> wt(s.groups);
   for (int64_t g = 0; g < s.groups; ++g) wt[g].pack({w + g * ocg * kdim, 1, kdim}, kdim, ocg);
-  const gemm::UkernelFn uk = gemm::select_ukernel();
+  const gemm::Ukernels& uk = gemm::select_ukernel();
   const int nt = get_num_threads();
   auto one = [&](int64_t b, int64_t g, bool threaded, AlignedBuffer& col, AlignedBuffer& bbuf) {
     dx_image(s, wt[g], dy + (b * s.oc + g * ocg) * ohw, dx + (b * s.c + g * cg) * s.h * s.w,
@@ -84,7 +84,7 @@ void backward_dx(const Conv2dShape& s, const float* w, const float* dy, float* d
 
 void backward_dw(const Conv2dShape& s, const float* x, const float* dy, float* dw) {
   const int64_t ocg = s.ocg(), cg = s.cg(), kdim = s.kdim(), ohw = s.oh * s.ow;
-  const gemm::UkernelFn uk = gemm::select_ukernel();
+  const gemm::Ukernels& uk = gemm::select_ukernel();
   const bool pointwise = is_pointwise(s);
   for (int64_t g = 0; g < s.groups; ++g) {
     float* dwg = dw + g * ocg * kdim;
@@ -118,16 +118,26 @@ void backward_dw(const Conv2dShape& s, const float* x, const float* dy, float* d
   }
 }
 
+// Sum of n floats in a fixed order that still vectorises: 16 interleaved partial sums (lane j
+// takes elements j, j + 16, ...), combined pairwise at the end. Float addition is not
+// associative, so the order is part of the contract; it depends only on n.
+float lane_sum(const float* p, int64_t n) {
+  constexpr int L = 16;
+  float part[L] = {};
+  int64_t i = 0;
+  for (; i + L <= n; i += L)
+    for (int j = 0; j < L; ++j) part[j] += p[i + j];
+  for (int j = 0; i + j < n; ++j) part[j] += p[i + j];
+  for (int w = L / 2; w > 0; w /= 2)
+    for (int j = 0; j < w; ++j) part[j] += part[j + w];
+  return part[0];
+}
+
 void backward_db(const Conv2dShape& s, const float* dy, float* db) {
   const int64_t ohw = s.oh * s.ow;
   parallel_for_each(s.oc, [&](int64_t o) {
-    double acc = 0.0;  // fixed order: images, then positions
-    for (int64_t b = 0; b < s.n; ++b) {
-      const float* p = dy + (b * s.oc + o) * ohw;
-      float part = 0.0f;
-      for (int64_t i = 0; i < ohw; ++i) part += p[i];
-      acc += part;
-    }
+    double acc = 0.0;  // fixed order: images in order, each image's plane by lane_sum
+    for (int64_t b = 0; b < s.n; ++b) acc += lane_sum(dy + (b * s.oc + o) * ohw, ohw);
     db[o] = static_cast<float>(acc);
   });
 }

@@ -38,7 +38,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
     packed[g].pack({w + g * ocg * kdim, kdim, 1}, ocg, kdim);
 
   const bool pointwise = is_pointwise(s);
-  const gemm::UkernelFn uk = gemm::select_ukernel();
+  const gemm::Ukernels& uk = gemm::select_ukernel();
   const int64_t total = s.n * ohw;
   // Whole NR-column tiles per thread; a thread's range may span several images.
   parallel_for((total + gemm::NR - 1) / gemm::NR, 1, [&](int64_t t0, int64_t t1) {

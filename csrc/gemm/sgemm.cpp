@@ -23,7 +23,7 @@ void epilogue_only(int64_t m0, int64_t m1, int64_t n0, int64_t n1, float* c, int
 
 }  // namespace
 
-void gemm_block(UkernelFn ukernel, const PackedA& a, const BPacker& b, int64_t m0, int64_t m1,
+void gemm_block(const Ukernels& uk, const PackedA& a, const BPacker& b, int64_t m0, int64_t m1,
                 int64_t n0, int64_t n1, float* c, int64_t ldc, bool accumulate,
                 const Epilogue& ep, AlignedBuffer& bbuf) {
   const int64_t k = a.k();
@@ -39,38 +39,35 @@ void gemm_block(UkernelFn ukernel, const PackedA& a, const BPacker& b, int64_t m
   bbuf.resize(static_cast<size_t>(std::min(KC, k) * ncap + NR));  // + slack (pack.h)
   float* bp = bbuf.data();
   alignas(64) float tile[MR * NR];
-  float bias_m_tile[MR], bias_n_tile[NR];
+  float bias_n_tile[NR];
 
   // C[ir.., col..] += A panel(s) * B panel for one NR-column panel and rows [i0, i1).
   auto run_panel = [&](const float* bpanel, int64_t pc, int64_t kc, int flags, bool last,
                        int64_t col, int64_t cols, int64_t i0, int64_t i1) {
+    const int v = cols > 8 ? 2 : 1;  // vectors of 8 columns the kernel computes
     for (int64_t ir = i0; ir < i1; ir += MR) {
       const int64_t rows = std::min(MR, m1 - ir);
+      const UkernelFn kernel = uk.tile[rows - 1][v - 1];  // row edges: only the rows needed
       // m0 is a multiple of MR whenever threads split rows, so ir indexes a panel.
       const float* apanel = a.panel(pc, kc, ir);
       float* cptr = c + ir * ldc + col;
       const float* bm = (last && ep.bias_m) ? ep.bias_m + ir : nullptr;
       const float* bn = (last && ep.bias_n) ? ep.bias_n + col : nullptr;
-      if (rows == MR && cols == NR) {
-        ukernel(kc, apanel, bpanel, cptr, ldc, flags, bm, bn);
+      if (cols == 8 * v) {
+        kernel(kc, apanel, bpanel, cptr, ldc, flags, bm, bn);
         continue;
       }
-      // Edge tile: run the same kernel on a full local tile, copy the valid part back.
+      // Column edge (not a whole vector): run on a local tile, copy the valid part back.
       if (flags & kAccumulate) {
         for (int64_t i = 0; i < rows; ++i)
           std::memcpy(tile + i * NR, cptr + i * ldc, cols * sizeof(float));
-      }
-      if (bm) {
-        std::fill(bias_m_tile, bias_m_tile + MR, 0.0f);
-        std::copy(bm, bm + rows, bias_m_tile);
-        bm = bias_m_tile;
       }
       if (bn) {
         std::fill(bias_n_tile, bias_n_tile + NR, 0.0f);
         std::copy(bn, bn + cols, bias_n_tile);
         bn = bias_n_tile;
       }
-      ukernel(kc, apanel, bpanel, tile, NR, flags, bm, bn);
+      kernel(kc, apanel, bpanel, tile, NR, flags, bm, bn);
       for (int64_t i = 0; i < rows; ++i)
         std::memcpy(cptr + i * ldc, tile + i * NR, cols * sizeof(float));
     }
@@ -104,7 +101,7 @@ void gemm_packed(const PackedA& a, const BPacker& b, int64_t n, float* c, int64_
                  bool accumulate, const Epilogue& ep) {
   const int64_t m = a.m();
   if (m == 0 || n == 0) return;
-  const UkernelFn uk = select_ukernel();
+  const Ukernels& uk = select_ukernel();
   const int nt = get_num_threads();
   // Split the wider dimension in whole tiles; each thread owns a block of C.
   const bool split_n = (n + NR - 1) / NR >= nt || (n + NR - 1) / NR >= (m + MR - 1) / MR;

@@ -29,7 +29,7 @@ struct Epilogue {
 
 // Single-threaded: rows [m0, m1) and columns [n0, n1) of C (C points at element (0, 0)).
 // `bbuf` is per-thread scratch, grown as needed.
-void gemm_block(UkernelFn ukernel, const PackedA& a, const BPacker& b, int64_t m0, int64_t m1,
+void gemm_block(const Ukernels& uk, const PackedA& a, const BPacker& b, int64_t m0, int64_t m1,
                 int64_t n0, int64_t n1, float* c, int64_t ldc, bool accumulate,
                 const Epilogue& ep, AlignedBuffer& bbuf);
 

@@ -22,15 +22,22 @@ enum UkernelFlags : int { kAccumulate = 1, kRelu = 2 };
 using UkernelFn = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                            int flags, const float* bias_m, const float* bias_n);
 
-void sgemm_ukernel_6x16_ref(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                            int flags, const float* bias_m, const float* bias_n);
+// One ISA's kernels: tile[r - 1][v - 1] computes only the first r rows and 8 * v columns of
+// the MR x NR tile (same packed panels, same per-element sum order as the full kernel) and
+// reads/writes only those. tile[MR - 1][1] is the full 6 x 16 kernel; the smaller ones serve
+// edge tiles, so a 64-row or 32-column edge costs what it computes instead of a full tile.
+constexpr int kVecs = 2;  // NR / 8
+struct Ukernels {
+  UkernelFn tile[MR][kVecs];
+  UkernelFn full() const { return tile[MR - 1][kVecs - 1]; }
+};
+
+const Ukernels& ukernels_ref();
 #ifdef PCN_HAVE_AVX2
-void sgemm_ukernel_6x16_avx2_fma(int64_t kc, const float* a, const float* b, float* c,
-                                 int64_t ldc, int flags, const float* bias_m,
-                                 const float* bias_n);
+const Ukernels& ukernels_avx2_fma();
 #endif
 
-// The kernel for the ISA chosen now (pcn::current_isa()).
-UkernelFn select_ukernel();
+// The kernels for the ISA chosen now (pcn::current_isa()).
+const Ukernels& select_ukernel();
 
 }  // namespace pcn::gemm
