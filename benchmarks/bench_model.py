@@ -150,7 +150,9 @@ def torch_fns(model, x, y):
     return train_step, infer
 
 
-IMPLS = {"pyconvnet": pyconvnet_fns, "numpy": numpy_fns, "torch": torch_fns}
+# numpy last: OpenBLAS threads keep spinning for a while after a matmul and would slow
+# whichever implementation ran next.
+IMPLS = {"pyconvnet": pyconvnet_fns, "torch": torch_fns, "numpy": numpy_fns}
 
 
 def _fns(net, impl):
@@ -248,7 +250,7 @@ def main():
     try:
         import torch  # noqa: F401
 
-        impls = ["pyconvnet", "numpy", "torch"]
+        impls = ["pyconvnet", "torch", "numpy"]
     except ImportError:
         impls = ["pyconvnet", "numpy"]
     print(f"batch {BATCH}, pyconvnet threads {pyconvnet.get_num_threads()}, isa {pyconvnet._C.isa()}, "

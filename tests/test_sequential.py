@@ -228,3 +228,37 @@ def test_config_roundtrip():
     np.testing.assert_array_equal(clone.predict(x), model.predict(x))
     with pytest.raises(ValueError, match="unknown layer class 'Evil'"):
         Sequential.from_config({"layers": [{"class_name": "Evil", "config": {}}]})
+
+
+def test_conv_and_linear_fuse_a_following_relu_with_the_same_results(monkeypatch):
+    """Sequential runs Conv2d/Linear + ReLU as one kernel call; values, gradients and the
+    ReLU's cached output must equal the layer-by-layer computation."""
+    from pyconvnet import _C
+
+    init.manual_seed(3)
+    model = Sequential([Conv2d(2, 4, 3, padding=1), ReLU(), Flatten(), Linear(4 * 5 * 5, 6), ReLU(), Linear(6, 3)])
+    x = np.random.default_rng(0).standard_normal((3, 2, 5, 5)).astype(np.float32)
+    g = np.random.default_rng(1).standard_normal((3, 3)).astype(np.float32)
+
+    relu_calls = []
+    real_relu = _C.relu_forward
+    monkeypatch.setattr(_C, "relu_forward", lambda a: relu_calls.append(1) or real_relu(a))
+    fused_out = model.forward(x)
+    assert relu_calls == [], "the ReLUs should have run in the Conv2d/Linear epilogues"
+    monkeypatch.undo()
+    fused_gx = model.backward(g)
+    fused_grads = [p.grad.copy() for p in model.params()]
+    np.testing.assert_array_equal(model.predict(x), fused_out)
+
+    model.zero_grad()
+    h = x
+    for layer in model:  # unfused: each layer on its own
+        h = layer.forward(h)
+    np.testing.assert_array_equal(h, fused_out)
+    gx = g
+    for layer in reversed(list(model)):
+        gx = layer.backward(gx)
+    np.testing.assert_array_equal(gx, fused_gx)
+    for p, q in zip(model.params(), fused_grads):
+        np.testing.assert_array_equal(p.grad, q)
+    assert (model[1]._cache[1] >= 0).all()

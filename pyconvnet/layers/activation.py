@@ -43,6 +43,11 @@ class ReLU(_KeepsOutput):
     _fwd = staticmethod(lambda x: _C.relu_forward(x))
     _bwd = staticmethod(lambda g, y: _C.relu_backward(g, y))
 
+    def _adopt_output(self, y):
+        """Forward when the previous layer already applied the ReLU (Sequential's fusion)."""
+        self._cache = (y.shape, y)
+        return y
+
 
 class Sigmoid(_KeepsOutput):
     _flops_per_element = 4

@@ -75,16 +75,19 @@ class Conv2d(Layer):
             )
         return x
 
-    def _run(self, x):
+    def _run(self, x, relu=False):
         b = None if self.bias is None else self.bias.data
-        return _C.conv2d_forward(x, self.weight.data, b, self.stride, self.padding4, self.dilation, self.groups, False)
+        return _C.conv2d_forward(x, self.weight.data, b, self.stride, self.padding4, self.dilation, self.groups,
+                                 relu)
 
-    def infer(self, x):
-        return self._run(self._check(x))
+    def infer(self, x, *, relu=False):
+        return self._run(self._check(x), relu)
 
-    def forward(self, x):
+    def forward(self, x, *, relu=False):
+        """`relu=True` (used by Sequential for Conv2d followed by ReLU) applies max(0, y) in the
+        kernel's epilogue: the same values as a separate ReLU, without another pass."""
         x = self._check(x)
-        y = self._run(x)
+        y = self._run(x, relu)
         self._cache = (y.shape, x)
         return y
 

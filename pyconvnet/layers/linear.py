@@ -35,13 +35,14 @@ class Linear(Layer):
             )
         return x
 
-    def infer(self, x):
+    def infer(self, x, *, relu=False):
         x = self._check(x)
-        return _C.linear_forward(x, self.weight.data, None if self.bias is None else self.bias.data, False)
+        return _C.linear_forward(x, self.weight.data, None if self.bias is None else self.bias.data, relu)
 
-    def forward(self, x):
+    def forward(self, x, *, relu=False):
+        """`relu=True` (used by Sequential for Linear followed by ReLU) fuses max(0, y)."""
         x = self._check(x)
-        y = _C.linear_forward(x, self.weight.data, None if self.bias is None else self.bias.data, False)
+        y = _C.linear_forward(x, self.weight.data, None if self.bias is None else self.bias.data, relu)
         self._cache = (y.shape, x)
         return y
 

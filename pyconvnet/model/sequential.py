@@ -7,10 +7,18 @@ from typing import NamedTuple
 import numpy as np
 
 from .._validate import as_float_array, as_int
+from ..layers.activation import ReLU
 from ..layers.base import Layer
+from ..layers.conv import Conv2d
+from ..layers.linear import Linear
 from .summary import summarize
 
 __all__ = ["Sequential", "IncompatibleKeys"]
+
+
+# Layers whose kernels apply a following ReLU in their epilogue (exact types only: a subclass
+# may change forward, so it runs unfused).
+_RELU_EPILOGUE = (Conv2d, Linear)
 
 
 class IncompatibleKeys(NamedTuple):
@@ -77,12 +85,24 @@ class Sequential:
         return f"Sequential({inner}\n)" if inner else "Sequential()"
 
     # ---------------------------------------------------------------- running
+    def _relu_fused(self, i) -> bool:
+        """Layer i is a Conv2d/Linear followed by a ReLU: run them as one kernel call."""
+        layers = self.layers
+        return (i + 1 < len(layers) and type(layers[i + 1]) is ReLU
+                and type(layers[i]) in _RELU_EPILOGUE)
+
     def forward(self, x):
         x = as_float_array(x, "x")
         if x.ndim >= 2:
             self.input_shape = tuple(x.shape[1:])
-        for layer in self.layers:
-            x = layer.forward(x)
+        layers, i = self.layers, 0
+        while i < len(layers):
+            if self._relu_fused(i):
+                x = layers[i + 1]._adopt_output(layers[i].forward(x, relu=True))
+                i += 2
+            else:
+                x = layers[i].forward(x)
+                i += 1
         return x
 
     __call__ = forward
@@ -102,8 +122,14 @@ class Sequential:
 
     def infer(self, x):
         """Eval-mode forward of one batch that keeps nothing (what `predict` runs per batch)."""
-        for layer in self.layers:
-            x = layer.infer(x)
+        layers, i = self.layers, 0
+        while i < len(layers):
+            if self._relu_fused(i):
+                x = layers[i].infer(x, relu=True)
+                i += 2
+            else:
+                x = layers[i].infer(x)
+                i += 1
         return x
 
     def predict(self, x, batch_size: int = 256) -> np.ndarray:
