@@ -28,6 +28,11 @@ CASES = [
     ((1, 2, 3, 3), (3, 2, 3, 3), dict(padding=5)),
     ((1, 1, 28, 28), (32, 1, 5, 5), dict(padding=2)),
     ((2, 40, 12, 12), (150, 40, 3, 3), dict(padding=1)),
+    # stride 1 with >= 16 input channels per group: dx runs as a transposed convolution
+    # (asymmetric 'same' padding of an even kernel, dilation, groups); padding beyond the
+    # dilated kernel falls back to GEMM + col2im
+    ((2, 32, 9, 7), (24, 16, 4, 3), dict(padding="same", dilation=(2, 1), groups=2)),
+    ((1, 16, 5, 5), (8, 16, 3, 3), dict(padding=3)),
     ((1, 30, 33, 35), (9, 30, 3, 3), dict(padding=1, stride=2)),
     ((3, 8, 7, 7), (16, 8, 2, 2), dict(stride=2)),
 ]
