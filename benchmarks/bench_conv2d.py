@@ -1,4 +1,5 @@
-"""conv2d forward against PyTorch (torch.nn.functional.conv2d) and a NumPy im2col reference.
+"""conv2d forward against PyTorch (torch.nn.functional.conv2d), ONNX Runtime (when installed)
+and a NumPy im2col reference.
 
     pytest benchmarks/bench_conv2d.py --benchmark-only
 """
@@ -35,7 +36,7 @@ def numpy_conv2d(x, w, b, stride, pad):
     return y + b[None, :, None, None]
 
 
-@pytest.mark.parametrize("impl", ["pyconvnet", "torch", "numpy"])
+@pytest.mark.parametrize("impl", ["pyconvnet", "torch", "onnxruntime", "numpy"])
 @pytest.mark.parametrize("batch", [64, 1])
 @pytest.mark.parametrize("case", list(CASES))
 def test_conv2d_forward(benchmark, case, batch, impl):
@@ -52,6 +53,12 @@ def test_conv2d_forward(benchmark, case, batch, impl):
         xt, wt, bt = map(torch.from_numpy, (x, w, b))
         with torch.no_grad():
             y = benchmark(torch.nn.functional.conv2d, xt, wt, bt, stride=stride, padding=pad).numpy()
+    elif impl == "onnxruntime":
+        from conftest import BENCH_THREADS
+        from onnx_reference import conv2d as ort_conv2d
+
+        run = ort_conv2d(x.shape, w, b, stride, pad, BENCH_THREADS)
+        y = benchmark(run, x)
     elif impl == "numpy":
         y = benchmark(numpy_conv2d, x, w, b, stride, pad)
     else:
