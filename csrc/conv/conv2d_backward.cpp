@@ -9,6 +9,7 @@
 #include "common/threading.h"
 #include "conv/conv2d.h"
 #include "conv/depthwise.h"
+#include "conv/im2col_hwc_pack.h"
 #include "conv/im2col_pack.h"
 #include "gemm/sgemm.h"
 
@@ -120,8 +121,12 @@ void backward_dw(const Conv2dShape& s, const float* x, const float* dy, float* d
   const int64_t ocg = s.ocg(), cg = s.cg(), kdim = s.kdim(), ohw = s.oh * s.ow;
   const gemm::Ukernels& uk = gemm::select_ukernel();
   const bool pointwise = is_pointwise(s);
+  // With 16+ channels per group, gather from a channels-last copy (im2col_hwc_pack.h).
+  const bool hwc = !pointwise && cg >= 16;
+  AlignedBuffer perm(hwc ? static_cast<size_t>(ocg * kdim) : 0);
   for (int64_t g = 0; g < s.groups; ++g) {
     float* dwg = dw + g * ocg * kdim;
+    float* out = hwc ? perm.data() : dwg;
     // dW_g (ocg x kdim): threads take column tiles (or row tiles when kdim is narrow); each
     // runs over the images in order, accumulating into its own block of dW_g.
     const int64_t ntiles = (kdim + gemm::NR - 1) / gemm::NR;
@@ -133,6 +138,7 @@ void backward_dw(const Conv2dShape& s, const float* x, const float* dy, float* d
       else { m0 = t0 * gemm::MR; m1 = std::min(ocg, t1 * gemm::MR); }
       AlignedBuffer bbuf;
       PaddedImage img;
+      PaddedImageHwc img_hwc;
       gemm::PackedA a;
       for (int64_t b = 0; b < s.n; ++b) {
         const float* dyg = dy + (b * s.oc + g * ocg) * ohw;
@@ -141,14 +147,19 @@ void backward_dw(const Conv2dShape& s, const float* x, const float* dy, float* d
         if (pointwise) {
           // B = X_b^T (hw x c): column j of B is channel j of the image.
           gemm::StridedBPacker pb({xg, 1, s.h * s.w});
-          gemm::gemm_block(uk, a, pb, m0, m1, n0, n1, dwg, kdim, b > 0, {}, bbuf);
+          gemm::gemm_block(uk, a, pb, m0, m1, n0, n1, out, kdim, b > 0, {}, bbuf);
+        } else if (hwc) {
+          img_hwc.assign(s, xg);
+          Im2colHwcTransposedBPacker pb(s, img_hwc);
+          gemm::gemm_block(uk, a, pb, m0, m1, n0, n1, out, kdim, b > 0, {}, bbuf);
         } else {
           img.assign(s, xg);
           Im2colTransposedBPacker pb(s, img);
-          gemm::gemm_block(uk, a, pb, m0, m1, n0, n1, dwg, kdim, b > 0, {}, bbuf);
+          gemm::gemm_block(uk, a, pb, m0, m1, n0, n1, out, kdim, b > 0, {}, bbuf);
         }
       }
     });
+    if (hwc) unpermute_dw(s, perm.data(), dwg);
   }
 }
 
