@@ -107,11 +107,11 @@ void sgd_step(const py::handle& po, const py::handle& go, const py::handle& bo, 
   PCN_CHECK(!nesterov || (momentum > 0.0 && dampening == 0.0),
             "nesterov=True requires momentum > 0 and dampening = 0");
   const bool use_momentum = momentum != 0.0;
-  FArray b;
   float* bp = nullptr;
   if (use_momentum) {
     PCN_CHECK(!bo.is_none(), "momentum_buffer is required when momentum != 0");
-    b = vec(bo, "momentum_buffer", true, n, "param");
+    // `b` only shares the caller's array, which the call's argument keeps alive after this scope.
+    FArray b = vec(bo, "momentum_buffer", true, n, "param");
     check_disjoint({{"param", &p}, {"grad", &g}, {"momentum_buffer", &b}});
     bp = b.mutable_data();
   } else {

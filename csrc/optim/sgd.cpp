@@ -1,6 +1,5 @@
-// SGD: portable kernel, dispatch and threading. The operation order is the contract of optim.h.
-// The momentum variants are template parameters so each inner loop is branch-free.
-#include "common/cpu_features.h"
+// SGD: the kernel (portable only, see optim.h) and threading. The operation order is the contract
+// of optim.h. The momentum variants are template parameters so each inner loop is branch-free.
 #include "common/threading.h"
 #include "optim/optim.h"
 
@@ -59,9 +58,6 @@ SgdKernel sgd_kernel_ref() { return &sgd_ref; }
 
 void sgd_step(float* p, const float* g, float* buf, int64_t n, const SgdHyper& h) {
   SgdKernel k = sgd_kernel_ref();
-#ifdef PCN_HAVE_AVX2
-  if (current_isa() == Isa::avx2) k = sgd_kernel_avx2();
-#endif
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
     k(p + b, g + b, buf ? buf + b : nullptr, e - b, h);
   });
