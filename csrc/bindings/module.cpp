@@ -13,6 +13,7 @@ void register_norm(py::module_& m);
 void register_activation(py::module_& m);
 void register_dropout(py::module_& m);
 void register_softmax(py::module_& m);
+void register_optim(py::module_& m);
 }  // namespace pcn::bind
 
 PYBIND11_MODULE(_C, m) {
@@ -26,4 +27,5 @@ PYBIND11_MODULE(_C, m) {
   pcn::bind::register_activation(m);
   pcn::bind::register_dropout(m);
   pcn::bind::register_softmax(m);
+  pcn::bind::register_optim(m);
 }

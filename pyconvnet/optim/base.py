@@ -10,10 +10,6 @@ from ..layers.base import Parameter
 
 __all__ = ["Optimizer"]
 
-# Elements per block of the chunked updates: 64 Ki floats = 256 KiB per array, so the few
-# arrays one update touches stay in L2 while every operation runs over the block.
-CHUNK = 1 << 16
-
 
 def flat_views(p):
     """1-D views of p.data and p.grad (they must still be the C-contiguous float32 arrays)."""
