@@ -231,8 +231,8 @@ def _python_overhead(model, x, y, repeat=200):
     real = {n: getattr(C, n) for n in names}
 
     def recorder(name):
-        def call(*args):
-            out = real[name](*args)
+        def call(*args, **kwargs):
+            out = real[name](*args, **kwargs)
             recorded.setdefault(name, []).append(out)
             return out
         return call
@@ -241,7 +241,7 @@ def _python_overhead(model, x, y, repeat=200):
         seq = recorded.get(name, [])
         state = {"i": 0}
 
-        def call(*args):
+        def call(*args, **kwargs):
             out = seq[state["i"] % len(seq)]
             state["i"] += 1
             return out
