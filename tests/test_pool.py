@@ -18,7 +18,7 @@ import pyconvnet.functional.pool as F  # TEMP until the lead wires functional/__
 from pyconvnet import _C
 from reference import pool as R
 
-SIZES = [1, 2, 7, 8, 9, 15, 16, 17, 33]  # around the 8-lane SIMD width (stride 1 and 2)
+SIZES = [1, 2, 4, 5, 6, 7, 8, 9, 11, 12, 14, 15, 16, 17, 33]  # around the 4- and 8-output blocks
 ISAS = ["ref", "avx2"]
 
 # (kernel, stride, padding): stride 1 and 2 take the AVX2 path, 3 the portable one.

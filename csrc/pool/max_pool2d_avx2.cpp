@@ -1,6 +1,7 @@
 // AVX2 max pooling rows for horizontal stride 1 or 2 (any kernel, padding, ceil_mode).
 //
-// Blocks of 8 outputs whose windows lie inside the row are computed with vector loads
+// Blocks of 8 (or, in narrow rows, 4) outputs whose windows lie inside the row are computed
+// with vector loads
 // (stride 2: two loads deinterleaved by _mm256_shuffle_ps, re-ordered by one permute at the
 // end); border outputs use a scalar loop. Both visit each window in row-major order with
 // PyTorch's update rule (v > best || isnan(v)), so results (values, NaN payloads, indices,
@@ -104,6 +105,61 @@ inline void max_block(const float* xp, int64_t W, int64_t y_lo, int64_t y_hi, in
   if (IDX) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out_idx), mi);
 }
 
+// The same for 4 outputs with 128-bit vectors: rows too narrow for 8-output blocks (a 2x2/2
+// pool of a 14-wide map has 7 outputs per row) still avoid the scalar loop.
+template <bool IDX>
+struct MaxAcc4 {
+  __m128 m = _mm_set1_ps(-__builtin_inff());
+  __m128i code = _mm_setzero_si128();
+  inline void step(__m128 v, int32_t rel) {
+    const __m128 isnan_v = _mm_cmpunord_ps(v, v);
+    if (IDX) {
+      const __m128 take = _mm_or_ps(_mm_cmpgt_ps(v, m), isnan_v);
+      m = _mm_blendv_ps(m, v, take);
+      code = _mm_castps_si128(
+          _mm_blendv_ps(_mm_castsi128_ps(code), _mm_castsi128_ps(_mm_set1_epi32(rel)), take));
+    } else {
+      m = _mm_blendv_ps(_mm_max_ps(v, m), v, isnan_v);
+    }
+  }
+};
+
+template <int SW, bool IDX>
+inline void max_block4(const float* xp, int64_t W, int64_t y_lo, int64_t y_hi, int64_t ix0,
+                       int kw, float* out, int32_t* out_idx) {
+  MaxAcc4<IDX> acc;
+  for (int64_t iy = y_lo; iy < y_hi; ++iy) {
+    const float* row = xp + iy * W + ix0;
+    const int32_t base = static_cast<int32_t>((iy - y_lo) * W);
+    if (SW == 1) {
+      for (int kx = 0; kx < kw; ++kx) acc.step(_mm_loadu_ps(row + kx), base + kx);
+    } else {
+      int kx = 0;
+      for (; kx + 1 < kw; kx += 2) {
+        const __m128 lo = _mm_loadu_ps(row + kx), hi = _mm_loadu_ps(row + kx + 4);
+        acc.step(_mm_shuffle_ps(lo, hi, 0x88), base + kx);
+        acc.step(_mm_shuffle_ps(lo, hi, 0xDD), base + kx + 1);
+      }
+      if (kx < kw) {
+        __m128 v;
+        if (kx >= 1) {
+          v = _mm_shuffle_ps(_mm_loadu_ps(row + kx - 1), _mm_loadu_ps(row + kx + 3), 0xDD);
+        } else {
+          v = _mm_shuffle_ps(_mm_loadu_ps(row), _mm_loadu_ps(row + 4), 0x88);
+        }
+        acc.step(v, base + kx);
+      }
+    }
+  }
+  _mm_storeu_ps(out, acc.m);
+  if (IDX) {
+    const __m128i lane_off = SW == 1 ? _mm_setr_epi32(0, 1, 2, 3) : _mm_setr_epi32(0, 2, 4, 6);
+    const __m128i mi = _mm_add_epi32(
+        acc.code, _mm_add_epi32(_mm_set1_epi32(static_cast<int32_t>(y_lo * W + ix0)), lane_off));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out_idx), mi);
+  }
+}
+
 template <int SW, bool IDX>
 void max_rows(const float* x, float* y, int32_t* indices, const Pool2dShape& s,
               int64_t row_begin, int64_t row_end) {
@@ -117,6 +173,10 @@ void max_rows(const float* x, float* y, int32_t* indices, const Pool2dShape& s,
   const int64_t ox_a = (s.pw + SW - 1) / SW;
   const int64_t num = W - 1 - reach + s.pw;
   const int64_t smax = imin(num >= 0 ? num / SW : -1, OW - 8);
+  // The same for 4-output blocks.
+  const int64_t reach4 = SW == 1 ? kw + 2 : (kw == 1 ? 7 : kw + 5);
+  const int64_t num4 = W - 1 - reach4 + s.pw;
+  const int64_t smax4 = imin(num4 >= 0 ? num4 / SW : -1, OW - 4);
   for (int64_t r = row_begin; r < row_end; ++r) {
     const int64_t plane = r / OH, oy = r - plane * OH;
     const float* xp = x + plane * H * W;
@@ -133,6 +193,9 @@ void max_rows(const float* x, float* y, int32_t* indices, const Pool2dShape& s,
       max_block<SW, IDX>(xp, W, y_lo, y_hi, ox * SW - s.pw, kw, lane_off, yr + ox,
                          IDX ? ir + ox : nullptr);
     };
+    auto block4 = [&](int64_t ox) {
+      max_block4<SW, IDX>(xp, W, y_lo, y_hi, ox * SW - s.pw, kw, yr + ox, IDX ? ir + ox : nullptr);
+    };
     int64_t ox = 0;
     for (const int64_t end = imin(ox_a, OW); ox < end; ++ox) scalar(ox);
     if (y_lo < y_hi && ox_a <= smax) {
@@ -140,6 +203,11 @@ void max_rows(const float* x, float* y, int32_t* indices, const Pool2dShape& s,
       for (; o <= smax; o += 8) block(o);
       if (o - 8 < smax) block(smax);  // overlapping last block: same values rewritten
       ox = smax + 8;
+    } else if (y_lo < y_hi && ox_a <= smax4) {
+      int64_t o = ox_a;
+      for (; o <= smax4; o += 4) block4(o);
+      if (o - 4 < smax4) block4(smax4);
+      ox = smax4 + 4;
     }
     for (; ox < OW; ++ox) scalar(ox);
   }
