@@ -1,11 +1,9 @@
 """Save/load of a ~100 MB model against reading the same file with a plain ``f.read()``.
 
 Target: ``pyconvnet.io.load`` takes under 2x the time of reading the file (page cache warm for
-both). Run::
+both); the session summary prints both and the ratio. Run::
 
-    pytest benchmarks/bench_io.py --benchmark-columns=mean,median,rounds -q
-
-``extra_info`` holds the file size, the median read time and the ratio load / read.
+    pytest benchmarks/bench_io.py --benchmark-only
 """
 
 import statistics
@@ -47,27 +45,30 @@ def _median_time(fn, repeat=7):
     return statistics.median(times)
 
 
-def test_load_vs_file_read(benchmark, big_file):
+@pytest.mark.parametrize("impl", ["pyconvnet", "file read"])
+def test_load_vs_file_read(benchmark, big_file, impl):
+    """pyconvnet.load against f.read() of the same file, side by side (reported, not asserted:
+    the target is a ratio under 2)."""
     model, path = big_file
     size = path.stat().st_size
     assert size > 100e6
     _read(path)  # warm the page cache
+    benchmark.group = f"load a {size / 1e6:.0f} MB model (target: under {TARGET_RATIO:g}x the file read)"
+    benchmark.extra_info.update(impl=impl, work=size, unit="GB/s")
+    if impl == "file read":
+        data = benchmark.pedantic(_read, args=(path,), rounds=7, iterations=1, warmup_rounds=1)
+        assert len(data) == size
+        return
     loaded = benchmark.pedantic(io.load, args=(path,), rounds=7, iterations=1, warmup_rounds=1)
     x = np.random.default_rng(0).random((2, 3, 32, 32), dtype=np.float32)
     assert np.array_equal(loaded.predict(x), model.predict(x))
-    read_s = _median_time(lambda: _read(path))
-    load_s = benchmark.stats.stats.median
-    ratio = load_s / read_s
-    benchmark.extra_info.update(
-        file_mb=round(size / 1e6, 1), read_ms=round(read_s * 1e3, 1), load_ms=round(load_s * 1e3, 1),
-        ratio_load_over_read=round(ratio, 2), target_ratio=TARGET_RATIO,
-    )
-    assert ratio < TARGET_RATIO, f"load {load_s * 1e3:.0f} ms vs read {read_s * 1e3:.0f} ms"
 
 
 def test_save(benchmark, big_file, tmp_path):
     model, path = big_file
     out = tmp_path / "saved.safetensors"
+    benchmark.group = f"save a {path.stat().st_size / 1e6:.0f} MB model"
+    benchmark.extra_info.update(impl="pyconvnet", work=path.stat().st_size, unit="GB/s")
     benchmark.pedantic(io.save, args=(model, out), rounds=5, iterations=1, warmup_rounds=1)
     assert out.stat().st_size == path.stat().st_size
     read_s = _median_time(lambda: _read(path))
