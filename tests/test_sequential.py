@@ -262,3 +262,39 @@ def test_conv_and_linear_fuse_a_following_relu_with_the_same_results(monkeypatch
     for p, q in zip(model.params(), fused_grads):
         np.testing.assert_array_equal(p.grad, q)
     assert (model[1]._cache[1] >= 0).all()
+
+
+@pytest.mark.parametrize("pool", [(2, 2, 0), (3, 2, 1), (3, 1, 1)], ids=["2x2s2", "3x3s2p1-overlap", "3x3s1p1"])
+def test_relu_then_maxpool_backward_masks_the_pooled_gradient(monkeypatch, pool):
+    """Sequential backpropagates ReLU -> MaxPool2d by masking the pooled gradient; the input
+    gradient and all parameter gradients must equal the layer-by-layer computation."""
+    from pyconvnet import _C
+
+    init.manual_seed(4)
+    k, s, p = pool
+    _, c, oh, ow = MaxPool2d(k, s, p).output_shape((1, 3, 8, 8))
+    model = Sequential([Conv2d(2, 3, 3, padding=1), ReLU(), MaxPool2d(k, s, p), Flatten(), Linear(c * oh * ow, 2)])
+    x = np.random.default_rng(0).standard_normal((4, 2, 8, 8)).astype(np.float32)
+    x[0, 0, :4] = -5.0  # whole windows at zero after the ReLU (the pooled value is 0: masked)
+    g = np.random.default_rng(1).standard_normal((4, 2)).astype(np.float32)
+
+    shapes = []
+    real = _C.relu_backward
+    monkeypatch.setattr(_C, "relu_backward", lambda gy, y: shapes.append(gy.shape) or real(gy, y))
+    model.forward(x)
+    fused_gx = model.backward(g)
+    fused_grads = [q.grad.copy() for q in model.params()]
+    pooled = model.layers[2].output_shape((4, 3, 8, 8))
+    assert shapes == [pooled], "the ReLU mask should be applied to the pooled gradient only"
+    monkeypatch.undo()
+
+    model.zero_grad()
+    h = x
+    for layer in model:
+        h = layer.forward(h)
+    gx = g
+    for layer in reversed(list(model)):
+        gx = layer.backward(gx)
+    np.testing.assert_array_equal(gx, fused_gx)
+    for q, r in zip(model.params(), fused_grads):
+        np.testing.assert_array_equal(q.grad, r)

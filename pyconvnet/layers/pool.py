@@ -60,14 +60,25 @@ class MaxPool2d(_Pool2d):
     def forward(self, x):
         x = _as_image(x)
         y, indices = _C.max_pool2d_forward(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, True)
-        self._cache = (y.shape, indices, x.shape)
+        self._cache = (y.shape, indices, x.shape, y)
         return y
 
     def _backward(self, grad_y, need_dx):
-        g, (_, indices, in_shape) = self._take_cache(grad_y)
+        g, (_, indices, in_shape, _) = self._take_cache(grad_y)
         if not need_dx:
             return None
         return _C.max_pool2d_backward(g, indices, in_shape)
+
+    def _backward_through_relu(self, grad_y):
+        """Gradient through a ReLU that produced this layer's input (Sequential's fusion).
+
+        Every input position that receives gradient is the argmax of its windows, so its ReLU
+        output equals the pooled value there: masking the small pooled gradient by y > 0
+        before the scatter gives the same bits as ReLU.backward after it, without a pass over
+        the large input-sized gradient.
+        """
+        g, (_, indices, in_shape, y) = self._take_cache(grad_y)
+        return _C.max_pool2d_backward(_C.relu_backward(g, y), indices, in_shape)
 
 
 class AvgPool2d(_Pool2d):

@@ -11,6 +11,7 @@ from ..layers.activation import ReLU
 from ..layers.base import Layer
 from ..layers.conv import Conv2d
 from ..layers.linear import Linear
+from ..layers.pool import MaxPool2d
 from .summary import summarize
 
 __all__ = ["Sequential", "IncompatibleKeys"]
@@ -115,9 +116,16 @@ class Sequential:
         return self._backward(grad_y, need_input_grad=True)
 
     def _backward(self, grad, need_input_grad=True):
-        layers = self.layers
-        for i in range(len(layers) - 1, -1, -1):
-            grad = layers[i]._backward(grad, need_input_grad or i > 0)
+        layers, i = self.layers, len(self.layers) - 1
+        while i >= 0:
+            if i > 0 and type(layers[i]) is MaxPool2d and type(layers[i - 1]) is ReLU:
+                # ReLU -> MaxPool2d: mask the pooled gradient instead of the input-sized one
+                grad = layers[i]._backward_through_relu(grad)
+                layers[i - 1]._take_cache(grad)  # same checks as the ReLU's own backward
+                i -= 2
+            else:
+                grad = layers[i]._backward(grad, need_input_grad or i > 0)
+                i -= 1
         return grad
 
     def infer(self, x):
