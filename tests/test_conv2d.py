@@ -33,9 +33,10 @@ CASES = [
     # dilated kernel falls back to GEMM + col2im
     ((2, 32, 9, 7), (24, 16, 4, 3), dict(padding="same", dilation=(2, 1), groups=2)),
     ((1, 16, 5, 5), (8, 16, 3, 3), dict(padding=3)),
-    # narrow weight gradients over 16+ images: partial dW per chunk of 8 images, summed in order
+    # weight gradients over 16+ images: partial dW per chunk of 8 images, summed in order
     ((20, 3, 9, 9), (4, 3, 3, 3), dict(padding=1)),
     ((17, 5, 4, 4), (7, 5, 1, 1), {}),
+    ((17, 16, 6, 6), (8, 16, 3, 3), dict(padding=1)),
     ((1, 30, 33, 35), (9, 30, 3, 3), dict(padding=1, stride=2)),
     ((3, 8, 7, 7), (16, 8, 2, 2), dict(stride=2)),
 ]

@@ -125,13 +125,17 @@ struct DwScratch {
   gemm::PackedA a;
 };
 
-// Narrow dW (first layers: kdim = 1*5*5 or 3*3*3): split by columns, every thread would pack
-// the whole dY and im2col of every image for one or two column tiles. Instead the batch is
-// cut into chunks of a fixed number of images (never depending on the thread count); one
-// thread computes each chunk's partial dW, and the partials are added in chunk order.
+// Split by columns of dW, every thread packs dY_b (and, with 16+ channels, transposes the
+// image to channels-last) for every image: for narrow dW (first layers: kdim = 1*5*5 or
+// 3*3*3) that is most of the work, and for wide dW it is 10-20%. Instead the batch is cut into
+// chunks of a fixed number of images (never depending on the thread count); one thread
+// computes each chunk's partial dW, and the partials are added in chunk order. The partials
+// are bounded to 8 MB; beyond that the column split is used.
 constexpr int64_t kDwChunkImages = 8;
+constexpr int64_t kDwPartialsMaxFloats = int64_t(1) << 21;
 bool dw_by_image_chunks(const Conv2dShape& s) {
-  return s.kdim() <= 2 * gemm::NR && s.n >= 2 * kDwChunkImages;
+  const int64_t nchunks = (s.n + kDwChunkImages - 1) / kDwChunkImages;
+  return s.n >= 2 * kDwChunkImages && nchunks * s.ocg() * s.kdim() <= kDwPartialsMaxFloats;
 }
 
 void backward_dw(const Conv2dShape& s, const float* x, const float* dy, float* dw) {
