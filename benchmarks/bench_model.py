@@ -3,7 +3,7 @@ and batched inference (batch 64) for two textbook CNNs, against a careful NumPy 
 (benchmarks/numpy_reference_cnn.py) and PyTorch CPU (when installed, 2 threads).
 
     pytest benchmarks/bench_model.py --benchmark-only      # pytest-benchmark
-    python benchmarks/bench_model.py                                  # table with ratios
+    python benchmarks/bench_model.py                                  # round-robin table with ratios
 
 Each benchmark records images/s in extra_info; the correctness of the network (same outputs
 as the NumPy reference for the same weights) is asserted before timing.
@@ -35,6 +35,7 @@ from pyconvnet.optim import Adam  # noqa: E402
 
 BATCH = 64
 TORCH_THREADS = 2
+PAUSE_S = 0.3  # between timed calls of the round-robin table
 
 
 def fmnist_cnn():
@@ -273,15 +274,25 @@ def main():
     print(f"batch {BATCH}, pyconvnet threads {pyconvnet.get_num_threads()}, isa {pyconvnet._C.isa()}, "
           f"torch threads {TORCH_THREADS}")
     for net in NETS:
+        fns = {impl: _fns(net, impl) for impl in impls}
         rates = {}
-        for impl in impls:
-            train_step, infer = _fns(net, impl)
-            infer()
-            train_rate = None
-            if train_step is not None:
-                train_step()
-                train_rate = BATCH / _median_time(train_step, 10)
-            rates[impl] = (train_rate, BATCH / _median_time(infer, 20))
+        for k, what in enumerate(("train", "infer")):
+            calls = {impl: f[k] for impl, f in fns.items() if f[k] is not None}
+            for fn in calls.values():  # warm-up (optimiser state, caches)
+                fn()
+            # Round robin: each round times every implementation once, so a drifting clock or
+            # a neighbour's load hits all of them alike; medians over the rounds. The pause
+            # lets the previous library's worker threads stop spinning (OpenBLAS, OpenMP and
+            # ONNX Runtime pools busy-wait after a call and would slow whoever runs next).
+            times = {impl: [] for impl in calls}
+            for _ in range(10 if what == "train" else 20):
+                for impl, fn in calls.items():
+                    time.sleep(PAUSE_S)
+                    t0 = time.perf_counter()
+                    fn()
+                    times[impl].append(time.perf_counter() - t0)
+            for impl, ts in times.items():
+                rates.setdefault(impl, [None, None])[k] = BATCH / float(np.median(ts))
         for k, what in enumerate(("train", "infer")):
             base = rates["pyconvnet"][k]
             have = [impl for impl in impls if rates[impl][k] is not None]
