@@ -4,6 +4,12 @@
 
 namespace pcn::conv {
 
+// 1x1, stride 1, no padding: the image itself is the GEMM operand, no gather needed.
+inline bool is_pointwise(const Conv2dShape& s) {
+  return s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.pt == 0 && s.pl == 0 &&
+         s.pb == 0 && s.pr == 0;
+}
+
 // y = conv(x, w) + bias (optional), then relu (optional). y has shape (n, oc, oh, ow).
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y, bool relu);

@@ -14,16 +14,6 @@
 
 namespace pcn::conv {
 
-namespace {
-
-// 1x1, stride 1, no padding: the image itself is B (c x h*w), no gather needed.
-bool is_pointwise(const Conv2dShape& s) {
-  return s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.pt == 0 && s.pl == 0 &&
-         s.pb == 0 && s.pr == 0;
-}
-
-}  // namespace
-
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y, bool relu) {
   const int64_t ohw = s.oh * s.ow;

@@ -1,0 +1,13 @@
+// The three gradients of a convolution, one file each; conv2d_backward.cpp dispatches.
+// Every reduction runs in a fixed order (images in order, KC blocks in order), and threads
+// split only independent outputs, so the gradients are the same bits for any thread count.
+#pragma once
+#include "conv/conv2d.h"
+
+namespace pcn::conv {
+
+void conv2d_grad_input(const Conv2dShape& s, const float* w, const float* dy, float* dx);
+void conv2d_grad_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw);
+void conv2d_grad_bias(const Conv2dShape& s, const float* dy, float* db);
+
+}  // namespace pcn::conv
