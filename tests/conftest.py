@@ -17,10 +17,18 @@ def isa(request):
     """Runs the test once per kernel ISA (avx2 skipped on CPUs without AVX2+FMA)."""
     if request.param == "avx2" and not _C.cpu_has_avx2_fma():
         pytest.skip("CPU has no AVX2+FMA")
+    with use_isa(request.param):
+        yield request.param
+
+
+@contextlib.contextmanager
+def use_isa(name: str):
     before = _C.isa()
-    _C.set_isa(request.param)
-    yield request.param
-    _C.set_isa(before)
+    _C.set_isa(name)
+    try:
+        yield
+    finally:
+        _C.set_isa(before)
 
 
 @contextlib.contextmanager

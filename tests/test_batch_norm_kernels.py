@@ -10,22 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import threads as use_threads
 from pyconvnet import _C
 from reference import pool as R
 
 SHAPES = [(2, 3, 1, 1), (1, 1, 1, 2), (4, 5, 3, 7), (3, 2, 8, 9), (2, 4, 17, 33), (5, 1, 1, 1)]
-
-
-class use_threads:
-    def __init__(self, n):
-        self.n = n
-
-    def __enter__(self):
-        self.before = _C.get_num_threads()
-        _C.set_num_threads(self.n)
-
-    def __exit__(self, *exc):
-        _C.set_num_threads(self.before)
 
 
 def data(shape, seed=0, offset=0.0, scale=1.0):

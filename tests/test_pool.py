@@ -14,7 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import pyconvnet.functional.pool as F  # TEMP until the lead wires functional/__init__.py
+import pyconvnet.functional as F
+from conftest import threads as use_threads
+from conftest import use_isa
 from pyconvnet import _C
 from reference import pool as R
 
@@ -38,40 +40,6 @@ def valid(shape, k, s, p, ceil_mode=False):
     k, s, p = _pair(k), _pair(s), _pair(p)
     H, W = shape[-2:]
     return all(k[i] <= (H, W)[i] + 2 * p[i] and p[i] <= k[i] // 2 for i in range(2))
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    if request.param == "avx2" and not _C.cpu_has_avx2_fma():
-        pytest.skip("CPU has no AVX2+FMA")
-    before = _C.isa()
-    _C.set_isa(request.param)
-    yield request.param
-    _C.set_isa(before)
-
-
-class use_threads:
-    def __init__(self, n):
-        self.n = n
-
-    def __enter__(self):
-        self.before = _C.get_num_threads()
-        _C.set_num_threads(self.n)
-
-    def __exit__(self, *exc):
-        _C.set_num_threads(self.before)
-
-
-class use_isa:
-    def __init__(self, name):
-        self.name = name
-
-    def __enter__(self):
-        self.before = _C.isa()
-        _C.set_isa(self.name)
-
-    def __exit__(self, *exc):
-        _C.set_isa(self.before)
 
 
 def rand(shape, seed=0, positive=False):
