@@ -138,6 +138,22 @@ class Layer:
 
 
 # --------------------------------------------------------------------------- helpers
+class WeightBiasLayer(Layer):
+    """A layer whose parameters are `weight` and an optional `bias` (Conv2d, Linear)."""
+
+    weight: Parameter
+    bias: "Parameter | None"
+
+    def params(self):
+        return [self.weight] if self.bias is None else [self.weight, self.bias]
+
+    def named_tensors(self):
+        d = {"weight": self.weight.data}
+        if self.bias is not None:
+            d["bias"] = self.bias.data
+        return d
+
+
 def batch_of(shape) -> int:
     n = shape[0]
     return 1 if n is None else int(n)

@@ -7,7 +7,7 @@ import numpy as np
 from .. import _C
 from .._validate import as_float_array, as_int, as_pair
 from ..init import kaiming_uniform_, uniform_
-from .base import Layer, Parameter, batch_of, check_input_rank, window_out_size
+from .base import Parameter, WeightBiasLayer, batch_of, check_input_rank, window_out_size
 
 __all__ = ["Conv2d"]
 
@@ -32,7 +32,7 @@ def _normalise_padding(padding, kernel, dilation, stride):
     return (ph, pw, ph, pw), [ph, pw]
 
 
-class Conv2d(Layer):
+class Conv2d(WeightBiasLayer):
     """2-D convolution over NCHW input; weight (out_channels, in_channels // groups, kh, kw)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
@@ -108,15 +108,6 @@ class Conv2d(Layer):
         return dx
 
     # ------------------------------------------------------------------- state
-    def params(self):
-        return [self.weight] if self.bias is None else [self.weight, self.bias]
-
-    def named_tensors(self):
-        d = {"weight": self.weight.data}
-        if self.bias is not None:
-            d["bias"] = self.bias.data
-        return d
-
     def get_config(self):
         return {
             "in_channels": self.in_channels,

@@ -7,12 +7,12 @@ import numpy as np
 from .. import _C
 from .._validate import as_float_array, as_int
 from ..init import kaiming_uniform_, uniform_
-from .base import Layer, Parameter, batch_of, check_input_rank
+from .base import Parameter, WeightBiasLayer, batch_of, check_input_rank
 
 __all__ = ["Linear"]
 
 
-class Linear(Layer):
+class Linear(WeightBiasLayer):
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
         self.in_features = as_int(in_features, "in_features", 1)
@@ -63,15 +63,6 @@ class Linear(Layer):
         if need_db:
             np.add(b.grad, db, out=b.grad)
         return dx
-
-    def params(self):
-        return [self.weight] if self.bias is None else [self.weight, self.bias]
-
-    def named_tensors(self):
-        d = {"weight": self.weight.data}
-        if self.bias is not None:
-            d["bias"] = self.bias.data
-        return d
 
     def get_config(self):
         return {"in_features": self.in_features, "out_features": self.out_features, "bias": self.bias is not None}
