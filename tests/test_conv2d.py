@@ -28,6 +28,11 @@ CASES = [
     ((1, 2, 3, 3), (3, 2, 3, 3), dict(padding=5)),
     ((1, 1, 28, 28), (32, 1, 5, 5), dict(padding=2)),
     ((2, 40, 12, 12), (150, 40, 3, 3), dict(padding=1)),
+    # direct convolution (groups 1, 4+ input and 16+ output channels): strides, dilation,
+    # asymmetric and 'same' padding, a last channel panel under 8 wide, fully padded rows
+    ((2, 8, 11, 9), (20, 8, 3, 2), dict(padding=(2, 1), stride=(2, 1), dilation=(1, 2))),
+    ((1, 4, 6, 7), (16, 4, 4, 4), dict(padding="same")),
+    ((2, 4, 3, 3), (17, 4, 3, 3), dict(padding=4)),
     # stride 1 with >= 16 input channels per group: dx runs as a transposed convolution
     # (asymmetric 'same' padding of an even kernel, dilation, groups); padding beyond the
     # dilated kernel falls back to GEMM + col2im

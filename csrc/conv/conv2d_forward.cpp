@@ -9,6 +9,7 @@
 #include "common/threading.h"
 #include "conv/conv2d.h"
 #include "conv/depthwise.h"
+#include "conv/direct_conv.h"
 #include "conv/im2col_pack.h"
 #include "gemm/sgemm.h"
 
@@ -20,6 +21,10 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   if (s.n == 0 || s.oc == 0 || ohw == 0) return;
   if (use_depthwise(s)) {
     depthwise_forward(s, x, w, bias, y, relu);
+    return;
+  }
+  if (use_direct_conv(s)) {
+    direct_conv_forward(s, x, w, bias, y, relu);
     return;
   }
   const int64_t ocg = s.ocg(), cg = s.cg(), kdim = s.kdim();
