@@ -1,8 +1,10 @@
 // dW_g = sum_b dY_b * im2col(X_b)^T, accumulated over the images in order.
 #include <algorithm>
+#include <vector>
 
 #include "common/threading.h"
 #include "conv/conv2d_grad.h"
+#include "conv/dw_ukernel.h"
 #include "conv/im2col_hwc_pack.h"
 #include "conv/im2col_pack.h"
 #include "gemm/sgemm.h"
@@ -32,6 +34,29 @@ bool dw_by_image_chunks(const Conv2dShape& s) {
   return s.n >= 2 * kDwChunkImages && nchunks * s.ocg() * s.kdim() <= kDwPartialsMaxFloats;
 }
 
+// Columns [n0, n1) (multiples of 16) of dW' (ocg x kdim, columns (ky, kx, c)) (+)= dY_b *
+// im2col(X_b)^T, with B read in place from the channels-last image: with cg a multiple of 16,
+// every 16-column panel is 16 channels of one tap, so no panel is copied. Same blocks, same
+// sum order as gemm_block over Im2colHwcTransposedBPacker.
+void add_image_in_place(const Conv2dShape& s, const DwUkernels& dk, const gemm::PackedA& a,
+                        const PaddedImageHwc& img, const int64_t* boff, int64_t m0, int64_t m1,
+                        int64_t n0, int64_t n1, float* out, bool accumulate) {
+  const int64_t k = a.k(), cg = s.cg(), wp = img.width(), ldc = s.kdim();
+  for (int64_t pc = 0; pc < k; pc += gemm::KC) {
+    const int64_t kc = std::min(gemm::KC, k - pc);
+    const int flags = (accumulate || pc > 0) ? gemm::kAccumulate : 0;
+    for (int64_t jr = n0; jr < n1; jr += gemm::NR) {
+      const int64_t tap = jr / cg, c0 = jr % cg;
+      const float* bbase = img.data() + ((tap / s.kw) * s.dh * wp + (tap % s.kw) * s.dw) * cg + c0;
+      for (int64_t ir = m0; ir < m1; ir += gemm::MR) {
+        const int64_t rows = std::min(gemm::MR, m1 - ir);
+        dk.rows[rows - 1](kc, a.panel(pc, kc, ir), bbase, boff + pc, out + ir * ldc + jr, ldc,
+                          flags);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void conv2d_grad_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw) {
@@ -40,6 +65,14 @@ void conv2d_grad_weight(const Conv2dShape& s, const float* x, const float* dy, f
   const bool pointwise = is_pointwise(s);
   // With 16+ channels per group, gather from a channels-last copy (im2col_hwc_pack.h).
   const bool hwc = !pointwise && cg >= 16;
+  // ... and with a multiple of 16 channels, read it in place (dw_ukernel.h).
+  const bool in_place = hwc && cg % gemm::NR == 0;
+  const DwUkernels& dk = select_dw_ukernels();
+  std::vector<int64_t> boff(in_place ? static_cast<size_t>(ohw) : 0);
+  if (in_place) {
+    const int64_t wp = s.w + s.pl + s.pr;
+    for (int64_t p = 0; p < ohw; ++p) boff[p] = ((p / s.ow) * s.sh * wp + (p % s.ow) * s.sw) * cg;
+  }
   const bool chunks = dw_by_image_chunks(s);
   const int64_t nchunks = (s.n + kDwChunkImages - 1) / kDwChunkImages;
   AlignedBuffer perm(hwc ? static_cast<size_t>(ocg * kdim) : 0);
@@ -55,6 +88,9 @@ void conv2d_grad_weight(const Conv2dShape& s, const float* x, const float* dy, f
       // B = X_b^T (hw x c): column j of B is channel j of the image.
       gemm::StridedBPacker pb({xg, 1, s.h * s.w});
       gemm::gemm_block(uk, t.a, pb, m0, m1, n0, n1, out, kdim, accumulate, {}, t.bbuf);
+    } else if (in_place) {
+      t.img_hwc.assign(s, xg);
+      add_image_in_place(s, dk, t.a, t.img_hwc, boff.data(), m0, m1, n0, n1, out, accumulate);
     } else if (hwc) {
       t.img_hwc.assign(s, xg);
       Im2colHwcTransposedBPacker pb(s, t.img_hwc);
