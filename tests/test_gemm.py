@@ -48,7 +48,7 @@ def test_edge_tiles_give_the_same_bits_as_full_tiles(isa, rows, cols):
 
 @pytest.mark.parametrize("trans_a", [False, True])
 @pytest.mark.parametrize("trans_b", [False, True])
-@pytest.mark.parametrize("shape", [(7, 33, 300), (150, 20, 513), (13, 2100, 9)])
+@pytest.mark.parametrize("shape", [(7, 33, 300), (150, 20, 513), (13, 2100, 9), (7, 35, 4100)])
 def test_transposed_operands(isa, trans_a, trans_b, shape):
     m, n, k = shape
     a, b, ref = _operands(m, n, k, 1, trans_a, trans_b)

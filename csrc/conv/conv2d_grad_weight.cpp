@@ -42,8 +42,8 @@ void add_image_in_place(const Conv2dShape& s, const DwUkernels& dk, const gemm::
                         const PaddedImageHwc& img, const int64_t* boff, int64_t m0, int64_t m1,
                         int64_t n0, int64_t n1, float* out, bool accumulate) {
   const int64_t k = a.k(), cg = s.cg(), wp = img.width(), ldc = s.kdim();
-  for (int64_t pc = 0; pc < k; pc += gemm::KC) {
-    const int64_t kc = std::min(gemm::KC, k - pc);
+  for (int64_t pc = 0; pc < k; pc += a.kc_block()) {
+    const int64_t kc = std::min(a.kc_block(), k - pc);
     const int flags = (accumulate || pc > 0) ? gemm::kAccumulate : 0;
     for (int64_t jr = n0; jr < n1; jr += gemm::NR) {
       const int64_t tap = jr / cg, c0 = jr % cg;

@@ -13,13 +13,15 @@ struct StridedMatrix {
   int64_t rs, cs;
 };
 
-// The whole of A (m x k) packed once per call: for each KC block of k, its MR-row panels,
+// The whole of A (m x k) packed once per call: for each k block (KC, or KC_NARROW for at most
+// MC rows: see kc_block()), its MR-row panels,
 // each kc x MR by columns, zero-padded to a multiple of MR rows. Threads share it read-only.
 class PackedA {
  public:
   void pack(StridedMatrix a, int64_t m, int64_t k);
   int64_t m() const { return m_; }
   int64_t k() const { return k_; }
+  int64_t kc_block() const { return kcb_; }
   // Panel of rows [ir, ir + MR) for the KC block starting at pc (ir a multiple of MR).
   const float* panel(int64_t pc, int64_t kc, int64_t ir) const {
     return buf_.data() + pc * mpad_ + ir * kc;
@@ -27,7 +29,7 @@ class PackedA {
 
  private:
   AlignedBuffer buf_;
-  int64_t m_ = 0, k_ = 0, mpad_ = 0;
+  int64_t m_ = 0, k_ = 0, mpad_ = 0, kcb_ = 1;
 };
 
 // A source of B: packs rows [k0, k0 + kc) and columns [n0, n0 + nc) of B into NR-column

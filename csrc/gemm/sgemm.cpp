@@ -36,7 +36,8 @@ void gemm_block(const Ukernels& uk, const PackedA& a, const BPacker& b, int64_t 
   // packed right before the row panels use it, so it is read from L1 instead of L2/L3.
   const bool panel_at_a_time = m1 - m0 <= MC;
   const int64_t ncap = panel_at_a_time ? NR : std::min(NC, (n1 - n0 + NR - 1) / NR * NR);
-  bbuf.resize(static_cast<size_t>(std::min(KC, k) * ncap + NR));  // + slack (pack.h)
+  const int64_t kcb = a.kc_block();
+  bbuf.resize(static_cast<size_t>(std::min(kcb, k) * ncap + NR));  // + slack (pack.h)
   float* bp = bbuf.data();
   alignas(64) float tile[MR * NR];
   float bias_n_tile[NR];
@@ -75,8 +76,8 @@ void gemm_block(const Ukernels& uk, const PackedA& a, const BPacker& b, int64_t 
 
   for (int64_t jc = n0; jc < n1; jc += NC) {
     const int64_t nc = std::min(NC, n1 - jc);
-    for (int64_t pc = 0; pc < k; pc += KC) {
-      const int64_t kc = std::min(KC, k - pc);
+    for (int64_t pc = 0; pc < k; pc += kcb) {
+      const int64_t kc = std::min(kcb, k - pc);
       const bool last = pc + kc == k;
       const int flags = ((accumulate || pc > 0) ? kAccumulate : 0) | ((last && ep.relu) ? kRelu : 0);
       if (panel_at_a_time) {

@@ -20,6 +20,8 @@ namespace pcn::gemm {
 constexpr int64_t KC = 256;
 constexpr int64_t MC = 144;   // multiple of MR
 constexpr int64_t NC = 2048;  // multiple of NR
+// k block when all rows fit one MC block and B is packed one panel at a time (pack.cpp).
+constexpr int64_t KC_NARROW = 2048;
 
 struct Epilogue {
   const float* bias_m = nullptr;  // m values, added to row i (convolution bias)
