@@ -26,7 +26,7 @@ namespace {
 // Kernel rows [ky0, ky1) whose input row oy * sh - pt + ky * dh lies inside the image.
 void valid_rows(const Conv2dShape& s, int64_t oy, int64_t& ky0, int64_t& ky1) {
   const int64_t top = oy * s.sh - s.pt;  // input row of ky = 0
-  ky0 = top >= 0 ? 0 : (-top + s.dh - 1) / s.dh;
+  ky0 = top >= 0 ? 0 : std::min<int64_t>(s.kh, (-top + s.dh - 1) / s.dh);
   const int64_t room = s.h - 1 - top;     // ky * dh <= room
   ky1 = room < 0 ? 0 : std::min<int64_t>(s.kh, room / s.dh + 1);
   if (ky1 < ky0) ky1 = ky0;
