@@ -1,10 +1,11 @@
-"""Element-wise activation throughput at batch 64 (64x64x32x32 float32 = 4.2 M elements), 2 threads.
+"""Element-wise activation throughput at batch 64 (64x64x32x32 float32,
+4.2 M elements; threads: PYCONVNET_BENCH_THREADS, default 2).
 
 Each op is benchmarked for pyconvnet, a NumPy reference and torch (when installed) in one group,
-so the table shows the ratios side by side; G elements/s is in each benchmark's ``extra_info``.
+so the table shows the ratios side by side; the session summary prints G elements/s.
 Target: relu at least as fast as torch (both are memory-bound). Run::
 
-    pytest benchmarks/bench_activation.py --benchmark-only --benchmark-columns=mean,ops
+    pytest benchmarks/bench_activation.py --benchmark-only
 """
 
 from __future__ import annotations
@@ -12,33 +13,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import pyconvnet
 import pyconvnet.functional as F
+from conftest import record_work
 from pyconvnet import _C
 
 SHAPE = (64, 64, 32, 32)
 N = int(np.prod(SHAPE))
-THREADS = 2
 
 
 @pytest.fixture(scope="module")
 def x():
     return (np.random.default_rng(0).standard_normal(SHAPE) * 3).astype(np.float32)
-
-
-def info(benchmark):
-    """Throughput in extra_info (work/unit feed benchmarks/conftest.py's side-by-side table)."""
-    benchmark.extra_info["work"] = N
-    benchmark.extra_info["unit"] = "G elem/s"
-    benchmark.extra_info["G_elements_per_s"] = round(N / benchmark.stats.stats.mean / 1e9, 3)
-
-
-@pytest.fixture(autouse=True)
-def two_threads():
-    old = pyconvnet.get_num_threads()
-    pyconvnet.set_num_threads(THREADS)
-    yield
-    pyconvnet.set_num_threads(old)
 
 
 def oracle(op, x):
@@ -76,7 +61,7 @@ OPS = list(OURS)
 def record(benchmark, y, op, x):
     assert y.shape == SHAPE and y.dtype == np.float32
     np.testing.assert_allclose(y, oracle(op, x), rtol=1e-5, atol=1e-6)
-    info(benchmark)
+    record_work(benchmark, N)
 
 
 @pytest.mark.parametrize("op", OPS)
@@ -100,13 +85,8 @@ def test_torch(benchmark, x, op):
     benchmark.group = f"{op} forward"
     fn = {"relu": torch.relu, "leaky_relu": lambda t: torch.nn.functional.leaky_relu(t, 0.01),
           "sigmoid": torch.sigmoid, "tanh": torch.tanh, "elu": torch.nn.functional.elu}[op]
-    old = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    try:
-        t = torch.from_numpy(x)
-        y = benchmark(fn, t).numpy()
-    finally:
-        torch.set_num_threads(old)
+    t = torch.from_numpy(x)
+    y = benchmark(fn, t).numpy()
     record(benchmark, y, op, x)
 
 
@@ -116,19 +96,14 @@ def test_pyconvnet_relu_backward(benchmark, x):
     gy = np.ones_like(x)
     g = benchmark(_C.relu_backward, gy, y)
     np.testing.assert_array_equal(g, (x > 0).astype(np.float32))
-    info(benchmark)
+    record_work(benchmark, N)
 
 
 def test_torch_relu_backward(benchmark, x):
     torch = pytest.importorskip("torch")
     benchmark.group = "relu backward"
-    old = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    try:
-        y = torch.relu(torch.from_numpy(x))
-        gy = torch.ones_like(y)
-        g = benchmark(torch.ops.aten.threshold_backward, gy, y, 0).numpy()
-    finally:
-        torch.set_num_threads(old)
+    y = torch.relu(torch.from_numpy(x))
+    gy = torch.ones_like(y)
+    g = benchmark(torch.ops.aten.threshold_backward, gy, y, 0).numpy()
     np.testing.assert_array_equal(g, (x > 0).astype(np.float32))
-    info(benchmark)
+    record_work(benchmark, N)

@@ -1,10 +1,11 @@
-"""Dropout throughput at batch 64 (64x64x32x32 float32 = 4.2 M elements), p = 0.5, 2 threads.
+"""Dropout throughput at batch 64 (64x64x32x32 float32,
+4.2 M elements), p = 0.5; threads: PYCONVNET_BENCH_THREADS, default 2.
 
 pyconvnet (counter-based mask, no mask stored), a NumPy reference (random mask, then multiply)
-and torch (bernoulli mask, then multiply) in one group; G elements/s in ``extra_info``.
+and torch (bernoulli mask, then multiply) in one group; G elements/s in the session summary.
 Target: >= 10x torch (torch does ~0.04 G elements/s here; memory bandwidth allows ~1.7). Run::
 
-    pytest benchmarks/bench_dropout.py --benchmark-only --benchmark-columns=mean,ops
+    pytest benchmarks/bench_dropout.py --benchmark-only
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ import math
 import numpy as np
 import pytest
 
-import pyconvnet
 import pyconvnet.functional as F
+from conftest import record_work
 from pyconvnet import _C
 
 SHAPE = (64, 64, 32, 32)
 N = int(np.prod(SHAPE))
 P = 0.5
-THREADS = 2
 
 
 @pytest.fixture(scope="module")
@@ -30,28 +30,13 @@ def x():
     return (np.random.default_rng(0).uniform(0.5, 1.5, SHAPE)).astype(np.float32)
 
 
-def info(benchmark):
-    """Throughput in extra_info (work/unit feed benchmarks/conftest.py's side-by-side table)."""
-    benchmark.extra_info["work"] = N
-    benchmark.extra_info["unit"] = "G elem/s"
-    benchmark.extra_info["G_elements_per_s"] = round(N / benchmark.stats.stats.mean / 1e9, 3)
-
-
-@pytest.fixture(autouse=True)
-def two_threads():
-    old = pyconvnet.get_num_threads()
-    pyconvnet.set_num_threads(THREADS)
-    yield
-    pyconvnet.set_num_threads(old)
-
-
 def check(benchmark, y, x):
     """Inverted dropout: kept values exactly x * 1/(1-p), kept fraction within 5 sigma of 1-p."""
     assert y.shape == SHAPE and y.dtype == np.float32
     kept = y != 0
     np.testing.assert_array_equal(y[kept], x[kept] * np.float32(1 / (1 - P)))
     assert abs(kept.mean() - (1 - P)) < 5 * math.sqrt(P * (1 - P) / N)
-    info(benchmark)
+    record_work(benchmark, N)
 
 
 def test_pyconvnet_dropout(benchmark, x):
@@ -75,13 +60,8 @@ def test_numpy_dropout(benchmark, x):
 def test_torch_dropout(benchmark, x):
     torch = pytest.importorskip("torch")
     benchmark.group = "dropout forward"
-    old = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    try:
-        t = torch.from_numpy(x)
-        y = benchmark(torch.nn.functional.dropout, t, P, True).numpy()
-    finally:
-        torch.set_num_threads(old)
+    t = torch.from_numpy(x)
+    y = benchmark(torch.nn.functional.dropout, t, P, True).numpy()
     check(benchmark, y, x)
 
 
@@ -98,12 +78,7 @@ def test_torch_dropout_backward(benchmark, x):
     """torch's backward is grad * stored_mask (its mask tensor is kept from forward)."""
     torch = pytest.importorskip("torch")
     benchmark.group = "dropout backward"
-    old = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    try:
-        mask = torch.from_numpy((np.random.default_rng(2).random(SHAPE) >= P).astype(np.float32) * 2)
-        gy = torch.ones(SHAPE)
-        g = benchmark(torch.mul, gy, mask).numpy()
-    finally:
-        torch.set_num_threads(old)
+    mask = torch.from_numpy((np.random.default_rng(2).random(SHAPE) >= P).astype(np.float32) * 2)
+    gy = torch.ones(SHAPE)
+    g = benchmark(torch.mul, gy, mask).numpy()
     check(benchmark, g, np.ones(SHAPE, np.float32))

@@ -39,6 +39,13 @@ def _bench_threads():
     pyconvnet.set_num_threads(before)
 
 
+def record_work(benchmark, work, unit="G elem/s", impl=None):
+    """Work per call (elements, FLOPs, images) for the side-by-side table printed at the end."""
+    benchmark.extra_info.update(work=work, unit=unit)
+    if impl is not None:
+        benchmark.extra_info["impl"] = impl
+
+
 def _best(bench) -> float:
     stats = bench.stats
     return getattr(stats, "stats", stats).min  # Metadata.stats or Stats, by plugin version

@@ -74,3 +74,15 @@ def run_python(args, timeout=120, env=None, **kwargs):
     kwargs.setdefault("cwd", root)
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
                           env=e, **kwargs)
+
+
+def load_example(name: str):
+    """Imports examples/<name>.py (the examples are scripts, not a package)."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parent.parent / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_example", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -86,14 +86,6 @@ NAMES = ["relu", "leaky_relu", "sigmoid", "tanh", "elu"]
 MAX_ULP = {"relu": 0, "leaky_relu": 0.5, "sigmoid": 4, "tanh": 4, "elu": 4}
 
 
-@pytest.fixture(params=["ref", "avx2"])
-def isa(request):
-    if request.param == "avx2" and not _C.cpu_has_avx2_fma():
-        pytest.skip("CPU lacks AVX2+FMA")
-    with using(isa=request.param):
-        yield request.param
-
-
 def rand(n, seed=0, scale=4.0):
     return (np.random.default_rng(seed).standard_normal(n) * scale).astype(np.float32)
 

@@ -23,14 +23,6 @@ SIZES = [1, 7, 8, 9, 15, 16, 17, 31, 33, 16383, 16384, 16385, 3 * 16384 + 5, 100
 SEEDS = [0, 1, 12345, 2**32 - 1, 2**32, 2**63 + 7, 2**64 - 1]
 
 
-@pytest.fixture(params=["ref", "avx2"])
-def isa(request):
-    if request.param == "avx2" and not _C.cpu_has_avx2_fma():
-        pytest.skip("CPU lacks AVX2+FMA")
-    with using(isa=request.param):
-        yield request.param
-
-
 def rand(shape, seed=0):
     return np.asarray(np.random.default_rng(seed).standard_normal(shape), dtype=np.float32)
 

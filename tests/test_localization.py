@@ -1,19 +1,12 @@
 """The localisation example: one trunk, a class head and a box head, trained together."""
 
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
-
-EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "localization.py"
+from conftest import load_example as _load
 
 
 def load_example():
-    spec = importlib.util.spec_from_file_location("localization_example", EXAMPLE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return _load("localization")
 
 
 def test_iou_against_hand_computed_boxes():

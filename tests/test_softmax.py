@@ -13,14 +13,6 @@ from reference import elementwise as R
 from reference.elementwise import using
 
 
-@pytest.fixture(params=["ref", "avx2"])
-def isa(request):
-    if request.param == "avx2" and not _C.cpu_has_avx2_fma():
-        pytest.skip("CPU lacks AVX2+FMA")
-    with using(isa=request.param):
-        yield request.param
-
-
 def rand(shape, seed=0, scale=3.0):
     return np.asarray(np.random.default_rng(seed).standard_normal(shape) * scale, dtype=np.float32)
 

@@ -1,19 +1,12 @@
 """The transfer-learning example: a pretrained, frozen trunk beats training from scratch."""
 
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
-
-EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "transfer_learning.py"
+from conftest import load_example as _load
 
 
 def load_example():
-    spec = importlib.util.spec_from_file_location("transfer_learning_example", EXAMPLE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return _load("transfer_learning")
 
 
 @pytest.mark.slow
