@@ -33,6 +33,10 @@ CASES = [
     ((2, 8, 11, 9), (20, 8, 3, 2), dict(padding=(2, 1), stride=(2, 1), dilation=(1, 2))),
     ((1, 4, 6, 7), (16, 4, 4, 4), dict(padding="same")),
     ((2, 4, 3, 3), (17, 4, 3, 3), dict(padding=4)),
+    # edge columns (kernel columns on the left/right padding skipped): dilated classes, one
+    # interior column between edges, more rows than one tile down a column
+    ((2, 5, 10, 17), (32, 5, 5, 3), dict(padding=(2, 3), dilation=(2, 3))),
+    ((3, 4, 15, 5), (16, 4, 3, 5), dict(padding=(1, 4), stride=(1, 2))),
     # stride 1 with >= 16 input channels per group: dx runs as a transposed convolution
     # (asymmetric 'same' padding of an even kernel, dilation, groups); padding beyond the
     # dilated kernel falls back to GEMM + col2im

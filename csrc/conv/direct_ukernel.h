@@ -5,9 +5,11 @@
 //
 // where row i is an output position and column j an output channel: A_k[i] =
 // origin[koff[k] + i * astride] is read straight from a zero-padded image (one broadcast per
-// position and tap, no packing), and B is the weights packed once per call as k x 16 panels
-// (k = (ky, c, kx)). C is written, never read; the k loop is sequential, so every output is
-// the same sum in the same order whatever tile or thread computes it.
+// position and tap, no packing), and B is the weights packed once per call as k x 16 panels.
+// The taps k run over `taps.segs` segments of `taps.len` consecutive taps, `taps.stride`
+// apart (koff and b advance together), so a tile can skip kernel columns on the padding.
+// C is written, never read; the k loop is sequential, so every output is the same sum in the
+// same order whatever tile or thread computes it.
 #pragma once
 #include <cstdint>
 
@@ -15,7 +17,11 @@
 
 namespace pcn::conv {
 
-using DirectUkernelFn = void (*)(int64_t kc, const float* origin, const int64_t* koff,
+struct TapSegments {
+  int64_t segs, len, stride;
+};
+
+using DirectUkernelFn = void (*)(TapSegments taps, const float* origin, const int64_t* koff,
                                  int64_t astride, const float* b, float* c, int64_t ldc,
                                  int flags, const float* bias_n);
 

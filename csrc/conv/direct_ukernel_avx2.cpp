@@ -10,7 +10,7 @@ namespace {
 
 // UNIT: positions are consecutive pixels (stride 1), so their offsets are constants.
 template <int R, int V, bool UNIT>
-void direct_avx2(int64_t kc, const float* origin, const int64_t* koff, int64_t astride,
+void direct_avx2(TapSegments taps, const float* origin, const int64_t* koff, int64_t astride,
                  const float* b, float* c, int64_t ldc, int flags, const float* bias_n) {
   __m256 acc[R][V];
 #pragma GCC unroll 6
@@ -19,19 +19,23 @@ void direct_avx2(int64_t kc, const float* origin, const int64_t* koff, int64_t a
     for (int j = 0; j < V; ++j) acc[i][j] = _mm256_setzero_ps();
   const int64_t as = UNIT ? 1 : astride;
 
+  for (int64_t s = 0; s < taps.segs; ++s) {
+    const int64_t* ko = koff + s * taps.stride;
+    const float* bk = b + s * taps.stride * gemm::NR;
 #pragma GCC unroll 4
-  for (int64_t k = 0; k < kc; ++k) {
-    const float* ak = origin + koff[k];
-    __m256 bv[V];
+    for (int64_t k = 0; k < taps.len; ++k) {
+      const float* ak = origin + ko[k];
+      __m256 bv[V];
 #pragma GCC unroll 2
-    for (int j = 0; j < V; ++j) bv[j] = _mm256_load_ps(b + 8 * j);
+      for (int j = 0; j < V; ++j) bv[j] = _mm256_load_ps(bk + 8 * j);
 #pragma GCC unroll 6
-    for (int i = 0; i < R; ++i) {
-      const __m256 av = _mm256_broadcast_ss(ak + i * as);
+      for (int i = 0; i < R; ++i) {
+        const __m256 av = _mm256_broadcast_ss(ak + i * as);
 #pragma GCC unroll 2
-      for (int j = 0; j < V; ++j) acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
+        for (int j = 0; j < V; ++j) acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
+      }
+      bk += gemm::NR;
     }
-    b += gemm::NR;
   }
 
 #pragma GCC unroll 6
@@ -47,10 +51,11 @@ void direct_avx2(int64_t kc, const float* origin, const int64_t* koff, int64_t a
 }
 
 template <int R, int V>
-void direct_avx2_any(int64_t kc, const float* origin, const int64_t* koff, int64_t astride,
-                     const float* b, float* c, int64_t ldc, int flags, const float* bias_n) {
-  if (astride == 1) direct_avx2<R, V, true>(kc, origin, koff, astride, b, c, ldc, flags, bias_n);
-  else direct_avx2<R, V, false>(kc, origin, koff, astride, b, c, ldc, flags, bias_n);
+void direct_avx2_any(TapSegments taps, const float* origin, const int64_t* koff,
+                     int64_t astride, const float* b, float* c, int64_t ldc, int flags,
+                     const float* bias_n) {
+  if (astride == 1) direct_avx2<R, V, true>(taps, origin, koff, astride, b, c, ldc, flags, bias_n);
+  else direct_avx2<R, V, false>(taps, origin, koff, astride, b, c, ldc, flags, bias_n);
 }
 
 }  // namespace

@@ -6,18 +6,19 @@ namespace pcn::conv {
 namespace {
 
 template <int R, int V>
-void direct_ref(int64_t kc, const float* origin, const int64_t* koff, int64_t astride,
+void direct_ref(TapSegments taps, const float* origin, const int64_t* koff, int64_t astride,
                 const float* b, float* c, int64_t ldc, int flags, const float* bias_n) {
   constexpr int W = 8 * V;
   float acc[R][W] = {};
-  for (int64_t k = 0; k < kc; ++k) {
-    const float* ak = origin + koff[k];
-    const float* bk = b + k * gemm::NR;
-    for (int i = 0; i < R; ++i) {
-      const float ai = ak[i * astride];
-      for (int j = 0; j < W; ++j) acc[i][j] += ai * bk[j];
+  for (int64_t s = 0; s < taps.segs; ++s)
+    for (int64_t k = s * taps.stride; k < s * taps.stride + taps.len; ++k) {
+      const float* ak = origin + koff[k];
+      const float* bk = b + k * gemm::NR;
+      for (int i = 0; i < R; ++i) {
+        const float ai = ak[i * astride];
+        for (int j = 0; j < W; ++j) acc[i][j] += ai * bk[j];
+      }
     }
-  }
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < W; ++j) {
       float v = acc[i][j];

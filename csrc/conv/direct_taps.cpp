@@ -1,0 +1,74 @@
+#include "conv/direct_taps.h"
+
+#include <algorithm>
+
+#include "gemm/ukernel.h"
+
+namespace pcn::conv {
+
+using gemm::NR;
+
+void valid_taps(int64_t o, int64_t stride, int64_t pad, int64_t dilation, int64_t extent,
+                int64_t taps, int64_t& k0, int64_t& k1) {
+  const int64_t first = o * stride - pad;  // input coordinate of tap 0
+  k0 = first >= 0 ? 0 : std::min(taps, (-first + dilation - 1) / dilation);
+  const int64_t room = extent - 1 - first;  // tap k is inside while k * dilation <= room
+  k1 = room < 0 ? 0 : std::min(taps, room / dilation + 1);
+  if (k1 < k0) k1 = k0;
+}
+
+DirectTaps::DirectTaps(const Conv2dShape& s)
+    : s_(s), kdim_(s.kdim()), panels_((s.oc + NR - 1) / NR) {
+  const int64_t hp = s.h + s.pt + s.pb, wp = s.w + s.pl + s.pr;
+  koff_.resize(static_cast<size_t>(kdim_));
+  for (int64_t ky = 0; ky < s.kh; ++ky)
+    for (int64_t kx = 0; kx < s.kw; ++kx)
+      for (int64_t ci = 0; ci < s.c; ++ci)
+        koff_[(ky * s.kw + kx) * s.c + ci] = (ci * hp + ky * s.dh) * wp + kx * s.dw;
+
+  // kx0 and kx1 both fall as ox grows, so the columns with the full range are contiguous.
+  interior_begin_ = interior_end_ = s.ow;
+  for (int64_t ox = 0; ox < s.ow; ++ox) {
+    int64_t a, b;
+    valid_taps(ox, s.sw, s.pl, s.dw, s.w, s.kw, a, b);
+    if (a != 0 || b != s.kw) continue;
+    if (interior_begin_ == s.ow) interior_begin_ = ox;
+    interior_end_ = ox + 1;
+  }
+}
+
+void DirectTaps::pack(const float* w, int64_t p0, int64_t p1, float* dst) const {
+  // In blocks of input channels whose 16 weight rows (16 KB) stay in L1 while their taps are
+  // scattered to the (ky, kx, c) order: read straight through, a panel's 16 rows (51 KB for
+  // 5x5 x 32) came from L2 once per (ky, kx), 1.3x slower.
+  const int64_t c = s_.c, kk = s_.kh * s_.kw;
+  const int64_t cblock = std::max<int64_t>(1, 256 / kk);
+  for (int64_t p = p0; p < p1; ++p, dst += kdim_ * NR) {
+    const int64_t cols = std::min<int64_t>(NR, s_.oc - p * NR);
+    const float* src = w + p * NR * kdim_;
+    for (int64_t c0 = 0; c0 < c; c0 += cblock) {
+      const int64_t c1 = std::min(c, c0 + cblock);
+      for (int64_t ky = 0; ky < s_.kh; ++ky)
+        for (int64_t kx = 0; kx < s_.kw; ++kx)
+          for (int64_t ci = c0; ci < c1; ++ci) {
+            float* out = dst + ((ky * s_.kw + kx) * c + ci) * NR;
+            const float* tap = src + ci * kk + ky * s_.kw + kx;
+            int64_t j = 0;
+            for (; j < cols; ++j) out[j] = tap[j * kdim_];
+            for (; j < NR; ++j) out[j] = 0.0f;
+          }
+    }
+  }
+}
+
+TapSegments DirectTaps::segments(int64_t ox, int64_t ky0, int64_t ky1, bool all_columns,
+                                 int64_t& first) const {
+  const int64_t row = s_.kw * s_.c;  // taps per kernel row
+  int64_t kx0 = 0, kx1 = s_.kw;
+  if (!all_columns) valid_taps(ox, s_.sw, s_.pl, s_.dw, s_.w, s_.kw, kx0, kx1);
+  first = ky0 * row + kx0 * s_.c;
+  if (kx0 == 0 && kx1 == s_.kw) return {1, (ky1 - ky0) * row, 0};  // one contiguous run
+  return {ky1 - ky0, (kx1 - kx0) * s_.c, row};
+}
+
+}  // namespace pcn::conv
