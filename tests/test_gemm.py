@@ -46,6 +46,18 @@ def test_edge_tiles_give_the_same_bits_as_full_tiles(isa, rows, cols):
     np.testing.assert_array_equal(edge, full[:rows, :cols])
 
 
+@pytest.mark.parametrize("m,n,k", [(13, 1024, 40), (7, 2048, 2100), (MC, 3072, 300)])
+def test_rows_4kb_apart_are_packed_along_rows(isa, m, n, k):
+    """B rows a multiple of 4 KB apart are packed in groups of panels along each row (k = 2100:
+    groups of 18 panels per 2048-row block, a short last group); the same bits as a B whose
+    rows are not, since only the packing order changes."""
+    a, b, ref = _operands(m, n, k, seed=n)
+    c = same_for_thread_counts(lambda: _C.sgemm(a, b))
+    _close(c, ref, k)
+    unaligned = np.pad(b, ((0, 0), (0, 3)))  # 4 KB + 12 bytes between rows
+    np.testing.assert_array_equal(c, _C.sgemm(a, unaligned)[:, :n])
+
+
 @pytest.mark.parametrize("trans_a", [False, True])
 @pytest.mark.parametrize("trans_b", [False, True])
 @pytest.mark.parametrize("shape", [(7, 33, 300), (150, 20, 513), (13, 2100, 9), (7, 35, 4100)])

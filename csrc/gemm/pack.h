@@ -40,15 +40,24 @@ class BPacker {
  public:
   virtual ~BPacker() = default;
   virtual void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst) const = 0;
+  // How many NR-column panels of kc rows to pack at once where the GEMM would otherwise pack
+  // one panel right before its use (sgemm.cpp).
+  virtual int64_t panels_per_pack(int64_t kc) const { return 1; }
 };
 
 class StridedBPacker final : public BPacker {
  public:
-  explicit StridedBPacker(StridedMatrix b) : b_(b) {}
+  explicit StridedBPacker(StridedMatrix b);
   void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst) const override;
+  int64_t panels_per_pack(int64_t kc) const override;
 
  private:
   StridedMatrix b_;
+  // Row-major B whose row stride is a multiple of 4 KB: every row's first line falls in the
+  // same L1 and L2 sets (and in 8 of the L3's), so lines fetched for one panel are evicted
+  // before the next panel uses the rest of them. Such a B is read along its rows instead,
+  // 4 KB of each row at a time.
+  bool aliased_rows_;
 };
 
 }  // namespace pcn::gemm

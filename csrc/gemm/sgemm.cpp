@@ -35,8 +35,9 @@ void gemm_block(const Ukernels& uk, const PackedA& a, const BPacker& b, int64_t 
   // When all rows fit one MC block (convolutions: m = output channels), each B panel is
   // packed right before the row panels use it, so it is read from L1 instead of L2/L3.
   const bool panel_at_a_time = m1 - m0 <= MC;
-  const int64_t ncap = panel_at_a_time ? NR : std::min(NC, (n1 - n0 + NR - 1) / NR * NR);
   const int64_t kcb = a.kc_block();
+  const int64_t group = panel_at_a_time ? b.panels_per_pack(std::min(kcb, k)) * NR : 0;
+  const int64_t ncap = panel_at_a_time ? group : std::min(NC, (n1 - n0 + NR - 1) / NR * NR);
   bbuf.resize(static_cast<size_t>(std::min(kcb, k) * ncap + NR));  // + slack (pack.h)
   float* bp = bbuf.data();
   alignas(64) float tile[MR * NR];
@@ -81,10 +82,12 @@ void gemm_block(const Ukernels& uk, const PackedA& a, const BPacker& b, int64_t 
       const bool last = pc + kc == k;
       const int flags = ((accumulate || pc > 0) ? kAccumulate : 0) | ((last && ep.relu) ? kRelu : 0);
       if (panel_at_a_time) {
-        for (int64_t jr = 0; jr < nc; jr += NR) {
-          const int64_t cols = std::min(NR, nc - jr);
-          b.pack(pc, kc, jc + jr, cols, bp);
-          run_panel(bp, pc, kc, flags, last, jc + jr, cols, m0, m1);
+        for (int64_t jg = 0; jg < nc; jg += group) {
+          const int64_t gcols = std::min(group, nc - jg);
+          b.pack(pc, kc, jc + jg, gcols, bp);
+          for (int64_t jr = jg; jr < jg + gcols; jr += NR)
+            run_panel(bp + (jr - jg) * kc, pc, kc, flags, last, jc + jr, std::min(NR, nc - jr),
+                      m0, m1);
         }
         continue;
       }
