@@ -95,7 +95,9 @@ void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, c
     for (int64_t b = r0 / s.oh; b * s.oh < r1; ++b) {
       const int64_t oy0 = std::max<int64_t>(r0 - b * s.oh, 0);
       const int64_t oy1 = std::min<int64_t>(r1 - b * s.oh, s.oh);
-      img.assign(s, x + b * s.c * s.h * s.w);
+      // Only the padded rows this thread's output rows read (a batch-1 call splits an image).
+      img.assign_rows(s, x + b * s.c * s.h * s.w, oy0 * s.sh,
+                      (oy1 - 1) * s.sh + (s.kh - 1) * s.dh + 1);
       float* yb = y + b * oc * ohw;
       // Interior columns: tiles of consecutive positions along each output row, skipping the
       // kernel rows on the padding.

@@ -24,8 +24,14 @@ std::vector<int64_t> k_offsets(const Conv2dShape& s, int64_t hp, int64_t wp) {
 }  // namespace
 
 void PaddedImage::assign(const Conv2dShape& s, const float* x) {
+  assign_rows(s, x, 0, s.h + s.pt + s.pb);
+}
+
+void PaddedImage::assign_rows(const Conv2dShape& s, const float* x, int64_t row0, int64_t row1) {
   hp_ = s.h + s.pt + s.pb;
   wp_ = s.w + s.pl + s.pr;
+  row0 = std::max<int64_t>(row0, 0);
+  row1 = std::min(row1, hp_);
   const int64_t cg = s.cg();
   // Always a private copy, with NR floats of zeroed slack at the end: the packer copies
   // whole 16-float vectors and may read up to NR - 1 floats past the last element.
@@ -34,14 +40,17 @@ void PaddedImage::assign(const Conv2dShape& s, const float* x) {
   for (int64_t c = 0; c < cg; ++c) {
     const float* xc = x + c * s.h * s.w;
     float* dc = d + c * hp_ * wp_;
-    std::fill(dc, dc + s.pt * wp_, 0.0f);
-    for (int64_t y = 0; y < s.h; ++y) {
-      float* row = dc + (s.pt + y) * wp_;
+    for (int64_t r = row0; r < row1; ++r) {
+      float* row = dc + r * wp_;
+      const int64_t y = r - s.pt;
+      if (y < 0 || y >= s.h) {
+        std::fill(row, row + wp_, 0.0f);
+        continue;
+      }
       std::fill(row, row + s.pl, 0.0f);
       std::memcpy(row + s.pl, xc + y * s.w, s.w * sizeof(float));
       std::fill(row + s.pl + s.w, row + wp_, 0.0f);
     }
-    std::fill(dc + (s.pt + s.h) * wp_, dc + hp_ * wp_, 0.0f);
   }
   std::fill(d + cg * hp_ * wp_, d + cg * hp_ * wp_ + gemm::NR, 0.0f);
   p_ = d;

@@ -19,6 +19,9 @@ namespace pcn::conv {
 class PaddedImage {
  public:
   void assign(const Conv2dShape& s, const float* x);
+  // Only padded rows [row0, row1) of every channel (clamped to the padded height); the
+  // other rows are left unset, for a caller that reads no others.
+  void assign_rows(const Conv2dShape& s, const float* x, int64_t row0, int64_t row1);
   const float* data() const { return p_; }
   int64_t height() const { return hp_; }
   int64_t width() const { return wp_; }
