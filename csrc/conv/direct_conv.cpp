@@ -82,11 +82,17 @@ void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, c
     // written to dst[i * pos_stride + j * ohw].
     auto run_tile = [&](TapSegments seg, int64_t first, int64_t p, const float* origin,
                         int64_t astride, int64_t count, float* dst, int64_t pos_stride) {
-      alignas(64) float tile[MR * NR];
       const int64_t cols = std::min(NR, oc - p * NR);
-      uk.tile[count - 1][cols > 8 ? 1 : 0](seg, origin, taps.koff() + first, astride,
-                                           packed + p * panel_size + first * NR, tile, NR,
-                                           flags, biasp ? biasp + p * NR : nullptr);
+      const DirectUkernelFn kernel = uk.tile[count - 1][cols > 8 ? 1 : 0];
+      const float* bp = packed + p * panel_size + first * NR;
+      const float* bias_p = biasp ? biasp + p * NR : nullptr;
+      if (pos_stride == 1 && cols % 8 == 0) {  // straight into the output rows
+        kernel(seg, origin, taps.koff() + first, astride, bp, dst + p * NR * ohw, ohw,
+               flags | kChannelMajor, bias_p);
+        return;
+      }
+      alignas(64) float tile[MR * NR];
+      kernel(seg, origin, taps.koff() + first, astride, bp, tile, NR, flags, bias_p);
       for (int64_t j = 0; j < cols; ++j)
         for (int64_t i = 0; i < count; ++i)
           dst[(p * NR + j) * ohw + i * pos_stride] = tile[i * NR + j];

@@ -8,14 +8,18 @@
 // position and tap, no packing), and B is the weights packed once per call as k x 16 panels.
 // The taps k run over `taps.segs` segments of `taps.len` consecutive taps, `taps.stride`
 // apart (koff and b advance together), so a tile can skip kernel columns on the padding.
-// C is written, never read; the k loop is sequential, so every output is the same sum in the
-// same order whatever tile or thread computes it.
+// C is written, never read: C[i * ldc + j], or C[j * ldc + i] with kChannelMajor (an NCHW
+// output row, positions contiguous). The k loop is sequential, so every output is the same sum
+// in the same order whatever tile or thread computes it.
 #pragma once
 #include <cstdint>
 
 #include "gemm/ukernel.h"
 
 namespace pcn::conv {
+
+// Flag besides gemm::kRelu: store the tile channel-major.
+constexpr int kChannelMajor = 4;
 
 struct TapSegments {
   int64_t segs, len, stride;

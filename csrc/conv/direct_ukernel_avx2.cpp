@@ -8,6 +8,35 @@
 namespace pcn::conv {
 namespace {
 
+// Stores n <= 4 floats of v.
+template <int N>
+inline void store_first(float* p, __m128 v) {
+  if constexpr (N == 4) _mm_storeu_ps(p, v);
+  if constexpr (N == 3) { _mm_storel_pi(reinterpret_cast<__m64*>(p), v); _mm_store_ss(p + 2, _mm_movehl_ps(v, v)); }
+  if constexpr (N == 2) _mm_storel_pi(reinterpret_cast<__m64*>(p), v);
+  if constexpr (N == 1) _mm_store_ss(p, v);
+}
+
+// Positions [I0, I0 + N) (N <= 4) of 8 channels, rows r[I0..] (position-major), written
+// channel-major: c[ch * ldc + i - I0 + I0]. A 4x8 -> 8x4 transpose: two rounds of shuffles
+// give, per 128-bit half, one channel's 4 positions (low half channels 0-3, high 4-7).
+template <int R, int I0>
+inline void store_channel_major(const __m256* r, float* c, int64_t ldc) {
+  constexpr int N = R - I0 < 4 ? R - I0 : 4;
+  const __m256 z = _mm256_setzero_ps();
+  const __m256 r0 = r[I0], r1 = N > 1 ? r[I0 + 1] : z;
+  const __m256 r2 = N > 2 ? r[I0 + 2] : z, r3 = N > 3 ? r[I0 + 3] : z;
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  const __m256 q[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
+                       _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE)};
+#pragma GCC unroll 4
+  for (int ch = 0; ch < 4; ++ch) {
+    store_first<N>(c + ch * ldc + I0, _mm256_castps256_ps128(q[ch]));
+    store_first<N>(c + (ch + 4) * ldc + I0, _mm256_extractf128_ps(q[ch], 1));
+  }
+}
+
 // UNIT: positions are consecutive pixels (stride 1), so their offsets are constants.
 template <int R, int V, bool UNIT>
 void direct_avx2(TapSegments taps, const float* origin, const int64_t* koff, int64_t astride,
@@ -46,8 +75,23 @@ void direct_avx2(TapSegments taps, const float* origin, const int64_t* koff, int
       if (bias_n) v = _mm256_add_ps(v, _mm256_loadu_ps(bias_n + 8 * j));
       // max(0, v) with 0 first keeps NaN, as in PyTorch's relu
       if (flags & gemm::kRelu) v = _mm256_max_ps(_mm256_setzero_ps(), v);
-      _mm256_storeu_ps(c + i * ldc + 8 * j, v);
+      acc[i][j] = v;
     }
+  if (flags & kChannelMajor) {
+#pragma GCC unroll 2
+    for (int j = 0; j < V; ++j) {
+      __m256 col[R];
+#pragma GCC unroll 6
+      for (int i = 0; i < R; ++i) col[i] = acc[i][j];
+      store_channel_major<R, 0>(col, c + 8 * j * ldc, ldc);
+      if constexpr (R > 4) store_channel_major<R, 4>(col, c + 8 * j * ldc, ldc);
+    }
+    return;
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 2
+    for (int j = 0; j < V; ++j) _mm256_storeu_ps(c + i * ldc + 8 * j, acc[i][j]);
 }
 
 template <int R, int V>

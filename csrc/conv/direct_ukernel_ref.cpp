@@ -24,7 +24,8 @@ void direct_ref(TapSegments taps, const float* origin, const int64_t* koff, int6
       float v = acc[i][j];
       if (bias_n) v += bias_n[j];
       if ((flags & gemm::kRelu) && v < 0.0f) v = 0.0f;  // NaN propagates, as in PyTorch
-      c[i * ldc + j] = v;
+      if (flags & kChannelMajor) c[j * ldc + i] = v;
+      else c[i * ldc + j] = v;
     }
 }
 
