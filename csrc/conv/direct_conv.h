@@ -1,7 +1,8 @@
-// Direct convolution (no im2col): output tiles of 6 positions of one output row x 16 output
-// channels, accumulated over the taps (ky, c, kx) straight from a zero-padded copy of the
-// image (direct_ukernel.h), with the weights packed once per call. Kernel rows that fall
-// entirely on top/bottom padding are skipped, not multiplied by zeros.
+// Direct convolution (no im2col): output tiles of up to 6 positions x 16 output channels,
+// accumulated over the taps (ky, kx, c) straight from a zero-padded copy of the image
+// (direct_ukernel.h), with the weights packed once per call (direct_taps.h). Taps on the
+// padding are skipped: kernel rows for tiles along an output row, kernel columns for the edge
+// columns, which are tiled down the column.
 #pragma once
 #include "common/shapes.h"
 
