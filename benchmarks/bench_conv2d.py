@@ -2,14 +2,26 @@
 and a NumPy im2col reference.
 
     pytest benchmarks/bench_conv2d.py --benchmark-only
+    python benchmarks/bench_conv2d.py [threads]     # round robin against torch and ONNX Runtime
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import time
+
 import numpy as np
 import pytest
 
-import pyconvnet.functional as F
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+try:
+    import pyconvnet  # noqa: E402
+except ImportError:  # run as a script from a source tree
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import pyconvnet  # noqa: E402
+import pyconvnet.functional as F  # noqa: E402
 
 # name: (in_channels, out_channels, kernel, stride, padding, size)
 CASES = {
@@ -65,3 +77,52 @@ def test_conv2d_forward(benchmark, case, batch, impl):
         y = benchmark(F.conv2d, x, w, b, stride=stride, padding=pad)
     expected = numpy_conv2d(x[:1].astype(np.float64), w.astype(np.float64), b.astype(np.float64), stride, pad)
     np.testing.assert_allclose(y[:1], expected, rtol=1e-4, atol=1e-3)
+
+
+def main(threads: int = 2, rounds: int = 9, pause_s: float = 0.3):
+    """Round robin: each round times a block of calls of every library in turn (after a pause
+    that lets the previous library's worker threads stop spinning), so clock drift and a
+    neighbour's load hit all of them alike; per library, the best block of the rounds."""
+    pyconvnet.set_num_threads(threads)
+    print(f"conv2d forward, {threads} threads, round robin of {rounds} rounds (GFLOP/s; speed-up)")
+    for case, (c, oc, k, stride, pad, size) in CASES.items():
+        for batch in (64, 1):
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal((batch, c, size, size)).astype(np.float32)
+            w = rng.standard_normal((oc, c, k, k)).astype(np.float32)
+            b = rng.standard_normal(oc).astype(np.float32)
+            out_size = (size + 2 * pad - k) // stride + 1
+            flops = 2 * batch * oc * out_size**2 * c * k * k
+            fns = {"pyconvnet": lambda: F.conv2d(x, w, b, stride=stride, padding=pad)}
+            try:
+                import torch
+
+                torch.set_num_threads(threads)
+                xt, wt, bt = map(torch.from_numpy, (x, w, b))
+                fns["torch"] = lambda: torch.nn.functional.conv2d(xt, wt, bt, stride=stride, padding=pad)
+            except ImportError:
+                pass
+            try:
+                from onnx_reference import conv2d as ort_conv2d
+
+                run = ort_conv2d(x.shape, w, b, stride, pad, threads)
+                fns["onnxruntime"] = lambda: run(x)
+            except ImportError:
+                pass
+            reps = max(3, int(2e9 / flops))  # blocks of about 30 ms
+            best = {name: float("inf") for name in fns}
+            for _ in range(rounds):
+                for name, fn in fns.items():
+                    time.sleep(pause_s)
+                    fn()
+                    t0 = time.perf_counter()
+                    for _ in range(reps):
+                        fn()
+                    best[name] = min(best[name], (time.perf_counter() - t0) / reps)
+            mine = best.pop("pyconvnet")
+            others = "  ".join(f"{n} {flops / t / 1e9:5.1f} (x{t / mine:.2f})" for n, t in best.items())
+            print(f"{case:26s} batch {batch:2d}  pyconvnet {flops / mine / 1e9:5.1f}  {others}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
