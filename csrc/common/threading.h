@@ -5,6 +5,8 @@
 // contiguous chunks of independent outputs; no reduction ever depends on the split, which
 // is what makes results identical for every thread count.
 #pragma once
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <mutex>
@@ -48,6 +50,42 @@ void parallel_for(int64_t n, int64_t grain, F&& fn) {
         } catch (...) {
           std::lock_guard<std::mutex> lock(err_mutex);
           if (!err) err = std::current_exception();
+        }
+      }
+    }
+    if (err) std::rethrow_exception(err);
+    return;
+  }
+#endif
+  fn(int64_t(0), n);
+}
+
+// Like parallel_for, but threads take chunks [k * chunk, (k + 1) * chunk) in turn from a shared
+// counter until none is left, so a thread whose core is shared with another process takes
+// fewer of them instead of holding everyone up. Only for chunks whose results do not depend
+// on which thread computes them (the same bits either way).
+template <class F>
+void parallel_for_dynamic(int64_t n, int64_t chunk, F&& fn) {
+  if (n <= 0) return;
+  if (chunk < 1) chunk = 1;
+  const int64_t chunks = (n + chunk - 1) / chunk;
+  int nt = get_num_threads();
+  if (nt > chunks) nt = static_cast<int>(chunks);
+#ifdef PCN_HAVE_OPENMP
+  if (nt > 1) {
+    note_team_started();
+    std::exception_ptr err = nullptr;
+    std::mutex err_mutex;
+    std::atomic<int64_t> next{0};
+#pragma omp parallel num_threads(nt)
+    {
+      for (int64_t k = next.fetch_add(1); k < chunks; k = next.fetch_add(1)) {
+        try {
+          fn(k * chunk, std::min(n, (k + 1) * chunk));
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(err_mutex);
+          if (!err) err = std::current_exception();
+          next.store(chunks);  // stop handing out work
         }
       }
     }
