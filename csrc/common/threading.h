@@ -1,9 +1,10 @@
 // Thread count and the one parallel construct every kernel uses.
 //
 // The thread count lives in an atomic, not in OpenMP's per-thread ICV, so a value set from
-// one Python thread reaches kernels started from any other. Work is split statically into
-// contiguous chunks of independent outputs; no reduction ever depends on the split, which
-// is what makes results identical for every thread count.
+// one Python thread reaches kernels started from any other. Work is split into chunks of
+// independent outputs (statically, or handed out in turn by parallel_for_dynamic); no
+// reduction ever depends on the split, which is what makes results identical for every
+// thread count.
 #pragma once
 #include <algorithm>
 #include <atomic>
@@ -24,6 +25,29 @@ void set_num_threads(int n);
 bool forked_after_threads();
 void note_team_started();
 
+#ifdef PCN_HAVE_OPENMP
+namespace detail {
+// Runs body(t, team) on each thread of a team of nt (> 1) threads; the first exception any
+// of them throws is rethrown here, after the team has finished.
+template <class Body>
+void run_team(int nt, Body&& body) {
+  note_team_started();
+  std::exception_ptr err = nullptr;
+  std::mutex err_mutex;
+#pragma omp parallel num_threads(nt)
+  {
+    try {
+      body(omp_get_thread_num(), omp_get_num_threads());
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(err_mutex);
+      if (!err) err = std::current_exception();
+    }
+  }
+  if (err) std::rethrow_exception(err);
+}
+}  // namespace detail
+#endif
+
 // Calls fn(begin, end) on contiguous chunks covering [0, n), at most one chunk per thread.
 // Chunk boundaries are multiples of `grain`. Exceptions thrown by fn are rethrown here.
 template <class F>
@@ -35,25 +59,11 @@ void parallel_for(int64_t n, int64_t grain, F&& fn) {
   if (nt > units) nt = static_cast<int>(units);
 #ifdef PCN_HAVE_OPENMP
   if (nt > 1) {
-    note_team_started();
-    std::exception_ptr err = nullptr;
-    std::mutex err_mutex;
-#pragma omp parallel num_threads(nt)
-    {
-      int t = omp_get_thread_num();
-      int team = omp_get_num_threads();
+    detail::run_team(nt, [&](int t, int team) {
       int64_t lo = units * t / team, hi = units * (t + 1) / team;
       int64_t b = lo * grain, e = hi * grain < n ? hi * grain : n;
-      if (b < e) {
-        try {
-          fn(b, e);
-        } catch (...) {
-          std::lock_guard<std::mutex> lock(err_mutex);
-          if (!err) err = std::current_exception();
-        }
-      }
-    }
-    if (err) std::rethrow_exception(err);
+      if (b < e) fn(b, e);
+    });
     return;
   }
 #endif
@@ -73,27 +83,30 @@ void parallel_for_dynamic(int64_t n, int64_t chunk, F&& fn) {
   if (nt > chunks) nt = static_cast<int>(chunks);
 #ifdef PCN_HAVE_OPENMP
   if (nt > 1) {
-    note_team_started();
-    std::exception_ptr err = nullptr;
-    std::mutex err_mutex;
     std::atomic<int64_t> next{0};
-#pragma omp parallel num_threads(nt)
-    {
+    detail::run_team(nt, [&](int, int) {
       for (int64_t k = next.fetch_add(1); k < chunks; k = next.fetch_add(1)) {
         try {
           fn(k * chunk, std::min(n, (k + 1) * chunk));
         } catch (...) {
-          std::lock_guard<std::mutex> lock(err_mutex);
-          if (!err) err = std::current_exception();
           next.store(chunks);  // stop handing out work
+          throw;
         }
       }
-    }
-    if (err) std::rethrow_exception(err);
+    });
     return;
   }
 #endif
   fn(int64_t(0), n);
+}
+
+// Chunk size for parallel_for_dynamic over n units: up to 8 chunks per thread of at least
+// min_chunk units each, or one even chunk per thread when n is too small for two each (a
+// chunk usually costs some setup, and an uneven last chunk would be the slowest).
+inline int64_t dynamic_chunk(int64_t n, int64_t min_chunk) {
+  const int64_t nt = get_num_threads();
+  const int64_t per_thread = std::clamp<int64_t>(n / (min_chunk * nt), 1, 8);
+  return (n + nt * per_thread - 1) / (nt * per_thread);
 }
 
 // Calls fn(i) for every i in [0, n), split across threads in contiguous chunks.

@@ -40,10 +40,8 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   // thread of at least 32 tiles. Calls under 64 tiles per thread keep one even chunk per
   // thread: with 4-tile chunks, batch-1 1x1 and 5x5 3->6 layers lost 11-18% (an uneven last
   // chunk, the image padded again per chunk). Column ranges do not change any sum.
-  const int64_t tiles = (total + gemm::NR - 1) / gemm::NR, nt = get_num_threads();
-  const int64_t per_thread = std::clamp<int64_t>(tiles / (32 * nt), 1, 8);
-  const int64_t chunk = (tiles + nt * per_thread - 1) / (nt * per_thread);
-  parallel_for_dynamic(tiles, chunk, [&](int64_t t0, int64_t t1) {
+  const int64_t tiles = (total + gemm::NR - 1) / gemm::NR;
+  parallel_for_dynamic(tiles, dynamic_chunk(tiles, 32), [&](int64_t t0, int64_t t1) {
     thread_local AlignedBuffer bbuf;  // scratch kept between chunks and calls
     thread_local PaddedImage img;
     const int64_t q0 = t0 * gemm::NR, q1 = std::min(total, t1 * gemm::NR);

@@ -39,10 +39,10 @@ void for_each_tile(int64_t len, F&& f) {
   }
 }
 
-// Weights of up to this many floats (256 KB) are packed by every thread into its own
-// buffer (kept between calls, repacked on each). Shared panels written by one core and read by both are invalidated in the
-// other core's cache on every call: packing 5x5 x 32 -> 64 (205 KB) took 80 us on each of
-// two threads against 27 us for all of it on one.
+// Weights of up to this many floats (256 KB) are packed by every thread into its own buffer
+// (kept between calls, repacked on each). Shared panels written by one core and read by both
+// are invalidated in the other core's cache on every call: packing 5x5 x 32 -> 64 (205 KB)
+// took 80 us on each of two threads against 27 us for all of it on one.
 constexpr int64_t kPrivatePackFloats = 64 * 1024;
 
 }  // namespace
@@ -74,9 +74,8 @@ void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, c
   // split). Small calls keep one chunk per thread, since a chunk of rows pads its halo rows
   // again. Each output is computed by one thread with the same taps in the same order
   // whatever chunk or tile it falls in.
-  const int64_t rows = s.n * s.oh, nt = get_num_threads();
-  const int64_t per_thread = std::clamp<int64_t>(rows / (8 * nt), 1, 8);
-  const int64_t chunk = std::min(s.oh, (rows + nt * per_thread - 1) / (nt * per_thread));
+  const int64_t rows = s.n * s.oh;
+  const int64_t chunk = std::min(s.oh, dynamic_chunk(rows, 8));
   // Each thread packs the weights once per call, on its first chunk of the call.
   static std::atomic<uint64_t> calls{0};
   const uint64_t call = ++calls;
