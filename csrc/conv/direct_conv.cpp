@@ -125,7 +125,7 @@ void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, c
       for (int64_t oy = oy0; oy < oy1; ++oy) {
         int64_t ky0, ky1, first;
         valid_taps(oy, s.sh, s.pt, s.dh, s.h, s.kh, ky0, ky1);
-        const TapSegments seg = taps.segments(x0, ky0, ky1, true, first);
+        const TapSegments seg = taps.segments(ky0, ky1, 0, s.kw, first);
         const float* row = img.data() + oy * s.sh * wp;
         for (int64_t p = 0; p < panels; ++p)
           for_each_tile(x1 - x0, [&](int64_t at, int64_t count) {
@@ -139,8 +139,9 @@ void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, c
       for (int64_t ox = 0; ox < s.ow; ++ox) {
         if (ox == x0) ox = x1;
         if (ox >= s.ow) break;
-        int64_t first;
-        const TapSegments seg = taps.segments(ox, 0, s.kh, false, first);
+        int64_t kx0, kx1, first;
+        valid_taps(ox, s.sw, s.pl, s.dw, s.w, s.kw, kx0, kx1);
+        const TapSegments seg = taps.segments(0, s.kh, kx0, kx1, first);
         for (int64_t p = 0; p < panels; ++p)
           for_each_tile(oy1 - oy0, [&](int64_t at, int64_t count) {
             const int64_t oy = oy0 + at;

@@ -61,11 +61,9 @@ void DirectTaps::pack(const float* w, int64_t p0, int64_t p1, float* dst) const 
   }
 }
 
-TapSegments DirectTaps::segments(int64_t ox, int64_t ky0, int64_t ky1, bool all_columns,
+TapSegments DirectTaps::segments(int64_t ky0, int64_t ky1, int64_t kx0, int64_t kx1,
                                  int64_t& first) const {
   const int64_t row = s_.kw * s_.c;  // taps per kernel row
-  int64_t kx0 = 0, kx1 = s_.kw;
-  if (!all_columns) valid_taps(ox, s_.sw, s_.pl, s_.dw, s_.w, s_.kw, kx0, kx1);
   first = ky0 * row + kx0 * s_.c;
   if (kx0 == 0 && kx1 == s_.kw) return {1, (ky1 - ky0) * row, 0};  // one contiguous run
   return {ky1 - ky0, (kx1 - kx0) * s_.c, row};

@@ -34,10 +34,8 @@ class DirectTaps {
   // edge columns.
   int64_t interior_begin() const { return interior_begin_; }
   int64_t interior_end() const { return interior_end_; }
-  // The taps of kernel rows [ky0, ky1) and of the kernel columns output column ox sees (all
-  // of them with all_columns); `first` is the first tap.
-  TapSegments segments(int64_t ox, int64_t ky0, int64_t ky1, bool all_columns,
-                       int64_t& first) const;
+  // The taps of kernel rows [ky0, ky1) and kernel columns [kx0, kx1); `first` is the first.
+  TapSegments segments(int64_t ky0, int64_t ky1, int64_t kx0, int64_t kx1, int64_t& first) const;
 
  private:
   const Conv2dShape& s_;
