@@ -9,14 +9,20 @@ import pytest
 import pyconvnet
 from pyconvnet import _C
 
-ISAS = ["ref", "avx2"]
+ISAS = ["ref", "avx2", "avx512"]  # every tier; supported_isas() is what this CPU can run
+
+
+def supported_isas() -> list[str]:
+    """The tiers this build and CPU can run, lowest first."""
+    return list(_C.supported_isas())
 
 
 @pytest.fixture(params=ISAS)
 def isa(request):
-    """Runs the test once per kernel ISA (avx2 skipped on CPUs without AVX2+FMA)."""
-    if request.param == "avx2" and not _C.cpu_has_avx2_fma():
-        pytest.skip("CPU has no AVX2+FMA")
+    """Runs the test once per kernel ISA; a tier the CPU lacks is skipped naming what is missing."""
+    missing = _C.isa_missing(request.param)
+    if missing:
+        pytest.skip(f"CPU cannot run the {request.param} tier (missing: {missing})")
     with use_isa(request.param):
         yield request.param
 

@@ -8,7 +8,7 @@ namespace pcn::activation {
 
 const Kernels& kernels() {
 #ifdef PCN_HAVE_AVX2
-  if (current_isa() == Isa::avx2) return kernels_avx2();
+  if (current_isa() >= Isa::avx2) return kernels_avx2();
 #endif
   return kernels_ref();
 }

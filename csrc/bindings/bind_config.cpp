@@ -22,18 +22,49 @@ void register_config(py::module_& m) {
       py::arg("n"));
   m.def("forked_after_threads", &pcn::forked_after_threads);
   m.def("isa", []() { return std::string(isa_name(current_isa())); },
-        "Instruction set the kernels use now: 'avx2' or 'ref'.");
+        "Instruction set the kernels use now: 'ref', 'avx2' or 'avx512'.");
   m.def("cpu_has_avx2_fma", &pcn::cpu_has_avx2_fma);
+  m.def(
+      "supported_isas",
+      []() {
+        py::list out;
+        for (Isa isa : pcn::supported_isas()) out.append(std::string(isa_name(isa)));
+        return out;
+      },
+      "The tiers this build and CPU can run, lowest first.");
+  m.def(
+      "isa_missing", [](const std::string& name) { return isa_missing(parse_isa(name, "isa")); },
+      py::arg("name"), "What this CPU or build lacks to run tier `name` ('' when it can).");
+  m.def(
+      "cpu_features",
+      []() {
+        const CpuFeatures& f = pcn::cpu_features();
+        py::dict d;
+        d["avx2"] = f.avx2;
+        d["fma"] = f.fma;
+        d["os_ymm"] = f.os_ymm;
+        d["avx512f"] = f.avx512f;
+        d["avx512bw"] = f.avx512bw;
+        d["avx512vl"] = f.avx512vl;
+        d["avx512dq"] = f.avx512dq;
+        d["os_zmm"] = f.os_zmm;
+        d["avx512_vnni"] = f.avx512_vnni;
+        d["avx512_bf16"] = f.avx512_bf16;
+        d["avx512_fp16"] = f.avx512_fp16;
+        d["amx_tile"] = f.amx_tile;
+        d["amx_bf16"] = f.amx_bf16;
+        d["os_amx"] = f.os_amx;
+        return d;
+      },
+      "CPU features from CPUID, and the register state the OS saves (XCR0).");
   m.def(
       "set_isa",
       [](const std::string& name) {
-        Isa isa;
-        if (name == "ref") isa = Isa::ref;
-        else if (name == "avx2") isa = Isa::avx2;
-        else throw std::invalid_argument(cat("isa must be 'ref' or 'avx2', got '", name, "'"));
-        PCN_CHECK(set_isa(isa), "isa '", name, "' is not supported by this CPU or build");
+        const Isa isa = parse_isa(name, "isa");
+        PCN_CHECK(set_isa(isa), "isa '", name, "' cannot run on this CPU (missing: ",
+                  isa_missing(isa), ")");
       },
-      py::arg("name"), "Switch the kernel ISA (for testing both paths on one machine).");
+      py::arg("name"), "Switch the kernel ISA (for testing every tier on one machine).");
   m.def("openmp_runtime", []() { return std::string(pcn::openmp_runtime()); });
 #ifdef PCN_HAVE_OPENMP
   m.attr("has_openmp") = true;

@@ -1,6 +1,8 @@
 // pyconvnet._C: one register_* per kernel family, each in its own bind_*.cpp.
 #include <pybind11/pybind11.h>
 
+#include "common/cpu_features.h"
+
 namespace py = pybind11;
 
 namespace pcn::bind {
@@ -17,6 +19,9 @@ void register_optim(py::module_& m);
 }  // namespace pcn::bind
 
 PYBIND11_MODULE(_C, m) {
+  // PYCONVNET_ISA first: a typo or a tier the CPU lacks fails the import (ImportError) with
+  // the valid values, before any kernel could run on the wrong tier.
+  pcn::apply_isa_env();
   m.doc() = "pyconvnet compute kernels (internal; use pyconvnet.functional)";
   pcn::bind::register_config(m);
   pcn::bind::register_gemm(m);

@@ -43,7 +43,7 @@ const DirectUkernels& direct_ukernels_ref() {
 
 const DirectUkernels& select_direct_ukernels() {
 #ifdef PCN_HAVE_AVX2
-  if (current_isa() == Isa::avx2) return direct_ukernels_avx2_fma();
+  if (current_isa() >= Isa::avx2) return direct_ukernels_avx2_fma();
 #endif
   return direct_ukernels_ref();
 }

@@ -29,7 +29,7 @@ const DwUkernels& dw_ukernels_ref() {
 
 const DwUkernels& select_dw_ukernels() {
 #ifdef PCN_HAVE_AVX2
-  if (current_isa() == Isa::avx2) return dw_ukernels_avx2_fma();
+  if (current_isa() >= Isa::avx2) return dw_ukernels_avx2_fma();
 #endif
   return dw_ukernels_ref();
 }

@@ -42,7 +42,7 @@ void dropout_apply(const float* x, float* y, int64_t n, double p, uint64_t seed)
   const Params prm = make_params(p, seed);
   Kernel k = kernel_ref();
 #ifdef PCN_HAVE_AVX2
-  if (current_isa() == Isa::avx2) k = kernel_avx2();
+  if (current_isa() >= Isa::avx2) k = kernel_avx2();
 #endif
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
     k(x + b, y + b, e - b, static_cast<uint64_t>(b), prm);

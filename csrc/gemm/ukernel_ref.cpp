@@ -49,7 +49,7 @@ const Ukernels& ukernels_ref() {
 
 const Ukernels& select_ukernel() {
 #ifdef PCN_HAVE_AVX2
-  if (current_isa() == Isa::avx2) return ukernels_avx2_fma();
+  if (current_isa() >= Isa::avx2) return ukernels_avx2_fma();
 #endif
   return ukernels_ref();
 }

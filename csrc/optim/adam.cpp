@@ -53,7 +53,7 @@ AdamKernel adam_kernel_ref() { return &adam_ref; }
 void adam_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamHyper& h) {
   AdamKernel k = adam_kernel_ref();
 #ifdef PCN_HAVE_AVX2
-  if (current_isa() == Isa::avx2) k = adam_kernel_avx2();
+  if (current_isa() >= Isa::avx2) k = adam_kernel_avx2();
 #endif
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) { k(p + b, g + b, m + b, v + b, e - b, h); });
 }

@@ -55,7 +55,7 @@ void max_pool2d_forward(const float* x, float* y, int32_t* indices, const Pool2d
   const int64_t work = std::max<int64_t>(1, s.ow * s.kh * s.kw);
   const int64_t grain = std::max<int64_t>(1, 8192 / work);
 #if defined(PCN_HAVE_AVX2)
-  if (current_isa() == Isa::avx2 && (s.sw == 1 || s.sw == 2) && s.ow >= 4) {
+  if (current_isa() >= Isa::avx2 && (s.sw == 1 || s.sw == 2) && s.ow >= 4) {
     parallel_for(rows, grain, [&](int64_t b, int64_t e) {
       max_pool2d_rows_avx2(x, y, indices, s, b, e);
     });
