@@ -226,7 +226,8 @@ def _python_overhead(model, x, y, repeat=200):
     # every compute kernel (layers, sgemm for Linear's weight gradient, optimiser updates);
     # only the configuration functions stay real
     config = {"get_num_threads", "set_num_threads", "forked_after_threads", "isa", "set_isa",
-              "cpu_has_avx2_fma", "openmp_runtime", "compiler"}
+              "cpu_has_avx2_fma", "supported_isas", "isa_missing", "cpu_features",
+              "openmp_runtime", "compiler"}
     names = [n for n in dir(C) if not n.startswith("_") and n not in config and callable(getattr(C, n))]
     recorded = {}
     real = {n: getattr(C, n) for n in names}

@@ -39,12 +39,30 @@ def get_num_threads() -> int:
     return _C.get_num_threads()
 
 
+# The CPU features show_config() names: label -> the cpu_features() keys that must all be set.
+_FEATURES = {
+    "AVX2/FMA": ("avx2", "fma", "os_ymm"),
+    "AVX-512F/BW/VL/DQ": ("avx512f", "avx512bw", "avx512vl", "avx512dq", "os_zmm"),
+    "AVX512-VNNI": ("avx512_vnni", "os_zmm"),
+    "AVX512-BF16": ("avx512_bf16", "os_zmm"),
+    "AVX512-FP16": ("avx512_fp16", "os_zmm"),
+    "AMX-BF16": ("amx_tile", "amx_bf16", "os_amx"),
+}
+
+
+def cpu_features() -> dict:
+    """The CPU features seen (CPUID, with the register state the OS saves), by label."""
+    raw = _C.cpu_features()
+    return {label: all(raw[k] for k in keys) for label, keys in _FEATURES.items()}
+
+
 def config() -> dict:
     """The build and run-time configuration as a dict."""
     return {
         "version": __import__("pyconvnet").__version__,
         "isa": _C.isa(),
-        "cpu_has_avx2_fma": _C.cpu_has_avx2_fma(),
+        "supported isas": ", ".join(_C.supported_isas()),
+        "cpu features": ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in cpu_features().items()),
         "openmp": _C.openmp_runtime(),
         "num_threads": _C.get_num_threads(),
         "compiler": _C.compiler,
@@ -52,7 +70,10 @@ def config() -> dict:
 
 
 def show_config() -> None:
-    """Print the ISA the kernels use, the OpenMP runtime and the thread count."""
+    """Print the ISA tier the kernels use, the tiers and CPU features seen, OpenMP and threads.
+
+    ``PYCONVNET_ISA=ref|avx2|avx512`` (read at import) forces a tier.
+    """
     cfg = config()
     width = max(len(k) for k in cfg)
     for key, value in cfg.items():

@@ -6,35 +6,109 @@ import os
 
 import pytest
 
+import pyconvnet
 from pyconvnet import _C
-from conftest import run_python
+from conftest import ISAS, run_python
 
 
-def _isa_in_subprocess(value):
+def _import_with_env(value):
     env = dict(os.environ)
     env.pop("PYCONVNET_ISA", None)
     if value is not None:
         env["PYCONVNET_ISA"] = value
-    out = run_python(["-c", "import pyconvnet; print(pyconvnet._C.isa())"], env=env)
+    return run_python(["-c", "import pyconvnet; print(pyconvnet._C.isa())"], env=env)
+
+
+def _isa_in_subprocess(value):
+    out = _import_with_env(value)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 
 
-def test_env_var_forces_portable_path():
-    assert _isa_in_subprocess("ref") == "ref"
+@pytest.mark.parametrize("name", ISAS)
+def test_env_var_forces_each_supported_tier(name):
+    missing = _C.isa_missing(name)
+    if missing:
+        pytest.skip(f"CPU cannot run the {name} tier (missing: {missing})")
+    assert _isa_in_subprocess(name) == name
 
 
-def test_default_follows_cpu_detection():
-    assert _isa_in_subprocess(None) == ("avx2" if _C.cpu_has_avx2_fma() else "ref")
+def test_default_is_the_best_supported_tier():
+    assert _isa_in_subprocess(None) == _C.supported_isas()[-1]
+    assert _isa_in_subprocess("") == _C.supported_isas()[-1]
+
+
+@pytest.mark.parametrize("value", ["sse9", "AVX2", "avx-512", " avx2", "native"])
+def test_env_var_typo_fails_the_import_naming_the_valid_values(value):
+    out = _import_with_env(value)
+    assert out.returncode != 0
+    assert "ImportError" in out.stderr
+    assert "PYCONVNET_ISA" in out.stderr and "'ref', 'avx2', 'avx512'" in out.stderr
+    assert repr(value) in out.stderr
+
+
+@pytest.mark.parametrize("name", ["avx2", "avx512"])
+def test_env_var_tier_the_cpu_lacks_fails_the_import(name):
+    missing = _C.isa_missing(name)
+    if not missing:
+        pytest.skip(f"this CPU runs the {name} tier")
+    out = _import_with_env(name)
+    assert out.returncode != 0
+    assert "ImportError" in out.stderr and missing in out.stderr
+
+
+def test_supported_tiers_are_ordered_and_consistent_with_the_features():
+    tiers = _C.supported_isas()
+    assert tiers[0] == "ref" and tiers == [t for t in ISAS if t in tiers]
+    f = _C.cpu_features()
+    avx2 = f["avx2"] and f["fma"] and f["os_ymm"]
+    avx512 = avx2 and all(f[k] for k in ("avx512f", "avx512bw", "avx512vl", "avx512dq", "os_zmm"))
+    assert ("avx2" in tiers) == avx2 == _C.cpu_has_avx2_fma()
+    assert ("avx512" in tiers) == avx512
+    for name in ISAS:
+        assert (_C.isa_missing(name) == "") == (name in tiers)
+
+
+def test_features_match_what_the_kernel_reports():
+    # /proc/cpuinfo lists the flags the kernel saw in CPUID and enabled in XCR0.
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next(line for line in fh if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        pytest.skip("no /proc/cpuinfo flags line")
+    f = _C.cpu_features()
+    for ours, linux in [("avx2", "avx2"), ("fma", "fma"), ("avx512f", "avx512f"),
+                        ("avx512bw", "avx512bw"), ("avx512vl", "avx512vl"),
+                        ("avx512dq", "avx512dq"), ("avx512_bf16", "avx512_bf16"),
+                        ("avx512_vnni", "avx512_vnni"), ("amx_bf16", "amx_bf16")]:
+        assert f[ours] == (linux in flags), ours
 
 
 def test_set_isa_validates():
-    with pytest.raises(ValueError, match="isa must be 'ref' or 'avx2'"):
+    with pytest.raises(ValueError, match="isa must be one of 'ref', 'avx2', 'avx512', got 'sse9'"):
         _C.set_isa("sse9")
+    for name in ISAS:
+        missing = _C.isa_missing(name)
+        if missing:
+            with pytest.raises(ValueError, match="cannot run on this CPU"):
+                _C.set_isa(name)
 
 
 def test_switching_changes_the_reported_isa(isa):
     assert _C.isa() == isa
+
+
+def test_show_config_reports_tier_and_features(capsys):
+    pyconvnet.show_config()
+    out = capsys.readouterr().out
+    lines = {line.split("  ")[0].strip(): line for line in out.splitlines()}
+    assert lines["isa"].split()[-1] == _C.isa()
+    assert lines["supported isas"].endswith(", ".join(_C.supported_isas()))
+    f = _C.cpu_features()
+    avx512 = all(f[k] for k in ("avx512f", "avx512bw", "avx512vl", "avx512dq", "os_zmm"))
+    assert f"AVX-512F/BW/VL/DQ {'yes' if avx512 else 'no'}" in lines["cpu features"]
+    for label in ("AVX2/FMA", "AVX512-BF16", "AMX-BF16"):
+        assert label in lines["cpu features"]
 
 
 def test_import_keeps_subnormals_working():

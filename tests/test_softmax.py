@@ -105,13 +105,15 @@ def test_threads_bit_identical(isa):
             np.testing.assert_array_equal(b, outs[0][1])
 
 
-def test_isa_paths_agree():
-    if not _C.cpu_has_avx2_fma():
-        pytest.skip("CPU lacks AVX2+FMA")
+@pytest.mark.parametrize("tier", ["avx2", "avx512"])
+def test_isa_paths_agree(tier):
+    missing = _C.isa_missing(tier)
+    if missing:
+        pytest.skip(f"CPU cannot run the {tier} tier (missing: {missing})")
     x = rand((50, 333), seed=6, scale=10)
     with using(isa="ref"):
         a = F.softmax(x, 1), F.log_softmax(x, 1)
-    with using(isa="avx2"):
+    with using(isa=tier):
         b = F.softmax(x, 1), F.log_softmax(x, 1)
     np.testing.assert_allclose(b[0], a[0], rtol=1e-6, atol=1e-30)
     np.testing.assert_allclose(b[1], a[1], rtol=1e-6, atol=1e-6)
