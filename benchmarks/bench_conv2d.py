@@ -22,6 +22,8 @@ except ImportError:  # run as a script from a source tree
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import pyconvnet  # noqa: E402
 import pyconvnet.functional as F  # noqa: E402
+from tiers import IMPLS as PYCONVNET_IMPLS  # noqa: E402
+from tiers import LOWER, at_tier, describe, fma_peak, tier_of  # noqa: E402
 
 # name: (in_channels, out_channels, kernel, stride, padding, size)
 CASES = {
@@ -48,7 +50,7 @@ def numpy_conv2d(x, w, b, stride, pad):
     return y + b[None, :, None, None]
 
 
-@pytest.mark.parametrize("impl", ["pyconvnet", "torch", "onnxruntime", "numpy"])
+@pytest.mark.parametrize("impl", PYCONVNET_IMPLS + ["torch", "onnxruntime", "numpy"])
 @pytest.mark.parametrize("batch", [64, 1])
 @pytest.mark.parametrize("case", list(CASES))
 def test_conv2d_forward(benchmark, case, batch, impl):
@@ -74,7 +76,8 @@ def test_conv2d_forward(benchmark, case, batch, impl):
     elif impl == "numpy":
         y = benchmark(numpy_conv2d, x, w, b, stride, pad)
     else:
-        y = benchmark(F.conv2d, x, w, b, stride=stride, padding=pad)
+        benchmark.extra_info["tier"] = tier_of(impl)
+        y = benchmark(at_tier(F.conv2d, tier_of(impl)), x, w, b, stride=stride, padding=pad)
     expected = numpy_conv2d(x[:1].astype(np.float64), w.astype(np.float64), b.astype(np.float64), stride, pad)
     np.testing.assert_allclose(y[:1], expected, rtol=1e-4, atol=1e-3)
 
@@ -84,7 +87,9 @@ def main(threads: int = 2, rounds: int = 9, pause_s: float = 0.3):
     that lets the previous library's worker threads stop spinning), so clock drift and a
     neighbour's load hit all of them alike; per library, the best block of the rounds."""
     pyconvnet.set_num_threads(threads)
-    print(f"conv2d forward, {threads} threads, round robin of {rounds} rounds (GFLOP/s; speed-up)")
+    print(f"conv2d forward, {threads} threads, round robin of {rounds} rounds "
+          f"(GFLOP/s; speed-up; % of the FMA peak measured before each layer)")
+    print(describe())
     for case, (c, oc, k, stride, pad, size) in CASES.items():
         for batch in (64, 1):
             rng = np.random.default_rng(0)
@@ -94,6 +99,8 @@ def main(threads: int = 2, rounds: int = 9, pause_s: float = 0.3):
             out_size = (size + 2 * pad - k) // stride + 1
             flops = 2 * batch * oc * out_size**2 * c * k * k
             fns = {"pyconvnet": lambda: F.conv2d(x, w, b, stride=stride, padding=pad)}
+            for tier in LOWER:
+                fns[f"pyconvnet-{tier}"] = at_tier(fns["pyconvnet"], tier)
             try:
                 import torch
 
@@ -110,6 +117,8 @@ def main(threads: int = 2, rounds: int = 9, pause_s: float = 0.3):
             except ImportError:
                 pass
             reps = max(3, int(2e9 / flops))  # blocks of about 30 ms
+            time.sleep(pause_s)
+            peak = fma_peak()
             best = {name: float("inf") for name in fns}
             for _ in range(rounds):
                 for name, fn in fns.items():
@@ -121,7 +130,8 @@ def main(threads: int = 2, rounds: int = 9, pause_s: float = 0.3):
                     best[name] = min(best[name], (time.perf_counter() - t0) / reps)
             mine = best.pop("pyconvnet")
             others = "  ".join(f"{n} {flops / t / 1e9:5.1f} (x{t / mine:.2f})" for n, t in best.items())
-            print(f"{case:26s} batch {batch:2d}  pyconvnet {flops / mine / 1e9:5.1f}  {others}")
+            print(f"{case:26s} batch {batch:2d}  pyconvnet {flops / mine / 1e9:5.1f} "
+                  f"({100 * flops / mine / 1e9 / peak:3.0f}% of {peak:.0f})  {others}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""SGEMM against numpy.matmul (OpenBLAS) on square and convolution-shaped products.
+"""SGEMM against numpy.matmul (OpenBLAS) and torch.mm (MKL or oneDNN, when installed) on square
+and convolution-shaped products; on an AVX-512 CPU also pyconvnet's avx2 tier beside the default.
 
     pytest benchmarks/bench_gemm.py --benchmark-only
     PYCONVNET_BENCH_THREADS=1 pytest benchmarks/bench_gemm.py --benchmark-only
@@ -16,6 +17,8 @@ import pytest
 
 from pyconvnet import _C
 from conftest import BENCH_THREADS
+from tiers import IMPLS as PYCONVNET_IMPLS
+from tiers import at_tier, tier_of
 
 SHAPES = {
     "1024x1024x1024": (1024, 1024, 1024),
@@ -36,7 +39,7 @@ def blas_threads(n):
         yield True
 
 
-@pytest.mark.parametrize("impl", ["pyconvnet", "numpy"])
+@pytest.mark.parametrize("impl", PYCONVNET_IMPLS + ["numpy", "torch"])
 @pytest.mark.parametrize("case", list(SHAPES))
 def test_sgemm(benchmark, case, impl):
     m, n, k = SHAPES[case]
@@ -49,8 +52,13 @@ def test_sgemm(benchmark, case, impl):
         if impl == "numpy":
             benchmark.extra_info["numpy_threads"] = BENCH_THREADS if limited else "default"
             c = benchmark(np.matmul, a, b)
+        elif impl == "torch":
+            torch = pytest.importorskip("torch")
+            at, bt = torch.from_numpy(a), torch.from_numpy(b)
+            c = benchmark(torch.mm, at, bt).numpy()
         else:
             out = np.empty((m, n), np.float32)
-            c = benchmark(_C.sgemm, a, b, out=out)
+            benchmark.extra_info["tier"] = tier_of(impl)
+            c = benchmark(at_tier(_C.sgemm, tier_of(impl)), a, b, out=out)
     check = a[:7].astype(np.float64) @ b.astype(np.float64)
     np.testing.assert_allclose(c[:7], check, rtol=1e-4, atol=1e-3)

@@ -21,6 +21,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy_reference_cnn as npref  # noqa: E402
+from tiers import LOWER, at_tier, describe  # noqa: E402
 
 try:
     import pyconvnet  # noqa: E402
@@ -162,7 +163,15 @@ def onnxruntime_fns(model, x, y):
 
 # numpy last: OpenBLAS threads keep spinning for a while after a matmul and would slow
 # whichever implementation ran next.
-IMPLS = {"pyconvnet": pyconvnet_fns, "torch": torch_fns, "onnxruntime": onnxruntime_fns, "numpy": numpy_fns}
+def tier_fns(tier):
+    """pyconvnet_fns with every kernel call on `tier` (a lower tier beside the default one)."""
+    def fns(model, x, y):
+        return tuple(at_tier(f, tier) for f in pyconvnet_fns(model, x, y))
+    return fns
+
+
+IMPLS = {"pyconvnet": pyconvnet_fns, **{f"pyconvnet-{t}": tier_fns(t) for t in LOWER},
+         "torch": torch_fns, "onnxruntime": onnxruntime_fns, "numpy": numpy_fns}
 
 
 def _fns(net, impl):
@@ -226,7 +235,7 @@ def _python_overhead(model, x, y, repeat=200):
     # every compute kernel (layers, sgemm for Linear's weight gradient, optimiser updates);
     # only the configuration functions stay real
     config = {"get_num_threads", "set_num_threads", "forked_after_threads", "isa", "set_isa",
-              "cpu_has_avx2_fma", "supported_isas", "isa_missing", "cpu_features",
+              "cpu_has_avx2_fma", "supported_isas", "isa_missing", "cpu_features", "fma_peak",
               "openmp_runtime", "compiler"}
     names = [n for n in dir(C) if not n.startswith("_") and n not in config and callable(getattr(C, n))]
     recorded = {}
@@ -264,7 +273,7 @@ def _python_overhead(model, x, y, repeat=200):
 
 
 def main():
-    impls = ["pyconvnet"]
+    impls = ["pyconvnet"] + [f"pyconvnet-{t}" for t in LOWER]
     for impl, module in (("torch", "torch"), ("onnxruntime", "onnxruntime")):
         try:
             __import__(module)
@@ -272,8 +281,8 @@ def main():
         except ImportError:
             pass
     impls.append("numpy")
-    print(f"batch {BATCH}, pyconvnet threads {pyconvnet.get_num_threads()}, isa {pyconvnet._C.isa()}, "
-          f"torch threads {TORCH_THREADS}")
+    print(f"batch {BATCH}, pyconvnet threads {pyconvnet.get_num_threads()}, torch threads {TORCH_THREADS}")
+    print(describe())
     for net in NETS:
         fns = {impl: _fns(net, impl) for impl in impls}
         rates = {}

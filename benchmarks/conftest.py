@@ -55,7 +55,7 @@ def _impl_of(bench) -> str:
     info = bench.extra_info or {}
     if "impl" in info:
         return str(info["impl"])
-    for name in ("pyconvnet", "numpy", "torch", "onnxruntime"):
+    for name in ("numpy", "torch", "onnxruntime", "pyconvnet"):
         if name in bench.name:
             return name
     return bench.name
@@ -70,7 +70,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for b in benches:
         groups.setdefault(b.group or b.name, []).append(b)
     tr = terminalreporter
+    from tiers import describe
+
     tr.section(f"pyconvnet side by side ({BENCH_THREADS} threads; speed-up = other time / pyconvnet time)")
+    tr.write_line(describe())
     for group, items in groups.items():
         ours = [b for b in items if _impl_of(b) == "pyconvnet"]
         base = _best(ours[0]) if ours else None
@@ -84,4 +87,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                 scale = 1e9 if unit.startswith("G") else 1.0  # "GFLOP/s", "G elem/s" vs "images/s"
                 rate = f"{info['work'] / t / scale:9.2f} {unit}"
             speed = f"  pyconvnet speed-up x{t / base:5.2f}" if base and _impl_of(b) != "pyconvnet" else ""
-            tr.write_line(f"    {_impl_of(b):<12} {t * 1e3:10.3f} ms {rate}{speed}")
+            name = _impl_of(b)
+            if name == "pyconvnet":
+                from tiers import DEFAULT
+
+                name = f"pyconvnet [{DEFAULT}]"
+            tr.write_line(f"    {name:<18} {t * 1e3:10.3f} ms {rate}{speed}")

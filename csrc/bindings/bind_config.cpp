@@ -6,6 +6,7 @@
 #include "common/check.h"
 #include "common/cpu_features.h"
 #include "common/threading.h"
+#include "probe/fma_peak.h"
 
 namespace py = pybind11;
 
@@ -65,6 +66,16 @@ void register_config(py::module_& m) {
                   isa_missing(isa), ")");
       },
       py::arg("name"), "Switch the kernel ISA (for testing every tier on one machine).");
+  m.def(
+      "fma_peak",
+      [](const std::string& name, int64_t steps) {
+        const Isa isa = parse_isa(name, "isa");
+        py::gil_scoped_release nogil;
+        return probe::fma_peak_run(isa, steps);
+      },
+      py::arg("isa"), py::arg("steps"),
+      "Runs independent FMA chains at the width of tier `isa` ('avx2' or 'avx512') on every "
+      "kernel thread for `steps` rounds; returns the FLOPs done (time the call for GFLOP/s).");
   m.def("openmp_runtime", []() { return std::string(pcn::openmp_runtime()); });
 #ifdef PCN_HAVE_OPENMP
   m.attr("has_openmp") = true;
