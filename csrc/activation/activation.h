@@ -42,6 +42,9 @@ const Kernels& kernels_ref();
 #ifdef PCN_HAVE_AVX2
 const Kernels& kernels_avx2();
 #endif
+#ifdef PCN_HAVE_AVX512
+const Kernels& kernels_avx512();
+#endif
 // The table for current_isa().
 const Kernels& kernels();
 
