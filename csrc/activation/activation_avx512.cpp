@@ -86,6 +86,13 @@ inline int64_t head_to_align(const float* y) {
   return static_cast<int64_t>((64 - (reinterpret_cast<uintptr_t>(y) & 63)) & 63) / 4;
 }
 
+// 16 floats as two 32-byte loads: in the streaming loops the inputs usually sit at a different
+// 64-byte offset than the aligned output, and there a zmm load would split a cache line every
+// time (a 256-bit load every other time at worst).
+inline __m512 ld2(const float* p) {
+  return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(p)), _mm256_loadu_ps(p + 8), 1);
+}
+
 // y[i] = op(a[i]) for i < m <= 16, one masked block.
 template <class Op>
 inline void part1(const float* a, float* y, int64_t m, Op op) {
@@ -101,8 +108,8 @@ void map1(const float* a, float* y, int64_t n, Op op) {
     i = head_to_align(y);
     if (i) part1(a, y, i, op);
     for (; i + 32 <= n; i += 32) {
-      __m512 r0 = op(_mm512_loadu_ps(a + i));
-      __m512 r1 = op(_mm512_loadu_ps(a + i + 16));
+      __m512 r0 = op(ld2(a + i));
+      __m512 r1 = op(ld2(a + i + 16));
       _mm512_stream_ps(y + i, r0);
       _mm512_stream_ps(y + i + 16, r1);
     }
@@ -134,8 +141,8 @@ void map2(const float* a, const float* b, float* y, int64_t n, Op op) {
     i = head_to_align(y);
     if (i) part2(a, b, y, i, op);
     for (; i + 32 <= n; i += 32) {
-      __m512 r0 = op(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
-      __m512 r1 = op(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
+      __m512 r0 = op(ld2(a + i), ld2(b + i));
+      __m512 r1 = op(ld2(a + i + 16), ld2(b + i + 16));
       _mm512_stream_ps(y + i, r0);
       _mm512_stream_ps(y + i + 16, r1);
     }
