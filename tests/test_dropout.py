@@ -85,6 +85,21 @@ def test_seed_none_draws_fresh_masks(isa):
         assert set(np.unique(y).tolist()) <= {0.0, 2.0}
 
 
+
+@pytest.mark.parametrize("n", [37, 100])
+def test_threshold_equal_to_the_hash_keeps(isa, n):
+    """kept iff bits >= threshold: with the threshold set to an element's own bits (p = bits / 2^32
+    is exact in double), that element is kept, and dropped one step above; in the 2 x 16-lane body,
+    the single 16-lane block and the masked tail alike."""
+    seed = 4242
+    bits = R.rng_bits(R.rng_key(seed), np.arange(n, dtype=np.uint64))
+    x = np.ones(n, np.float32)
+    for i in (3, 20, 33, n - 1):
+        for t, kept in ((int(bits[i]), True), (int(bits[i]) + 1, False)):
+            y = F.dropout(x, t / 2.0**32, seed=seed)
+            assert (y[i] != 0) == kept, (i, t)
+            np.testing.assert_array_equal(y, R.dropout(x, t / 2.0**32, seed))
+
 def test_threads_and_isa_bit_identical():
     x = rand((64, 3, 37, 41), seed=3)
     outs = []
