@@ -30,7 +30,7 @@ void apply_ref(const float* x, float* y, int64_t n, uint64_t base, const Params&
   }
 }
 
-// Elements per parallel chunk (a multiple of 8: the AVX2 kernel's blocks start at i % 8 == 0).
+// Elements per parallel chunk (a multiple of 8: the SIMD kernels assume base % 8 == 0).
 constexpr int64_t kGrain = 16384;
 
 Kernel kernel_for([[maybe_unused]] Isa isa) {

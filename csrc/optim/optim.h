@@ -75,7 +75,7 @@ AdamKernel adam_kernel_avx512();
 // SSE vectorisation of the portable loop already runs at memory speed for large parameters (an
 // AVX2 version measured the same there, and only ~10% faster on cache-resident ones).
 
-// Elements per parallel chunk (a multiple of 8, so SIMD tails occur only at the end of an array).
+// Elements per parallel chunk (a multiple of 16, so SIMD tails occur only at the end of an array).
 constexpr int64_t kGrain = 16384;
 
 // Threaded entry points; adam_step dispatches on current_isa().
