@@ -1,7 +1,8 @@
 """relu, leaky_relu, sigmoid, tanh, elu: forward (pyconvnet.functional) and backward (_C).
 
 Oracle: float64 NumPy (tests/reference/elementwise.py); torch is an extra oracle when installed.
-Every kernel test runs on both ISA paths; thread counts 1/2/3 must give identical bits.
+Every kernel test runs on every ISA tier the CPU supports; thread counts 1/2/3 must give identical
+bits.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pyconvnet import _C
 from reference import elementwise as R
 from reference.elementwise import using
 
-SIZES = [0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 16383, 16384, 16385, 32775, 1000003]
+# Around the 8-lane (AVX2) and 16-lane (AVX-512) blocks and their 2-block unrolls.
+SIZES = [0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 16383, 16384, 16385, 32775, 1000003]
 SLOPE = 0.01
 ALPHA = 1.0
 
@@ -164,9 +166,9 @@ def test_position_independent(isa, name):
     """The SIMD body and the tail give the same bits: results do not depend on the offset."""
     x = np.concatenate([rand(61, seed=3), SPECIAL])
     full = fwd(name, x)
-    for k in range(1, 9):
+    for k in range(1, 34):  # every position within a 2 x 16-lane block
         np.testing.assert_array_equal(fwd(name, x[k:]), full[k:], err_msg=f"offset {k}")
-    for m in range(0, 9):
+    for m in range(0, 34):
         np.testing.assert_array_equal(fwd(name, x[: len(x) - m]), full[: len(x) - m])
 
 
@@ -205,7 +207,7 @@ def test_inputs_not_modified_and_lists():
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("n", [1, 7, 8, 9, 33, 16385, 100003])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 15, 16, 17, 31, 33, 63, 65, 16385, 100003])
 def test_backward_matches_analytic(isa, name, n):
     x = rand(n, seed=100 + n)
     gy = rand(n, seed=200 + n, scale=1.0)
@@ -272,24 +274,49 @@ def test_threads_bit_identical(isa, name):
 
 
 def test_isa_paths_agree():
-    if not _C.cpu_has_avx2_fma():
-        pytest.skip("CPU lacks AVX2+FMA")
+    isas = R.isa_names()
+    if len(isas) == 1:
+        pytest.skip("CPU runs only the ref tier")
     x = np.concatenate([rand(40003, seed=21), SPECIAL])
     gy = rand(x.size, seed=22, scale=1.0)
-    ys = {n: fwd(n, x) for n in NAMES}  # one y for both paths: backward results are comparable
+    ys = {n: fwd(n, x) for n in NAMES}  # one y for every path: backward results are comparable
     res = {}
-    for name in ("ref", "avx2"):
+    for name in isas:
         with using(isa=name):
             res[name] = {n: fwd(n, x) for n in NAMES}
             res[name]["grads"] = {n: bwd(n, gy, x, ys[n]) for n in NAMES}
-    # relu and leaky_relu (forward and backward) and sigmoid's backward are exact on both paths
-    for n in ("relu", "leaky_relu"):
-        np.testing.assert_array_equal(res["avx2"][n], res["ref"][n])
-        np.testing.assert_array_equal(res["avx2"]["grads"][n], res["ref"]["grads"][n])
-    np.testing.assert_array_equal(res["avx2"]["grads"]["sigmoid"], res["ref"]["grads"]["sigmoid"])
-    for n in NAMES:
-        np.testing.assert_allclose(res["avx2"][n], res["ref"][n], rtol=5e-7, atol=0)
-        np.testing.assert_allclose(res["avx2"]["grads"][n], res["ref"]["grads"][n], rtol=1e-6, atol=1e-6)
+    for isa in isas[1:]:
+        # relu and leaky_relu (forward and backward) and sigmoid's backward are exact everywhere
+        for n in ("relu", "leaky_relu"):
+            np.testing.assert_array_equal(res[isa][n], res["ref"][n], err_msg=f"{n} {isa}")
+            np.testing.assert_array_equal(res[isa]["grads"][n], res["ref"]["grads"][n], err_msg=f"{n} {isa}")
+        np.testing.assert_array_equal(res[isa]["grads"]["sigmoid"], res["ref"]["grads"]["sigmoid"])
+        for n in NAMES:
+            np.testing.assert_allclose(res[isa][n], res["ref"][n], rtol=5e-7, atol=0, err_msg=f"{n} {isa}")
+            np.testing.assert_allclose(res[isa]["grads"][n], res["ref"]["grads"][n], rtol=1e-6, atol=1e-6,
+                                       err_msg=f"{n} {isa}")
+
+
+def test_avx512_same_bits_as_avx2():
+    """The AVX-512 kernels evaluate the AVX2 formulas lane by lane (same polynomial, clamps and
+    operation order; vscalefps rounds 2^n * p once as the AVX2 pair of multiplies does), so the two
+    tiers agree bit for bit, forward and backward, over every float32 magnitude and the specials."""
+    if _C.isa_missing("avx512"):
+        pytest.skip("CPU lacks the avx512 tier")
+    mags = np.logspace(-45, 3, 100001).astype(np.float32)
+    x = np.concatenate([mags, -mags, np.linspace(-100, 100, 100001, dtype=np.float32), SPECIAL,
+                        rand(20011, seed=23, scale=30.0)])
+    gy = rand(x.size, seed=24, scale=1.0)
+    ys = {n: fwd(n, x) for n in NAMES}
+    res = {}
+    for name in ("avx2", "avx512"):
+        with using(isa=name):
+            res[name] = [(fwd(n, x), bwd(n, gy, x, ys[n])) for n in NAMES]
+            res[name].append((F.softmax(x[:30000].reshape(300, 100), 1),))
+    for n, a, b in zip(NAMES + ["softmax"], res["avx2"], res["avx512"]):
+        for u, v in zip(a, b):
+            assert u.tobytes() == v.tobytes(), f"{n}: avx512 differs from avx2"
+
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -378,11 +405,10 @@ def test_matches_torch(name):
     seed=st.integers(0, 2**32 - 1),
     scale=st.sampled_from([1e-3, 1.0, 10.0, 100.0]),
     name=st.sampled_from(NAMES),
-    isa_name=st.sampled_from(["ref", "avx2"]),
+    isa_name=st.sampled_from(["ref", "avx2", "avx512"]),
 )
 def test_hypothesis_shapes(shape, seed, scale, name, isa_name):
-    if isa_name == "avx2" and not _C.cpu_has_avx2_fma():
-        isa_name = "ref"
+    isa_name = R.runnable_isa(isa_name)
     x = np.asarray(np.random.default_rng(seed).standard_normal(shape) * scale, dtype=np.float32)
     with using(isa=isa_name):
         y = fwd(name, x)

@@ -2,7 +2,7 @@
 
 The mask oracle is an independent NumPy implementation of csrc/common/rng.h: element i is kept
 iff rng_bits(rng_key(seed), i) >= min(round(p * 2^32), 2^32 - 1), and the output is
-x * (float32(1 / (1 - p)) if kept else 0), bit for bit, on both ISA paths and any thread count.
+x * (float32(1 / (1 - p)) if kept else 0), bit for bit, on every ISA tier and any thread count.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pyconvnet import _C
 from reference import elementwise as R
 from reference.elementwise import using
 
-SIZES = [1, 7, 8, 9, 15, 16, 17, 31, 33, 16383, 16384, 16385, 3 * 16384 + 5, 1000003]
+SIZES = [1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 16383, 16384, 16385, 3 * 16384 + 5, 1000003]
 SEEDS = [0, 1, 12345, 2**32 - 1, 2**32, 2**63 + 7, 2**64 - 1]
 
 
@@ -84,6 +84,21 @@ def test_seed_none_draws_fresh_masks(isa):
     for y in (a, b):
         assert set(np.unique(y).tolist()) <= {0.0, 2.0}
 
+
+
+@pytest.mark.parametrize("n", [37, 100])
+def test_threshold_equal_to_the_hash_keeps(isa, n):
+    """kept iff bits >= threshold: with the threshold set to an element's own bits (p = bits / 2^32
+    is exact in double), that element is kept, and dropped one step above; in the 2 x 16-lane body,
+    the single 16-lane block and the masked tail alike."""
+    seed = 4242
+    bits = R.rng_bits(R.rng_key(seed), np.arange(n, dtype=np.uint64))
+    x = np.ones(n, np.float32)
+    for i in (3, 20, 33, n - 1):
+        for t, kept in ((int(bits[i]), True), (int(bits[i]) + 1, False)):
+            y = F.dropout(x, t / 2.0**32, seed=seed)
+            assert (y[i] != 0) == kept, (i, t)
+            np.testing.assert_array_equal(y, R.dropout(x, t / 2.0**32, seed))
 
 def test_threads_and_isa_bit_identical():
     x = rand((64, 3, 37, 41), seed=3)
@@ -222,11 +237,10 @@ def test_bad_arguments():
     p=st.floats(0.0, 1.0),
     seed=st.integers(0, 2**64 - 1),
     threads=st.sampled_from([1, 2, 3]),
-    isa_name=st.sampled_from(["ref", "avx2"]),
+    isa_name=st.sampled_from(["ref", "avx2", "avx512"]),
 )
 def test_hypothesis_mask(shape, p, seed, threads, isa_name):
-    if isa_name == "avx2" and not _C.cpu_has_avx2_fma():
-        isa_name = "ref"
+    isa_name = R.runnable_isa(isa_name)
     x = rand(shape, seed=seed % 1000)
     with using(isa=isa_name, threads=threads):
         y = F.dropout(x, p, seed=seed)

@@ -201,7 +201,8 @@ OURS = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}
 REFERENCE = {"SGD": NumpySGD, "Adam": NumpyAdam, "AdamW": NumpyAdamW}
 VARIANT_IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for n, kw in VARIANTS]
 # SIMD tails (1..17, 33), one SIMD block, several parallel chunks of 16384 with an odd tail.
-SHAPES = [(1,), (7,), (8,), (9,), (3, 5), (17,), (33,), (16384 * 3 + 5,)]
+# Around the 8-lane (AVX2) and 16-lane (AVX-512) blocks, and several thread chunks.
+SHAPES = [(1,), (7,), (8,), (9,), (3, 5), (16,), (17,), (31,), (33,), (63,), (65,), (16384 * 3 + 5,)]
 STATE_KEYS = ("exp_avg", "exp_avg_sq", "buf")
 
 
@@ -257,15 +258,16 @@ def test_kernels_match_former_numpy_updates_bit_for_bit(isa, name, kwargs):
 def test_kernels_same_bits_for_thread_counts_and_isas(name, kwargs):
     shapes = [(16384 * 3 + 5,), (3, 11)]  # 3 threads get distinct chunks
     results = []
-    for isa_name in (["ref", "avx2"] if _C.cpu_has_avx2_fma() else ["ref"]):
+    isas = list(_C.supported_isas())
+    for isa_name in isas:
         before = _C.isa()
         _C.set_isa(isa_name)
         try:
             results.append(same_for_thread_counts(lambda: _run(OURS[name], kwargs, steps=3, shapes=shapes)))
         finally:
             _C.set_isa(before)
-    for r in results[1:]:
-        _assert_same_bits(r, results[0], f"{name}: avx2 vs ref")
+    for isa_name, r in zip(isas[1:], results[1:]):
+        _assert_same_bits(r, results[0], f"{name}: {isa_name} vs ref")
 
 
 @pytest.mark.parametrize("make", [

@@ -7,8 +7,12 @@
 namespace pcn::activation {
 
 const Kernels& kernels() {
+  [[maybe_unused]] const Isa isa = current_isa();
+#ifdef PCN_HAVE_AVX512
+  if (isa == Isa::avx512) return kernels_avx512();
+#endif
 #ifdef PCN_HAVE_AVX2
-  if (current_isa() >= Isa::avx2) return kernels_avx2();
+  if (isa >= Isa::avx2) return kernels_avx2();
 #endif
   return kernels_ref();
 }

@@ -2,7 +2,7 @@
 //
 // Every function takes n contiguous elements; outputs may alias inputs. The public entry points
 // below pick the ISA variant (current_isa()) and split the range across threads in chunks of
-// kGrain elements (a multiple of 8, so SIMD tails occur only at the very end of the array). Each
+// kGrain elements (a multiple of 16, so SIMD tails occur only at the very end of the array). Each
 // element's result depends only on its own inputs, so results are identical for any thread count.
 //
 // Definitions (NaN in, NaN out unless stated):
@@ -12,7 +12,7 @@
 //   leaky'(gy, x, s)  = x > 0 ? gy : gy * s                (derivative s at 0)
 //   sigmoid(x)        = (x < 0 ? e : 1) / (1 + e),  e = exp(-|x|)   (no overflow for any x)
 //   sigmoid'(gy, y)   = gy * (1 - y) * y
-//   tanh(x)           = sign(x) * (-t / (2 + t)),  t = expm1(-2|x|)  (AVX2; ref uses std::tanh)
+//   tanh(x)           = sign(x) * (-t / (2 + t)),  t = expm1(-2|x|)  (AVX2/512; ref: std::tanh)
 //   tanh'(gy, y)      = gy * (1 - y * y)
 //   elu(x, a)         = x <= 0 ? a * expm1(x) : x
 //   elu'(gy, x, a)    = x <= 0 ? gy * (a * exp(x)) : gy    (derivative a at 0)
@@ -42,10 +42,13 @@ const Kernels& kernels_ref();
 #ifdef PCN_HAVE_AVX2
 const Kernels& kernels_avx2();
 #endif
+#ifdef PCN_HAVE_AVX512
+const Kernels& kernels_avx512();
+#endif
 // The table for current_isa().
 const Kernels& kernels();
 
-// Elements per parallel chunk (multiple of 8).
+// Elements per parallel chunk (multiple of 16).
 constexpr int64_t kGrain = 16384;
 
 // Threaded, dispatching entry points.

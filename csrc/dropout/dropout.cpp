@@ -30,8 +30,18 @@ void apply_ref(const float* x, float* y, int64_t n, uint64_t base, const Params&
   }
 }
 
-// Elements per parallel chunk (a multiple of 8: the AVX2 kernel's blocks start at i % 8 == 0).
+// Elements per parallel chunk (a multiple of 8: the SIMD kernels assume base % 8 == 0).
 constexpr int64_t kGrain = 16384;
+
+Kernel kernel_for([[maybe_unused]] Isa isa) {
+#ifdef PCN_HAVE_AVX512
+  if (isa == Isa::avx512) return kernel_avx512();
+#endif
+#ifdef PCN_HAVE_AVX2
+  if (isa >= Isa::avx2) return kernel_avx2();
+#endif
+  return &apply_ref;
+}
 
 }  // namespace
 
@@ -40,10 +50,7 @@ Kernel kernel_ref() { return &apply_ref; }
 void dropout_apply(const float* x, float* y, int64_t n, double p, uint64_t seed) {
   assert(p >= 0.0 && p <= 1.0);
   const Params prm = make_params(p, seed);
-  Kernel k = kernel_ref();
-#ifdef PCN_HAVE_AVX2
-  if (current_isa() >= Isa::avx2) k = kernel_avx2();
-#endif
+  const Kernel k = kernel_for(current_isa());
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
     k(x + b, y + b, e - b, static_cast<uint64_t>(b), prm);
   });

@@ -7,7 +7,7 @@
 // zeros for finite x; NaN/inf stay NaN exactly as PyTorch's input * mask); p == 0 keeps every
 // element with scale 1. Dropped elements are x * 0 (so -x gives -0 and NaN stays NaN, like
 // PyTorch, which multiplies by the mask). Backward is the same map applied to grad_y.
-// Both ISA paths compute the same integer hash, so masks and outputs are bit-identical across
+// Every ISA path computes the same integer hash, so masks and outputs are bit-identical across
 // ISAs and thread counts.
 #pragma once
 #include <cstdint>
@@ -29,6 +29,9 @@ using Kernel = void (*)(const float* x, float* y, int64_t n, uint64_t base, cons
 Kernel kernel_ref();
 #ifdef PCN_HAVE_AVX2
 Kernel kernel_avx2();
+#endif
+#ifdef PCN_HAVE_AVX512
+Kernel kernel_avx512();
 #endif
 
 // Threaded, dispatching: y = x * mask(seed) * scale, for p in [0, 1]. y may alias x.

@@ -1,5 +1,6 @@
 // Adam/AdamW: portable kernel, dispatch and threading. The operation order is the contract of
-// optim.h; the AVX2 kernel (adam_avx2.cpp) mirrors it lane by lane.
+// optim.h; the AVX2 and AVX-512 kernels (adam_avx2.cpp, adam_avx512.cpp) mirror it lane by
+// lane.
 #include <cmath>
 
 #include "common/cpu_features.h"
@@ -46,15 +47,22 @@ void adam_ref(float* p, const float* g, float* m, float* v, int64_t n, const Ada
   }
 }
 
+AdamKernel kernel_for([[maybe_unused]] Isa isa) {
+#ifdef PCN_HAVE_AVX512
+  if (isa == Isa::avx512) return adam_kernel_avx512();
+#endif
+#ifdef PCN_HAVE_AVX2
+  if (isa >= Isa::avx2) return adam_kernel_avx2();
+#endif
+  return &adam_ref;
+}
+
 }  // namespace
 
 AdamKernel adam_kernel_ref() { return &adam_ref; }
 
 void adam_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamHyper& h) {
-  AdamKernel k = adam_kernel_ref();
-#ifdef PCN_HAVE_AVX2
-  if (current_isa() >= Isa::avx2) k = adam_kernel_avx2();
-#endif
+  const AdamKernel k = kernel_for(current_isa());
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) { k(p + b, g + b, m + b, v + b, e - b, h); });
 }
 

@@ -7,11 +7,10 @@
 //
 // Exactness contract. Every element is updated from its own p, g, m, v only, so the range is split
 // across threads in contiguous chunks and the result is bit-identical for every thread count.
-// The portable and the AVX2 kernels (Adam; SGD is portable only, see below) perform the same
-// float32 operations in the same order, with no fused multiply-add (csrc/optim/ is compiled with
-// -ffp-contract=off, see CMakeLists.txt), so both ISAs give the same bits, and the same bits as
-// the former NumPy implementation
-// (tests/reference/optim_numpy.py): NumPy rounds each Python-float hyper-parameter to float32 and
+// The portable, AVX2 and AVX-512 kernels (Adam; SGD is portable only, see below) perform the
+// same float32 operations in the same order, with no fused multiply-add (csrc/optim/ is compiled
+// with -ffp-contract=off, see CMakeLists.txt), so every ISA gives the same bits, and the same
+// bits as the former NumPy implementation (tests/reference/optim_numpy.py): NumPy rounds each Python-float hyper-parameter to float32 and
 // then computes in float32, which is what the float fields below are.
 //
 // Adam, per element (torch's single-tensor order; c(x) = float32 rounding of the double x):
@@ -69,11 +68,14 @@ SgdKernel sgd_kernel_ref();
 #ifdef PCN_HAVE_AVX2
 AdamKernel adam_kernel_avx2();
 #endif
+#ifdef PCN_HAVE_AVX512
+AdamKernel adam_kernel_avx512();
+#endif
 // SGD has no AVX2 kernel: it is a few multiply-adds per 8-16 bytes moved, so memory-bound; GCC's
 // SSE vectorisation of the portable loop already runs at memory speed for large parameters (an
 // AVX2 version measured the same there, and only ~10% faster on cache-resident ones).
 
-// Elements per parallel chunk (a multiple of 8, so SIMD tails occur only at the end of an array).
+// Elements per parallel chunk (a multiple of 16, so SIMD tails occur only at the end of an array).
 constexpr int64_t kGrain = 16384;
 
 // Threaded entry points; adam_step dispatches on current_isa().

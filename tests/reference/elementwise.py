@@ -184,10 +184,17 @@ def ulp_error(y, r):
 
 
 def isa_names():
-    """The ISA paths this machine can run."""
+    """Every ISA tier this build and CPU can run, lowest first."""
     from pyconvnet import _C
 
-    return ["ref", "avx2"] if _C.cpu_has_avx2_fma() else ["ref"]
+    return list(_C.supported_isas())
+
+
+def runnable_isa(name):
+    """`name` when this CPU can run that tier, else "ref" (for strategies sampling every tier)."""
+    from pyconvnet import _C
+
+    return "ref" if _C.isa_missing(name) else name
 
 
 class using:
