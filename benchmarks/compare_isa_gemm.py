@@ -1,0 +1,100 @@
+"""Side-by-side timing of the ISA tiers (and numpy/torch) on SGEMM and convolution shapes.
+
+    python benchmarks/compare_isa_gemm.py [threads ...]
+
+Each case is timed alternately under each tier in one process (best of many rounds), so the
+ratios hold on a busy machine better than separate runs would. Prints GFLOP/s.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+import pyconvnet
+from pyconvnet import _C
+
+try:
+    import torch
+except ImportError:  # torch is only a reference point
+    torch = None
+
+GEMMS = [(1024, 1024, 1024), (64, 16384, 576), (256, 196, 2304)]  # m, n, k
+
+
+def best(fn, rounds, reps=1):
+    t = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        t = min(t, (time.perf_counter() - t0) / reps)
+    return t
+
+
+def timed_tiers(fns, rounds):
+    """fns: name -> (callable, isa or None). Alternates between them round by round."""
+    times = {k: float("inf") for k in fns}
+    for _ in range(rounds):
+        for name, (fn, isa) in fns.items():
+            if isa:
+                _C.set_isa(isa)
+            t0 = time.perf_counter()
+            fn()
+            times[name] = min(times[name], time.perf_counter() - t0)
+    return times
+
+
+def main():
+    counts = [int(a) for a in sys.argv[1:]] or [1, 2]
+    tiers = [t for t in ("avx2", "avx512") if not _C.isa_missing(t)]
+    rng = np.random.default_rng(0)
+    for nt in counts:
+        pyconvnet.set_num_threads(nt)
+        if torch is not None:
+            torch.set_num_threads(nt)
+        for m, n, k in GEMMS:
+            a = rng.standard_normal((m, k)).astype(np.float32)
+            b = rng.standard_normal((k, n)).astype(np.float32)
+            out = np.empty((m, n), np.float32)
+            fns = {t: (lambda: _C.sgemm(a, b, out=out), t) for t in tiers}
+            if (m, n, k) == (1024, 1024, 1024):
+                fns["numpy"] = (lambda: np.matmul(a, b), None)
+                if torch is not None:
+                    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+                    fns["torch"] = (lambda: torch.mm(ta, tb), None)
+            for f, isa in fns.values():  # warm up
+                if isa:
+                    _C.set_isa(isa)
+                f()
+            times = timed_tiers(fns, 15)
+            flops = 2 * m * n * k
+            line = "  ".join(f"{name} {flops / t / 1e9:7.1f}" for name, t in times.items())
+            ratio = times["avx2"] / times["avx512"] if "avx512" in times else float("nan")
+            print(f"threads={nt} sgemm m={m} n={n} k={k}: GFLOP/s {line}  avx512/avx2 {ratio:.2f}x", flush=True)
+        # conv2d 3x3 64->64 on 14x14, batch 64, stride 1, pad 1
+        x = rng.standard_normal((64, 64, 14, 14)).astype(np.float32)
+        w = rng.standard_normal((64, 64, 3, 3)).astype(np.float32) * 0.05
+        bias = np.zeros(64, np.float32)
+        gy = rng.standard_normal((64, 64, 14, 14)).astype(np.float32)
+        flops = 2 * 64 * 64 * 64 * 9 * 14 * 14
+        cases = {
+            "conv fwd": lambda: _C.conv2d_forward(x, w, bias, (1, 1), (1, 1, 1, 1), (1, 1), 1, False),
+            "conv bwd dx": lambda: _C.conv2d_backward(x, w, gy, (1, 1), (1, 1, 1, 1), (1, 1), 1, True, False, False),
+            "conv bwd dw": lambda: _C.conv2d_backward(x, w, gy, (1, 1), (1, 1, 1, 1), (1, 1), 1, False, True, False),
+        }
+        for name, fn in cases.items():
+            fns = {t: (fn, t) for t in tiers}
+            for f, isa in fns.values():
+                _C.set_isa(isa)
+                f()
+            times = timed_tiers(fns, 10)
+            line = "  ".join(f"{t} {flops / s / 1e9:7.1f}" for t, s in times.items())
+            ratio = times["avx2"] / times["avx512"] if "avx512" in times else float("nan")
+            print(f"threads={nt} {name} 3x3 64->64 14x14 batch 64: GFLOP/s {line}  avx512/avx2 {ratio:.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
