@@ -81,19 +81,29 @@ def main():
         gy = rng.standard_normal((64, 64, 14, 14)).astype(np.float32)
         flops = 2 * 64 * 64 * 64 * 9 * 14 * 14
         cases = {
-            "conv fwd": lambda: _C.conv2d_forward(x, w, bias, (1, 1), (1, 1, 1, 1), (1, 1), 1, False),
-            "conv bwd dx": lambda: _C.conv2d_backward(x, w, gy, (1, 1), (1, 1, 1, 1), (1, 1), 1, True, False, False),
-            "conv bwd dw": lambda: _C.conv2d_backward(x, w, gy, (1, 1), (1, 1, 1, 1), (1, 1), 1, False, True, False),
+            "3x3 fwd": lambda: _C.conv2d_forward(x, w, bias, (1, 1), (1, 1, 1, 1), (1, 1), 1, False),
+            "3x3 bwd dx": lambda: _C.conv2d_backward(x, w, gy, (1, 1), (1, 1, 1, 1), (1, 1), 1, True, False, False),
+            "3x3 bwd dw": lambda: _C.conv2d_backward(x, w, gy, (1, 1), (1, 1, 1, 1), (1, 1), 1, False, True, False),
         }
+        # 1x1 256->64 (pointwise: the GEMM path in forward, dx and dW)
+        xp = rng.standard_normal((64, 256, 14, 14)).astype(np.float32)
+        wp = rng.standard_normal((64, 256, 1, 1)).astype(np.float32) * 0.05
+        gp = rng.standard_normal((64, 64, 14, 14)).astype(np.float32)
+        pw_flops = 2 * 64 * 256 * 64 * 14 * 14
+        cases["1x1 fwd"] = lambda: _C.conv2d_forward(xp, wp, bias, (1, 1), (0, 0, 0, 0), (1, 1), 1, False)
+        cases["1x1 bwd dx"] = lambda: _C.conv2d_backward(xp, wp, gp, (1, 1), (0, 0, 0, 0), (1, 1), 1, True, False, False)
+        cases["1x1 bwd dw"] = lambda: _C.conv2d_backward(xp, wp, gp, (1, 1), (0, 0, 0, 0), (1, 1), 1, False, True, False)
         for name, fn in cases.items():
+            shape = "256->64 14x14 batch 64" if name.startswith("1x1") else "3x3 64->64 14x14 batch 64"
+            fl = pw_flops if name.startswith("1x1") else flops
             fns = {t: (fn, t) for t in tiers}
             for f, isa in fns.values():
                 _C.set_isa(isa)
                 f()
             times = timed_tiers(fns, 10)
-            line = "  ".join(f"{t} {flops / s / 1e9:7.1f}" for t, s in times.items())
+            line = "  ".join(f"{t} {fl / s / 1e9:7.1f}" for t, s in times.items())
             ratio = times["avx2"] / times["avx512"] if "avx512" in times else float("nan")
-            print(f"threads={nt} {name} 3x3 64->64 14x14 batch 64: GFLOP/s {line}  avx512/avx2 {ratio:.2f}x", flush=True)
+            print(f"threads={nt} conv {name} {shape}: GFLOP/s {line}  avx512/avx2 {ratio:.2f}x", flush=True)
 
 
 if __name__ == "__main__":
