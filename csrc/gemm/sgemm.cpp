@@ -37,7 +37,8 @@ void gemm_block(const Ukernels& uk, const PackedA& a, const BPacker& b, int64_t 
   const bool panel_at_a_time = m1 - m0 <= MC;
   const int64_t kcb = a.kc_block();
   const WideUkernels* wide = uk.wide;
-  // Panels packed at once: the wide kernel needs B panels in pairs within one pack.
+  // Panels packed at once. The wide kernel takes B panels in pairs within one pack, so an odd
+  // count is rounded up (it would be correct, only slower: a 16-column tile per pack).
   int64_t ppp = panel_at_a_time ? b.panels_per_pack(std::min(kcb, k)) : 0;
   if (wide) ppp = (ppp + 1) / 2 * 2;
   const int64_t group = ppp * NR;
