@@ -20,6 +20,10 @@ try:
     import torch
 except ImportError:  # torch is only a reference point
     torch = None
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:  # numpy's BLAS then keeps its own thread count
+    threadpool_limits = None
 
 GEMMS = [(1024, 1024, 1024), (64, 16384, 576), (256, 196, 2304)]  # m, n, k
 
@@ -52,6 +56,8 @@ def main():
     tiers = [t for t in ("avx2", "avx512") if not _C.isa_missing(t)]
     rng = np.random.default_rng(0)
     for nt in counts:
+        if threadpool_limits is not None:
+            threadpool_limits(limits=nt, user_api="blas")
         pyconvnet.set_num_threads(nt)
         if torch is not None:
             torch.set_num_threads(nt)
@@ -69,7 +75,7 @@ def main():
                 if isa:
                     _C.set_isa(isa)
                 f()
-            times = timed_tiers(fns, 15)
+            times = timed_tiers(fns, 40)
             flops = 2 * m * n * k
             line = "  ".join(f"{name} {flops / t / 1e9:7.1f}" for name, t in times.items())
             ratio = times["avx2"] / times["avx512"] if "avx512" in times else float("nan")
@@ -100,7 +106,7 @@ def main():
             for f, isa in fns.values():
                 _C.set_isa(isa)
                 f()
-            times = timed_tiers(fns, 10)
+            times = timed_tiers(fns, 40)
             line = "  ".join(f"{t} {fl / s / 1e9:7.1f}" for t, s in times.items())
             ratio = times["avx2"] / times["avx512"] if "avx512" in times else float("nan")
             print(f"threads={nt} conv {name} {shape}: GFLOP/s {line}  avx512/avx2 {ratio:.2f}x", flush=True)
