@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 import pyconvnet.functional as F
 from pyconvnet import _C
 from pyconvnet.functional.conv import conv2d_padding
-from conftest import same_for_thread_counts
+from conftest import same_for_thread_counts, use_isa
 from reference import conv as ref
 
 # (x shape, weight shape, kwargs): 3x3/5x5/1x1, strides, dilation, asymmetric arguments,
@@ -93,6 +93,49 @@ def test_backward_matches_reference(isa, xs, ws, kw):
     for g, e in zip(got, ref.conv2d_backward(x, w, gy, stride, pad4, dilation, groups)):
         assert g.shape == e.shape
         np.testing.assert_allclose(g, e, **_tol(e))
+
+
+# Weight gradients read in place from the channels-last image (16k channels per group), with
+# output channels around the avx512 tile's 12 rows and taps of 16 (odd panel count), 32 and 48
+# channels (a tile's two 16-channel panels in one tap or across two), on the per-image column
+# split (2 images) and the chunked path (16 images; oc 25 x 432 columns).
+DW_IN_PLACE = [
+    ((2, 16, 7, 6), (12, 16, 3, 3), dict(padding=1)),
+    ((2, 16, 7, 6), (13, 16, 3, 3), dict(padding=1)),
+    ((2, 32, 6, 5), (25, 32, 3, 3), dict(padding=1, stride=2)),
+    ((2, 48, 5, 5), (7, 48, 2, 3), dict(padding=(1, 0))),
+    ((2, 64, 6, 6), (24, 32, 3, 3), dict(padding=1, groups=2)),
+    ((16, 48, 5, 4), (25, 48, 3, 3), dict(padding=1)),
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw", DW_IN_PLACE)
+def test_weight_gradient_in_place_edges(isa, xs, ws, kw):
+    x, w, _ = _data(xs, ws, seed=3)
+    stride, pad4, dilation, groups = _args(w, kw)
+    y = F.conv2d(x, w, None, **kw)
+    gy = np.random.default_rng(4).standard_normal(y.shape).astype(np.float32)
+    dw = same_for_thread_counts(
+        lambda: _C.conv2d_backward(x, w, gy, stride, pad4, dilation, groups, False, True, False)[1])
+    expected = ref.conv2d_backward(x, w, gy, stride, pad4, dilation, groups)[1]
+    np.testing.assert_allclose(dw, expected, **_tol(expected))
+
+
+@pytest.mark.parametrize("xs,ws,kw", DW_IN_PLACE)
+def test_weight_gradient_avx512_tier_gives_the_avx2_bits(xs, ws, kw):
+    """The 12 x 32 in-place kernel runs each element's FMA chain over positions and its
+    final C + acc in the AVX2 kernel's order."""
+    for name in ("avx2", "avx512"):
+        if _C.isa_missing(name):
+            pytest.skip(f"CPU cannot run the {name} tier")
+    x, w, _ = _data(xs, ws, seed=5)
+    stride, pad4, dilation, groups = _args(w, kw)
+    gy = np.random.default_rng(6).standard_normal(F.conv2d(x, w, None, **kw).shape).astype(np.float32)
+    got = []
+    for name in ("avx2", "avx512"):
+        with use_isa(name):
+            got.append(_C.conv2d_backward(x, w, gy, stride, pad4, dilation, groups, False, True, False)[1])
+    np.testing.assert_array_equal(got[0], got[1])
 
 
 def test_backward_selected_outputs_only():

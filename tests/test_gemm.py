@@ -1,6 +1,7 @@
 """SGEMM (pyconvnet._C.sgemm) against float64 matmul: edge grids around the micro-kernel
-tile (MR=6, NR=16) and the blocking constants (KC=256, MC=144, NC=2048), both ISA paths,
-epilogue fusion, beta=0 overwrite semantics and thread-count independence."""
+tiles (MR=6, NR=16; the avx512 tier's 12 x 32) and the blocking constants (KC=256, MC=144,
+NC=2048, KC_NARROW=2048), every ISA tier, epilogue fusion, beta=0 overwrite semantics and
+thread-count independence."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import numpy as np
 import pytest
 
 from pyconvnet import _C
-from conftest import same_for_thread_counts
+from conftest import same_for_thread_counts, use_isa
 
 MR, NR, KC, MC = 6, 16, 256, 144
+KC_NARROW = 2048
+WIDE_MR, WIDE_NR = 2 * MR, 2 * NR  # the avx512 tile: two A panels x two B panels
 
 
 def _operands(m, n, k, seed=0, trans_a=False, trans_b=False):
@@ -44,6 +47,80 @@ def test_edge_tiles_give_the_same_bits_as_full_tiles(isa, rows, cols):
     # the same products as one edge tile: fewer rows and/or fewer columns
     edge = _C.sgemm(a[:rows], np.ascontiguousarray(b[:, :cols]), bias_m=bias_m[:rows], bias_n=bias_n[:cols], relu=True)
     np.testing.assert_array_equal(edge, full[:rows, :cols])
+
+
+@pytest.mark.parametrize("rows", range(1, WIDE_MR + 1))
+@pytest.mark.parametrize("cols", [1, 15, 16, 17, 31, 32])
+def test_wide_edge_tiles_give_the_same_bits_as_full_tiles(isa, rows, cols):
+    """The same for the 12 x 32 tile: rows past 6 come from the second A panel, columns past
+    16 from the second B panel, partial vectors through masks."""
+    a, b, _ = _operands(WIDE_MR, WIDE_NR, KC + 3, seed=rows * 100 + cols)
+    bias_m = np.linspace(-1, 1, WIDE_MR, dtype=np.float32)
+    bias_n = np.linspace(-2, 2, WIDE_NR, dtype=np.float32)
+    out = np.linspace(-3, 3, WIDE_MR * WIDE_NR, dtype=np.float32).reshape(WIDE_MR, WIDE_NR)
+    full = out.copy()
+    _C.sgemm(a, b, out=full, accumulate=True, bias_m=bias_m, bias_n=bias_n, relu=True)
+    edge = np.ascontiguousarray(out[:rows, :cols])
+    _C.sgemm(a[:rows], np.ascontiguousarray(b[:, :cols]), out=edge, accumulate=True,
+             bias_m=bias_m[:rows], bias_n=bias_n[:cols], relu=True)
+    np.testing.assert_array_equal(edge, full[:rows, :cols])
+
+
+@pytest.mark.parametrize("m", [5, 11, 12, 13, 24, 25])
+@pytest.mark.parametrize("n", [15, 16, 17, 31, 32, 33, 48])
+@pytest.mark.parametrize("k", [1, 17, KC + 1])
+def test_wide_edge_grid_with_full_epilogue(isa, m, n, k):
+    """Sizes around the 12 x 32 tile with accumulate + bias_m + bias_n + relu, bit-identical
+    for 1, 2 and 3 threads (3 threads split 2-panel tiles at odd panel boundaries)."""
+    a, b, ref = _operands(m, n, k, seed=m * 1000 + n * 10 + k)
+    rng = np.random.default_rng(m + n + k)
+    bm = rng.standard_normal(m).astype(np.float32)
+    bn = rng.standard_normal(n).astype(np.float32)
+    c0 = rng.standard_normal((m, n)).astype(np.float32)
+
+    def run():
+        out = c0.copy()
+        _C.sgemm(a, b, out=out, accumulate=True, bias_m=bm, bias_n=bn, relu=True)
+        return out
+
+    c = same_for_thread_counts(run)
+    _close(c, np.maximum(c0 + ref + bm[:, None] + bn[None, :], 0), k)
+
+
+@pytest.mark.parametrize("m,k", [(MC + 7, KC + 9), (MC + 7, 2 * KC + 1), (40, KC_NARROW + 9), (13, KC_NARROW + 9)])
+def test_relu_only_after_the_last_k_block(isa, m, k):
+    """Every partial sum over the first k block(s) is very negative and the full sum is +1:
+    a ReLU applied after an earlier k block would give a large positive value instead."""
+    n = 37
+    a = np.ones((m, k), np.float32)
+    b = np.full((k, n), -1.0, np.float32)
+    b[-1] = k  # the last k row lifts every sum from -(k - 1) to 1
+    bm = np.full(m, 0.5, np.float32)
+    c = same_for_thread_counts(lambda: _C.sgemm(a, b, bias_m=bm, relu=True))
+    np.testing.assert_array_equal(c, np.full((m, n), 1.5, np.float32))
+    c = same_for_thread_counts(lambda: _C.sgemm(-a, b, bias_m=bm, relu=True))
+    np.testing.assert_array_equal(c, np.zeros((m, n), np.float32))
+
+
+@pytest.mark.parametrize("shape", [(13, 33, 300), (150, 2100, 40), (25, 48, KC_NARROW + 5), (300, 40, 520)])
+def test_avx512_tier_gives_the_avx2_bits(shape):
+    """Per element both tiers run the same FMA chain over k and the same epilogue order, so
+    the wider tile changes which registers compute an element, not its value."""
+    for name in ("avx2", "avx512"):
+        if _C.isa_missing(name):
+            pytest.skip(f"CPU cannot run the {name} tier")
+    m, n, k = shape
+    a, b, _ = _operands(m, n, k, 9)
+    rng = np.random.default_rng(10)
+    bm, bn = rng.standard_normal(m).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+    c0 = rng.standard_normal((m, n)).astype(np.float32)
+    results = []
+    for name in ("avx2", "avx512"):
+        with use_isa(name):
+            out = c0.copy()
+            _C.sgemm(a, b, out=out, accumulate=True, bias_m=bm, bias_n=bn, relu=True)
+            results.append(out)
+    np.testing.assert_array_equal(results[0], results[1])
 
 
 @pytest.mark.parametrize("m,n,k", [(13, 1024, 40), (7, 2048, 2100), (MC, 3072, 300)])

@@ -42,12 +42,30 @@ void add_image_in_place(const Conv2dShape& s, const DwUkernels& dk, const gemm::
                         const PaddedImageHwc& img, const int64_t* boff, int64_t m0, int64_t m1,
                         int64_t n0, int64_t n1, float* out, bool accumulate) {
   const int64_t k = a.k(), cg = s.cg(), wp = img.width(), ldc = s.kdim();
+  // The image pixel-0 address of the 16 channels of column jr.
+  auto panel_base = [&](int64_t jr) {
+    const int64_t tap = jr / cg, c0 = jr % cg;
+    return img.data() + ((tap / s.kw) * s.dh * wp + (tap % s.kw) * s.dw) * cg + c0;
+  };
   for (int64_t pc = 0; pc < k; pc += a.kc_block()) {
     const int64_t kc = std::min(a.kc_block(), k - pc);
     const int flags = (accumulate || pc > 0) ? gemm::kAccumulate : 0;
+    if (dk.wide) {
+      // Two 16-column panels (each its own base: they may be different taps) x 12 rows.
+      for (int64_t jr = n0; jr < n1; jr += gemm::kWideCols) {
+        const int v = jr + gemm::NR < n1 ? 2 : 1;
+        const float* b0 = panel_base(jr);
+        const float* b1 = v == 2 ? panel_base(jr + gemm::NR) : nullptr;
+        for (int64_t ir = m0; ir < m1; ir += gemm::kWideRows) {
+          const int64_t rows = std::min(gemm::kWideRows, m1 - ir);
+          dk.wide->tile[rows - 1][v - 1](kc, a.panel(pc, kc, ir), b0, b1, boff + pc,
+                                         out + ir * ldc + jr, ldc, flags);
+        }
+      }
+      continue;
+    }
     for (int64_t jr = n0; jr < n1; jr += gemm::NR) {
-      const int64_t tap = jr / cg, c0 = jr % cg;
-      const float* bbase = img.data() + ((tap / s.kw) * s.dh * wp + (tap % s.kw) * s.dw) * cg + c0;
+      const float* bbase = panel_base(jr);
       for (int64_t ir = m0; ir < m1; ir += gemm::MR) {
         const int64_t rows = std::min(gemm::MR, m1 - ir);
         dk.rows[rows - 1](kc, a.panel(pc, kc, ir), bbase, boff + pc, out + ir * ldc + jr, ldc,

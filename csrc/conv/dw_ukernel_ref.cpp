@@ -28,6 +28,16 @@ const DwUkernels& dw_ukernels_ref() {
 }
 
 const DwUkernels& select_dw_ukernels() {
+#ifdef PCN_HAVE_AVX512
+  if (current_isa() == Isa::avx512) {
+    static const DwUkernels k = [] {
+      DwUkernels t = dw_ukernels_avx2_fma();
+      t.wide = &dw_wide_ukernels_avx512();
+      return t;
+    }();
+    return k;
+  }
+#endif
 #ifdef PCN_HAVE_AVX2
   if (current_isa() >= Isa::avx2) return dw_ukernels_avx2_fma();
 #endif

@@ -36,7 +36,12 @@ void gemm_block(const Ukernels& uk, const PackedA& a, const BPacker& b, int64_t 
   // packed right before the row panels use it, so it is read from L1 instead of L2/L3.
   const bool panel_at_a_time = m1 - m0 <= MC;
   const int64_t kcb = a.kc_block();
-  const int64_t group = panel_at_a_time ? b.panels_per_pack(std::min(kcb, k)) * NR : 0;
+  const WideUkernels* wide = uk.wide;
+  // Panels packed at once. The wide kernel takes B panels in pairs within one pack, so an odd
+  // count is rounded up (it would be correct, only slower: a 16-column tile per pack).
+  int64_t ppp = panel_at_a_time ? b.panels_per_pack(std::min(kcb, k)) : 0;
+  if (wide) ppp = (ppp + 1) / 2 * 2;
+  const int64_t group = ppp * NR;
   const int64_t ncap = panel_at_a_time ? group : std::min(NC, (n1 - n0 + NR - 1) / NR * NR);
   bbuf.resize(static_cast<size_t>(std::min(kcb, k) * ncap + NR));  // + slack (pack.h)
   float* bp = bbuf.data();
@@ -75,6 +80,30 @@ void gemm_block(const Ukernels& uk, const PackedA& a, const BPacker& b, int64_t 
     }
   };
 
+  // The same for up to 2 * NR columns (two B panels) and rows [i0, i1) in 2 * MR steps.
+  auto run_wide = [&](const float* bpanel, int64_t pc, int64_t kc, int flags, bool last,
+                      int64_t col, int64_t cols, int64_t i0, int64_t i1) {
+    const int v = cols > NR ? 2 : 1;
+    for (int64_t ir = i0; ir < i1; ir += kWideRows) {
+      const int64_t rows = std::min(kWideRows, i1 - ir);
+      const float* bm = (last && ep.bias_m) ? ep.bias_m + ir : nullptr;
+      const float* bn = (last && ep.bias_n) ? ep.bias_n + col : nullptr;
+      wide->tile[rows - 1][v - 1](kc, a.panel(pc, kc, ir), bpanel, c + ir * ldc + col, ldc,
+                                  flags, bm, bn, cols);
+    }
+  };
+  // Columns [j0, j1) of packed block bp (which starts at column jb), rows [i0, i1).
+  auto run_panels = [&](const float* bp, int64_t jb, int64_t j0, int64_t j1, int64_t pc,
+                        int64_t kc, int flags, bool last, int64_t i0, int64_t i1) {
+    if (wide) {
+      for (int64_t jr = j0; jr < j1; jr += kWideCols)
+        run_wide(bp + (jr - jb) * kc, pc, kc, flags, last, jr, std::min(kWideCols, j1 - jr), i0, i1);
+      return;
+    }
+    for (int64_t jr = j0; jr < j1; jr += NR)
+      run_panel(bp + (jr - jb) * kc, pc, kc, flags, last, jr, std::min(NR, j1 - jr), i0, i1);
+  };
+
   for (int64_t jc = n0; jc < n1; jc += NC) {
     const int64_t nc = std::min(NC, n1 - jc);
     for (int64_t pc = 0; pc < k; pc += kcb) {
@@ -85,17 +114,14 @@ void gemm_block(const Ukernels& uk, const PackedA& a, const BPacker& b, int64_t 
         for (int64_t jg = 0; jg < nc; jg += group) {
           const int64_t gcols = std::min(group, nc - jg);
           b.pack(pc, kc, jc + jg, gcols, bp);
-          for (int64_t jr = jg; jr < jg + gcols; jr += NR)
-            run_panel(bp + (jr - jg) * kc, pc, kc, flags, last, jc + jr, std::min(NR, nc - jr),
-                      m0, m1);
+          run_panels(bp, jc + jg, jc + jg, jc + jg + gcols, pc, kc, flags, last, m0, m1);
         }
         continue;
       }
       b.pack(pc, kc, jc, nc, bp);
       for (int64_t ic = m0; ic < m1; ic += MC) {
         const int64_t mc = std::min(MC, m1 - ic);
-        for (int64_t jr = 0; jr < nc; jr += NR)
-          run_panel(bp + jr * kc, pc, kc, flags, last, jc + jr, std::min(NR, nc - jr), ic, ic + mc);
+        run_panels(bp, jc, jc, jc + nc, pc, kc, flags, last, ic, ic + mc);
       }
     }
   }

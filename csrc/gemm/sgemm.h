@@ -18,8 +18,8 @@ namespace pcn::gemm {
 // - MC x KC block of A (144 x 256 floats = 144 KB) stays in L2 across all NR panels of B.
 // - KC x NC block of B (256 x 2048 floats = 2 MB per thread) sits in L3 across MC blocks.
 constexpr int64_t KC = 256;
-constexpr int64_t MC = 144;   // multiple of MR
-constexpr int64_t NC = 2048;  // multiple of NR
+constexpr int64_t MC = 144;   // multiple of MR (and of 2 * MR, the wide tile)
+constexpr int64_t NC = 2048;  // multiple of NR (and of 2 * NR)
 // k block when all rows fit one MC block and B is packed one panel at a time (pack.cpp).
 constexpr int64_t KC_NARROW = 2048;
 

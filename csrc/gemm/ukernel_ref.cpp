@@ -48,6 +48,17 @@ const Ukernels& ukernels_ref() {
 }
 
 const Ukernels& select_ukernel() {
+#ifdef PCN_HAVE_AVX512
+  if (current_isa() == Isa::avx512) {
+    // The 12 x 32 AVX-512 tiles; the 6 x 16 AVX2 ones stay for callers that use `tile`.
+    static const Ukernels k = [] {
+      Ukernels t = ukernels_avx2_fma();
+      t.wide = &wide_ukernels_avx512();
+      return t;
+    }();
+    return k;
+  }
+#endif
 #ifdef PCN_HAVE_AVX2
   if (current_isa() >= Isa::avx2) return ukernels_avx2_fma();
 #endif
