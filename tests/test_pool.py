@@ -1,8 +1,8 @@
 """max / avg / LP / global-average pooling: forward (pyconvnet.functional) and backward (_C).
 
 Oracle: float64 NumPy loops (tests/reference/pool.py); torch is an extra oracle when installed.
-Kernel tests run on both ISA paths; thread counts 1/2/3 (and the two ISA paths, which follow
-the same summation / comparison order) must give identical bits.
+Kernel tests run on every ISA tier the CPU supports; thread counts 1/2/3 (and the ISA tiers,
+which follow the same summation / comparison order) must give identical bits.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from hypothesis import strategies as st
 
 import pyconvnet.functional as F
 from conftest import threads as use_threads
-from conftest import use_isa
+from conftest import ISAS, use_isa
 from pyconvnet import _C
 from reference import pool as R
 
-SIZES = [1, 2, 4, 5, 6, 7, 8, 9, 11, 12, 14, 15, 16, 17, 33]  # around the 4- and 8-output blocks
-ISAS = ["ref", "avx2"]
+# around the 4-, 8- (AVX2) and 16-output (AVX-512) blocks: output widths up to 33 at stride 1
+# and 2 (w 63..67 gives 31..33 outputs at stride 2)
+SIZES = [1, 2, 4, 5, 6, 7, 8, 9, 11, 12, 14, 15, 16, 17, 18, 31, 32, 33, 34, 35, 63, 64, 65, 66, 67]
 
-# (kernel, stride, padding): stride 1 and 2 take the AVX2 path, 3 the portable one.
+# (kernel, stride, padding): stride 1 and 2 take the vector paths, 3 the portable one.
 GEOMETRIES = [
     (1, 1, 0), (1, 2, 0), (2, 2, 0), (2, 1, 0), (2, 2, 1), (3, 2, 0), (3, 2, 1), (3, 1, 1),
     (3, 3, 0), ((2, 3), (1, 2), (1, 1)), ((3, 2), (2, 1), (0, 1)), (4, 2, 2), (5, 2, 2),
@@ -265,18 +266,24 @@ def test_threads_bit_identical():
             assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
 
 
-@pytest.mark.skipif(not _C.cpu_has_avx2_fma(), reason="CPU has no AVX2+FMA")
-def test_isa_paths_bit_identical():
-    x = rand((2, 5, 23, 67), seed=12)
+@pytest.mark.parametrize("w", [67, 35, 33, 32, 31, 17, 16, 15, 9, 5])
+def test_isa_paths_bit_identical(w):
+    tiers = [t for t in _C.supported_isas() if t != "ref"]
+    if not tiers:
+        pytest.skip("no vector tier on this CPU")
+    x = rand((2, 5, 23, w), seed=12 + w)
     x.reshape(-1)[::89] = np.nan
     x[0, 0, :, ::2] = -0.0
     x[0, 1, :, 1::2] = 0.0
+    x[1, 2, 3:9, :] = 0.5  # ties across whole windows: the first index wins
     with use_isa("ref"):
         ref = _all_ops(x)
-    with use_isa("avx2"):
-        avx = _all_ops(x)
-    for a, b in zip(ref, avx):
-        assert a.tobytes() == b.tobytes()  # bit for bit, NaN payloads and zero signs included
+    for tier in tiers:
+        with use_isa(tier):
+            got = _all_ops(x)
+        for i, (a, b) in enumerate(zip(ref, got)):
+            # bit for bit, NaN payloads and zero signs included
+            assert a.tobytes() == b.tobytes(), f"{tier} differs from ref in result {i} (w={w})"
 
 
 def test_python_threads_concurrently():
@@ -504,7 +511,7 @@ def pool_case(draw):
     sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
     h = draw(st.integers(max(1, kh - 2 * ph), 12))
-    w = draw(st.integers(max(1, kw - 2 * pw), 40))
+    w = draw(st.integers(max(1, kw - 2 * pw), 70))
     n, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
     return (n, c, h, w), (kh, kw), (sh, sw), (ph, pw), draw(st.booleans()), draw(st.booleans()), draw(st.integers(0, 2**31))
 
@@ -517,7 +524,7 @@ def test_hypothesis_sweep(case):
     ry, ridx = R.max_pool2d(x, k, s, p, ceil_mode)
     ra = R.avg_pool2d(x, k, s, p, ceil_mode, cip)
     for isa_name in ISAS:
-        if isa_name == "avx2" and not _C.cpu_has_avx2_fma():
+        if _C.isa_missing(isa_name):
             continue
         with use_isa(isa_name):
             y, idx = F.max_pool2d(x, k, s, p, ceil_mode, return_indices=True)

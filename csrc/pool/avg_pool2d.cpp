@@ -79,8 +79,17 @@ void avg_pool2d_forward(const float* x, float* y, const Pool2dShape& s, bool cou
   if (rows <= 0 || s.ow <= 0) return;
   const int64_t work = std::max<int64_t>(1, s.ow * s.kh * s.kw);
   const int64_t grain = std::max<int64_t>(1, 8192 / work);
+  const Isa isa = current_isa();
+#if defined(PCN_HAVE_AVX512)
+  if (isa == Isa::avx512 && (s.sw == 1 || s.sw == 2)) {
+    parallel_for(rows, grain, [&](int64_t b, int64_t e) {
+      avg_pool2d_rows_avx512(x, y, s, count_include_pad, b, e);
+    });
+    return;
+  }
+#endif
 #if defined(PCN_HAVE_AVX2)
-  if (current_isa() >= Isa::avx2 && (s.sw == 1 || s.sw == 2) && s.ow >= 8) {
+  if (isa >= Isa::avx2 && (s.sw == 1 || s.sw == 2) && s.ow >= 8) {
     parallel_for(rows, grain, [&](int64_t b, int64_t e) {
       avg_pool2d_rows_avx2(x, y, s, count_include_pad, b, e);
     });

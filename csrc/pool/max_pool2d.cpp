@@ -54,8 +54,17 @@ void max_pool2d_forward(const float* x, float* y, int32_t* indices, const Pool2d
   // Rows of tiny work are grouped so a small call does not wake the whole team.
   const int64_t work = std::max<int64_t>(1, s.ow * s.kh * s.kw);
   const int64_t grain = std::max<int64_t>(1, 8192 / work);
+  const Isa isa = current_isa();
+#if defined(PCN_HAVE_AVX512)
+  if (isa == Isa::avx512 && (s.sw == 1 || s.sw == 2)) {
+    parallel_for(rows, grain, [&](int64_t b, int64_t e) {
+      max_pool2d_rows_avx512(x, y, indices, s, b, e);
+    });
+    return;
+  }
+#endif
 #if defined(PCN_HAVE_AVX2)
-  if (current_isa() >= Isa::avx2 && (s.sw == 1 || s.sw == 2) && s.ow >= 4) {
+  if (isa >= Isa::avx2 && (s.sw == 1 || s.sw == 2) && s.ow >= 4) {
     parallel_for(rows, grain, [&](int64_t b, int64_t e) {
       max_pool2d_rows_avx2(x, y, indices, s, b, e);
     });
