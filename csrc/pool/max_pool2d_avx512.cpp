@@ -1,14 +1,18 @@
 // AVX-512 max pooling rows for horizontal stride 1 or 2 (any kernel, padding, ceil_mode).
 //
-// One zmm holds 16 adjacent outputs of a row. The outputs whose windows lie inside the row
-// are computed in blocks of 16 and one masked block for the rest (__mmask16 loads that read
-// only columns some stored lane needs, masked stores), so the narrow rows of small feature
-// maps (7 or 14 outputs) take one vector block instead of a scalar tail. Stride 2 loads 32
-// columns and splits them into the even and odd columns with _mm512_permutex2var_ps, which
-// leaves the 16 outputs in order. Border outputs whose windows are clipped by padding use
-// a scalar loop. Every lane visits its window in row-major order with PyTorch's update rule
-// (v > best || isnan(v)), so values, NaN payloads, zero signs and argmax indices are
-// bit-identical to max_pool2d_rows_ref (and to the AVX2 kernel).
+// One zmm holds 16 adjacent outputs of a row; a row is a run of 16-output blocks. Blocks whose
+// windows lie inside the row use plain loads. The others (the first and last block of a row:
+// left padding, the right edge, ceil_mode overhang, fewer than 16 outputs left) use __mmask16
+// loads that read only the columns inside the row that some stored lane needs, the rest
+// filled with -inf, and masked stores. So the short rows of small feature maps (7 or 14
+// outputs, padded 3x3/2 windows) are one vector block with no scalar border loop, and no
+// read leaves the row. Stride 2 loads 32 columns and splits them into the even and odd ones
+// with _mm512_permutex2var_ps, which leaves the 16 outputs in order. The masks depend only on
+// the block and the kernel column, so they are tabulated once per call.
+// Every lane visits its window in row-major order with PyTorch's update rule
+// (v > best || isnan(v)) from (-inf, the window's first element inside the row): a -inf
+// fill never wins, so values, NaN payloads, zero signs and argmax indices are bit-identical
+// to max_pool2d_rows_ref (and to the AVX2 kernel).
 // Everything except the exported function stays in an anonymous namespace and no shared
 // inline helper is used here (see docs/ARCHITECTURE.md).
 #include <immintrin.h>
@@ -57,9 +61,14 @@ inline void max_scalar(const float* xp, int64_t W, int64_t y_lo, int64_t y_hi, i
 // Running maximum of 16 windows. Indices are tracked relative to each lane's first window
 // element (the same code for every lane) and made absolute at the end. Starting from -inf
 // with code 0 gives exactly the portable rule applied from the window's first element on.
+// Without indices the NaNs are kept apart: m = max_ps(v, m) (v > m ? v : m: ties keep the
+// earlier element, a NaN v is skipped, so m never holds a NaN) and nan = the last NaN seen;
+// a lane with a NaN ends as that NaN, as the portable rule gives. This keeps the loop-carried
+// chain of m to one vmaxps per element, which is what bounds small windows.
 template <bool IDX>
 struct MaxAcc {
   __m512 m = _mm512_set1_ps(-__builtin_inff());
+  __m512 nan = _mm512_setzero_ps();
   __m512i code = _mm512_setzero_si512();
   inline void step(__m512 v, int32_t rel) {
     const __mmask16 isnan_v = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
@@ -68,66 +77,81 @@ struct MaxAcc {
       m = _mm512_mask_mov_ps(m, take, v);
       code = _mm512_mask_mov_epi32(code, take, _mm512_set1_epi32(rel));
     } else {
-      // max_ps(v, m) = v > m ? v : m (m kept when either is NaN); then a NaN v wins. The
-      // all-lanes maskz form is the plain vmaxps without GCC 12's false "__Y may be used
+      // The all-lanes maskz form is the plain vmaxps without GCC 12's false "__Y may be used
       // uninitialized" warning from _mm512_max_ps.
-      m = _mm512_mask_mov_ps(_mm512_maskz_max_ps(0xFFFF, v, m), isnan_v, v);
+      m = _mm512_maskz_max_ps(0xFFFF, v, m);
+      nan = _mm512_mask_mov_ps(nan, isnan_v, v);
     }
+  }
+  inline __m512 result() const {
+    if (IDX) return m;
+    return _mm512_mask_mov_ps(m, _mm512_cmp_ps_mask(nan, nan, _CMP_UNORD_Q), nan);
   }
 };
 
-// n (1..16) outputs whose windows start at column ix0 (stride SW) and lie inside the row.
-// FULL (n == 16) loads whole vectors except the one load that would pass the last window;
-// otherwise every load is masked to the columns up to the last one lane n-1 reads, so no
-// read leaves the row (masked-off lanes read as 0 and feed only lanes that are not stored).
-template <int SW, bool IDX, bool FULL>
-inline void max_block(const float* xp, int64_t W, int64_t y_lo, int64_t y_hi, int64_t ix0,
-                      int kw, int n, float* out, int32_t* out_idx) {
-  // Last column read by lane n-1, relative to ix0.
-  const int64_t last = static_cast<int64_t>(n - 1) * SW + kw - 1;
+// Stride 2 splits 32 loaded columns into even and odd ones with _mm512_shuffle_ps, which works
+// within 128-bit lanes: register position p then holds output kScramble[p] of the block.
+constexpr int kScramble[16] = {0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15};
+
+// Lanes i in [0, 16) whose column start + i lies in [0, W).
+inline __mmask16 cols_in_row(int64_t start, int64_t W) {
+  const int64_t a = start < 0 ? -start : 0;
+  const int64_t b = W - start;
+  return static_cast<__mmask16>(first_lanes(b) & ~first_lanes(a));
+}
+
+// How a block reads its columns. Masked loads and stores are markedly slower than plain ones
+// on this core when the data is not in L1, so plain loads are used wherever the whole load
+// lies inside x; the elements they read beyond the row feed only lanes that are not stored,
+// or (CLIP) are replaced by -inf in lanes whose window is clipped by the row.
+enum Mode { kPlain = 0, kClip = 1, kGuard = 2 };
+
+// n (1..16) outputs whose windows start at column c (stride SW). tab holds, per kernel
+// column kx, the masks of the columns inside the row that stored lanes use (low 16 bits:
+// the load at c+kx, high: the second load of stride 2, at c+kx+16), then per lane the offset
+// of the window's first column inside the row from its start (the initial argmax code).
+// kGuard masks every load (the block is near an end of x); the result is the same.
+template <int SW, bool IDX, int MODE>
+inline void max_block(const float* xp, int64_t W, int64_t y_lo, int64_t y_hi, int64_t c, int kw,
+                      const uint32_t* tab, __m512& out_v, __m512i& out_i) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512 fill = _mm512_set1_ps(-__builtin_inff());
+  auto load = [&](const float* p, uint32_t k) {
+    const __mmask16 m = static_cast<__mmask16>(k);
+    if (MODE == kGuard) return _mm512_mask_loadu_ps(fill, m, p);
+    if (MODE == kClip) return _mm512_mask_mov_ps(fill, m, _mm512_loadu_ps(p));
+    return _mm512_loadu_ps(p);
+  };
   MaxAcc<IDX> acc;
+  if (IDX && MODE != kPlain) acc.code = _mm512_loadu_si512(tab + kw);
   for (int64_t iy = y_lo; iy < y_hi; ++iy) {
-    const float* row = xp + iy * W + ix0;
+    // May point before the row (left padding): those columns are masked off or replaced.
+    const float* row = xp + iy * W + c;
     const int32_t base = static_cast<int32_t>((iy - y_lo) * W);
     if (SW == 1) {
-      for (int kx = 0; kx < kw; ++kx) {
-        const __m512 v = FULL ? _mm512_loadu_ps(row + kx)
-                              : _mm512_maskz_loadu_ps(first_lanes(last - kx + 1), row + kx);
-        acc.step(v, base + kx);
-      }
+      for (int kx = 0; kx < kw; ++kx) acc.step(load(row + kx, tab[kx]), base + kx);
     } else {
       int kx = 0;
       for (; kx + 1 < kw; kx += 2) {
-        const __m512 lo = FULL ? _mm512_loadu_ps(row + kx)
-                               : _mm512_maskz_loadu_ps(first_lanes(last - kx + 1), row + kx);
-        const __m512 hi = FULL ? _mm512_loadu_ps(row + kx + 16)
-                               : _mm512_maskz_loadu_ps(first_lanes(last - kx - 15), row + kx + 16);
-        acc.step(_mm512_permutex2var_ps(lo, even, hi), base + kx);
-        acc.step(_mm512_permutex2var_ps(lo, odd, hi), base + kx + 1);
+        const __m512 lo = load(row + kx, tab[kx]), hi = load(row + kx + 16, tab[kx] >> 16);
+        acc.step(_mm512_shuffle_ps(lo, hi, 0x88), base + kx);
+        acc.step(_mm512_shuffle_ps(lo, hi, 0xDD), base + kx + 1);
       }
-      if (kx < kw) {  // odd kernel width: the last column, even lanes only
-        // For n == 16 the second load's last column is one past lane 15's window.
-        const __m512 lo = FULL ? _mm512_loadu_ps(row + kx)
-                               : _mm512_maskz_loadu_ps(first_lanes(last - kx + 1), row + kx);
-        const __m512 hi = _mm512_maskz_loadu_ps(first_lanes(last - kx - 15), row + kx + 16);
-        acc.step(_mm512_permutex2var_ps(lo, even, hi), base + kx);
+      if (kx < kw) {  // odd kernel width: the last column, even elements only
+        const __m512 lo = load(row + kx, tab[kx]), hi = load(row + kx + 16, tab[kx] >> 16);
+        acc.step(_mm512_shuffle_ps(lo, hi, 0x88), base + kx);
       }
     }
   }
-  const __m512i lane_off =
-      SW == 1 ? _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-              : even;
-  const __mmask16 store = first_lanes(n);
-  if (FULL) _mm512_storeu_ps(out, acc.m);
-  else _mm512_mask_storeu_ps(out, store, acc.m);
+  // Stride 2: register position p holds output kScramble[p]; put the outputs in order.
+  const __m512i order = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+  out_v = SW == 1 ? acc.result() : _mm512_maskz_permutexvar_ps(0xFFFF, order, acc.result());
   if (IDX) {
-    const __m512i mi = _mm512_add_epi32(
-        acc.code,
-        _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(y_lo * W + ix0)), lane_off));
-    if (FULL) _mm512_storeu_si512(out_idx, mi);
-    else _mm512_mask_storeu_epi32(out_idx, store, mi);
+    const __m512i lane_off =
+        SW == 1 ? _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) : even;
+    const __m512i code = SW == 1 ? acc.code : _mm512_maskz_permutexvar_epi32(0xFFFF, order, acc.code);
+    out_i = _mm512_add_epi32(
+        code, _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(y_lo * W + c)), lane_off));
   }
 }
 
@@ -135,12 +159,36 @@ template <int SW, bool IDX>
 void max_rows(const float* x, float* y, int32_t* indices, const Pool2dShape& s,
               int64_t row_begin, int64_t row_end) {
   const int64_t H = s.h, W = s.w, OH = s.oh, OW = s.ow;
+  const int64_t total = s.n * s.c * H * W;
   const int kw = static_cast<int>(s.kw);
-  // Outputs [ox_a, ox_e) have windows inside the row: ox*SW - pw >= 0 and
-  // ox*SW - pw + kw - 1 <= W - 1.
-  const int64_t ox_a = imin((s.pw + SW - 1) / SW, OW);
-  const int64_t num = W - kw + s.pw;
-  const int64_t ox_e = imax(ox_a, imin(num >= 0 ? num / SW + 1 : 0, OW));
+  // Last element a block's loads touch, relative to c.
+  const int64_t reach = SW == 1 ? kw + 14 : kw + 30;
+  // Outputs [v_lo, v_hi) have windows that meet the row (all of them for valid arguments).
+  int64_t v_lo = 0, v_hi = OW;
+  while (v_lo < OW && v_lo * SW - s.pw + kw <= 0) ++v_lo;
+  while (v_hi > v_lo && (v_hi - 1) * SW - s.pw >= W) --v_hi;
+  // Blocks of 16 from v_lo, the same in every row; per block the table of max_block, then
+  // whether a stored lane's window is clipped by the row.
+  const int64_t nb = (v_hi - v_lo + 15) / 16, stride = kw + 17;
+  uint32_t* plan = nb > 0 ? new uint32_t[static_cast<size_t>(nb * stride)] : nullptr;
+  for (int64_t b = 0; b < nb; ++b) {
+    uint32_t* tab = plan + b * stride;
+    const int64_t ox0 = v_lo + 16 * b, n = imin(16, v_hi - ox0), c = ox0 * SW - s.pw;
+    tab[kw + 16] = c < 0 || c + (n - 1) * SW + kw - 1 > W - 1;
+    for (int kx = 0; kx < kw; ++kx) {
+      // Element i of a load feeds lane i (stride 1) or lane i/2 of its half (stride 2); the
+      // last column of an odd kernel width uses the even elements only.
+      const bool odd_last = SW == 2 && (kw & 1) && kx == kw - 1;
+      const int64_t need = SW == 1 ? n : 2 * n - (odd_last ? 1 : 0);
+      const uint32_t lo = first_lanes(need) & cols_in_row(c + kx, W);
+      const uint32_t hi = SW == 1 ? 0u : first_lanes(need - 16) & cols_in_row(c + kx + 16, W);
+      tab[kx] = lo | (hi << 16);
+    }
+    for (int p = 0; p < 16; ++p) {
+      const int64_t start = c + (SW == 1 ? p : kScramble[p]) * SW;
+      tab[kw + p] = static_cast<uint32_t>(start < 0 ? -start : 0);
+    }
+  }
   for (int64_t r = row_begin; r < row_end; ++r) {
     const int64_t plane = r / OH, oy = r - plane * OH;
     const float* xp = x + plane * H * W;
@@ -153,20 +201,38 @@ void max_rows(const float* x, float* y, int32_t* indices, const Pool2dShape& s,
       max_scalar(xp, W, y_lo, y_hi, imax(ix0, 0), imin(ix0 + kw, W), yr + ox,
                  IDX ? ir + ox : nullptr);
     };
-    int64_t ox = 0;
-    for (; ox < ox_a; ++ox) scalar(ox);
-    if (y_lo < y_hi) {
-      for (; ox + 16 <= ox_e; ox += 16)
-        max_block<SW, IDX, true>(xp, W, y_lo, y_hi, ox * SW - s.pw, kw, 16, yr + ox,
-                                 IDX ? ir + ox : nullptr);
-      if (ox < ox_e) {
-        max_block<SW, IDX, false>(xp, W, y_lo, y_hi, ox * SW - s.pw, kw,
-                                  static_cast<int>(ox_e - ox), yr + ox, IDX ? ir + ox : nullptr);
-        ox = ox_e;
+    if (y_lo >= y_hi) {  // not for valid arguments
+      for (int64_t ox = 0; ox < OW; ++ox) scalar(ox);
+      continue;
+    }
+    for (int64_t ox = 0; ox < v_lo; ++ox) scalar(ox);
+    // A short last block may store all 16 lanes when the spill lands inside the next row of
+    // this thread's range, which is computed (and so overwritten) after this one.
+    const bool next_row_ours = r + 1 < row_end;
+    const int64_t first = plane * H * W + y_lo * W, last = plane * H * W + (y_hi - 1) * W;
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint32_t* tab = plan + b * stride;
+      const int64_t ox0 = v_lo + 16 * b, n = imin(16, v_hi - ox0), c = ox0 * SW - s.pw;
+      __m512 v;
+      __m512i vi = _mm512_setzero_si512();
+      if (first + c < 0 || last + c + reach >= total)
+        max_block<SW, IDX, kGuard>(xp, W, y_lo, y_hi, c, kw, tab, v, vi);
+      else if (tab[kw + 16])
+        max_block<SW, IDX, kClip>(xp, W, y_lo, y_hi, c, kw, tab, v, vi);
+      else
+        max_block<SW, IDX, kPlain>(xp, W, y_lo, y_hi, c, kw, tab, v, vi);
+      if (n == 16 || (next_row_ours && ox0 + 16 <= 2 * OW)) {
+        _mm512_storeu_ps(yr + ox0, v);
+        if (IDX) _mm512_storeu_si512(ir + ox0, vi);
+      } else {
+        const __mmask16 store = first_lanes(n);
+        _mm512_mask_storeu_ps(yr + ox0, store, v);
+        if (IDX) _mm512_mask_storeu_epi32(ir + ox0, store, vi);
       }
     }
-    for (; ox < OW; ++ox) scalar(ox);
+    for (int64_t ox = v_hi; ox < OW; ++ox) scalar(ox);
   }
+  delete[] plan;
 }
 
 }  // namespace
