@@ -216,6 +216,27 @@ def test_max_pool2d_nan_in_every_window_position(isa):
             np.testing.assert_array_equal(np.isnan(y), np.isnan(ry), err_msg=f"k={k} s={s} pos={pos}")
 
 
+@pytest.mark.parametrize("geom", [(11, 2, 5), ((3, 10), (1, 2), (1, 5)), ((1, 9), 1, (0, 4)), (7, 2, 3)], ids=str)
+def test_wide_padding_and_neg_inf_windows(isa, geom):
+    # Windows clipped by several columns of padding, some entirely -inf: the index is the
+    # window's first element inside the input; avg divisors per clipped window.
+    k, s, p = geom
+    for w in (9, 20, 37, 40):
+        x = rand((2, 2, 12, w), seed=w)
+        x[0, 1] = -np.inf
+        x[1, 0, :, : w // 2] = -np.inf
+        x[1, 1, 2:5, :] = np.nan
+        for ceil_mode in (False, True):
+            y, idx = F.max_pool2d(x, k, s, p, ceil_mode, return_indices=True)
+            ry, ridx = R.max_pool2d(x, k, s, p, ceil_mode)
+            np.testing.assert_array_equal(y, ry.astype(np.float32), err_msg=str((w, ceil_mode)))
+            np.testing.assert_array_equal(idx, ridx, err_msg=str((w, ceil_mode)))
+            xf = rand((2, 2, 12, w), seed=w + 1)
+            for cip in (True, False):
+                np.testing.assert_allclose(F.avg_pool2d(xf, k, s, p, ceil_mode, cip),
+                                           R.avg_pool2d(xf, k, s, p, ceil_mode, cip), rtol=1e-5, atol=1e-6)
+
+
 def test_avg_pool2d_nan_and_inf(isa):
     x = rand((1, 2, 6, 20))
     x[0, 0, 2, 3] = np.nan
@@ -267,7 +288,8 @@ def test_threads_bit_identical():
 
 
 @pytest.mark.parametrize("w", [67, 35, 33, 32, 31, 17, 16, 15, 9, 5])
-def test_isa_paths_bit_identical(w):
+@pytest.mark.parametrize("nthreads", [1, 3])
+def test_isa_paths_bit_identical(w, nthreads):
     tiers = [t for t in _C.supported_isas() if t != "ref"]
     if not tiers:
         pytest.skip("no vector tier on this CPU")
@@ -276,14 +298,36 @@ def test_isa_paths_bit_identical(w):
     x[0, 0, :, ::2] = -0.0
     x[0, 1, :, 1::2] = 0.0
     x[1, 2, 3:9, :] = 0.5  # ties across whole windows: the first index wins
-    with use_isa("ref"):
+    x[1, 3, 10:15, :] = -np.inf  # all -inf windows (also clipped ones): the first index
+    with use_isa("ref"), use_threads(nthreads):
         ref = _all_ops(x)
     for tier in tiers:
-        with use_isa(tier):
+        with use_isa(tier), use_threads(nthreads):
             got = _all_ops(x)
         for i, (a, b) in enumerate(zip(ref, got)):
             # bit for bit, NaN payloads and zero signs included
             assert a.tobytes() == b.tobytes(), f"{tier} differs from ref in result {i} (w={w})"
+
+
+@pytest.mark.parametrize("w", [67, 33, 32, 31, 17, 16, 15, 9])
+def test_max_pool2d_nan_payloads_bit_identical(w):
+    # NaNs with distinct payloads and signs, several in some windows: a window's maximum is
+    # its last NaN, bit for bit, on every tier. (Not for avg: which NaN a sum of two NaNs
+    # keeps is up to the compiler's operand order.)
+    x = rand((2, 3, 9, w), seed=40 + w)
+    bits = x.view(np.uint32).reshape(-1)
+    for start, step, base in [(5, 7, 0x7FC00000), (3, 11, 0xFFC00000), (1, 13, 0x7F800000)]:
+        sel = bits[start::step]
+        bits[start::step] = base | (np.arange(sel.size, dtype=np.uint32) * 3 + 1)
+    geoms = [(2, 2, 0, False), (3, 2, 1, True), (3, 1, 1, False), ((2, 3), (1, 2), (1, 1), True), (4, 2, 2, False)]
+    with use_isa("ref"):
+        ref = [_C.max_pool2d_forward(x, k, s, p, c, i) for k, s, p, c in geoms for i in (False, True)]
+    for tier in _C.supported_isas():
+        with use_isa(tier):
+            got = [_C.max_pool2d_forward(x, k, s, p, c, i) for k, s, p, c in geoms for i in (False, True)]
+        for a, b in zip(ref, got):
+            for u, v in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
+                assert u.tobytes() == v.tobytes(), f"{tier} w={w}"
 
 
 def test_python_threads_concurrently():
