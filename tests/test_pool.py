@@ -237,6 +237,56 @@ def test_wide_padding_and_neg_inf_windows(isa, geom):
                                            R.avg_pool2d(xf, k, s, p, ceil_mode, cip), rtol=1e-5, atol=1e-6)
 
 
+def _guarded(shape, at_end):
+    """float32 array whose first (at_end=False) or last element touches an inaccessible page."""
+    import ctypes
+    import mmap
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    page = mmap.PAGESIZE
+    nbytes = int(np.prod(shape)) * 4
+    data_pages = -(-nbytes // page)
+    total = (data_pages + 2) * page
+    base = libc.mmap(None, total, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+    assert base not in (None, ctypes.c_void_p(-1).value)
+    assert libc.mprotect(base, page, 0) == 0
+    assert libc.mprotect(base + (data_pages + 1) * page, page, 0) == 0
+    start = base + page if not at_end else base + (data_pages + 1) * page - nbytes
+    buf = (ctypes.c_float * int(np.prod(shape))).from_address(start)
+    arr = np.frombuffer(buf, dtype=np.float32).reshape(shape)
+    return arr, lambda: libc.munmap(base, total)
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="needs mmap/mprotect")
+def test_reads_stay_inside_the_input(isa):
+    # The input touches an inaccessible page at its start or its end: a vector load that
+    # leaves x (left padding of the first row, the tail of the last row) would crash.
+    geoms = [(2, 2, 0), (3, 2, 1), (3, 1, 1), (2, 1, 0), (5, 2, 2), ((1, 3), (1, 2), (0, 1)), (4, 2, 2)]
+    for w in (5, 7, 14, 15, 16, 17, 28, 31, 33, 40):
+        for at_end in (False, True):
+            x, free = _guarded((1, 2, 5, w), at_end)
+            try:
+                x[...] = rand(x.shape, seed=w)
+                for k, s, p in geoms:
+                    if not valid(x.shape, k, s, p):
+                        continue
+                    for c in (False, True):
+                        y, idx = _C.max_pool2d_forward(x, k, s, p, c, True)
+                        ry, ridx = R.max_pool2d(x, k, s, p, c)
+                        np.testing.assert_array_equal(y, ry.astype(np.float32))
+                        np.testing.assert_array_equal(idx, ridx)
+                        _C.max_pool2d_forward(x, k, s, p, c, False)
+                        np.testing.assert_allclose(_C.avg_pool2d_forward(x, k, s, p, c, True),
+                                                   R.avg_pool2d(x, k, s, p, c, True), rtol=1e-5, atol=1e-6)
+            finally:
+                del x
+                free()
+
+
 def test_avg_pool2d_nan_and_inf(isa):
     x = rand((1, 2, 6, 20))
     x[0, 0, 2, 3] = np.nan
