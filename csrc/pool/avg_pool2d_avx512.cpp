@@ -1,14 +1,15 @@
 // AVX-512 average pooling rows for horizontal stride 1 or 2 (any kernel, padding, ceil_mode).
 //
-// Same block scheme as max_pool2d_avx512.cpp: 16 outputs per zmm, every block of a row a
-// vector block (blocks whose windows are clipped by the row replace the columns outside it
-// by 0, short last blocks store 16 lanes only when the spill lands in this thread's next
-// row, __mmask16 loads/stores only near the ends of the arrays), stride 2 split into even
-// and odd columns with _mm512_shuffle_ps and put in order by one permute at the end. Each
-// lane sums its window in row-major order starting from +0 (adding +0 for a column outside
-// the row leaves any sum unchanged: the sum is never -0) and divides by the same float
-// divisor as the portable kernel (per lane in clipped blocks), so the results are
-// bit-identical to avg_pool2d_rows_ref (and to the AVX2 kernel). No shared inline helpers.
+// Same block scheme as max_pool2d_avx512.cpp: 16 outputs per zmm, every output of a row in
+// a vector block (windows clipped by the row get 0 in the columns outside it and their own
+// divisor per lane), plain loads wherever they stay inside x, spill stores into this
+// thread's next row, __mmask16 loads/stores only at the ends of the arrays, stride 2 split
+// into even and odd columns by in-lane shuffles and put in order by one permute. Rows of
+// fewer than 8 outputs, which the AVX2 tier leaves to the portable kernel, are one block.
+// Each lane sums its window in row-major order starting from +0 (adding +0 for a column
+// outside the row leaves any such sum unchanged: it is never -0) and divides by the same
+// float divisor as the portable kernel, so the results are bit-identical to
+// avg_pool2d_rows_ref (and to the AVX2 kernel). No shared inline helpers here.
 #include <immintrin.h>
 
 #include <cstdint>

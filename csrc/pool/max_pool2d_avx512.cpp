@@ -1,18 +1,23 @@
 // AVX-512 max pooling rows for horizontal stride 1 or 2 (any kernel, padding, ceil_mode).
 //
-// One zmm holds 16 adjacent outputs of a row; a row is a run of 16-output blocks. Blocks whose
-// windows lie inside the row use plain loads. The others (the first and last block of a row:
-// left padding, the right edge, ceil_mode overhang, fewer than 16 outputs left) use __mmask16
-// loads that read only the columns inside the row that some stored lane needs, the rest
-// filled with -inf, and masked stores. So the short rows of small feature maps (7 or 14
-// outputs, padded 3x3/2 windows) are one vector block with no scalar border loop, and no
-// read leaves the row. Stride 2 loads 32 columns and splits them into the even and odd ones
-// with _mm512_permutex2var_ps, which leaves the 16 outputs in order. The masks depend only on
-// the block and the kernel column, so they are tabulated once per call.
+// One zmm holds 16 adjacent outputs of a row, and every output of a row whose window meets
+// the input is computed in 16-output blocks: windows clipped by the row (left padding, the
+// right edge, ceil_mode overhang) get -inf in the columns outside the row, so padded 3x3/2
+// pools and the short rows of small maps (7 or 14 outputs) have no scalar border loop, which
+// is where the AVX2 kernel spends most of its time on such shapes. The per-block __mmask16
+// column masks and first-column offsets depend only on the block and the kernel column, so
+// they are tabulated once per call. Masked loads and stores cost measurably more than plain
+// ones on this core when the data comes from L2/L3 (about 15% and 10% on a 28x28 2x2/2
+// pool), so loads are plain wherever the whole vector lies inside x (elements beyond the row
+// feed only lanes that are not stored, or are replaced by -inf with a register blend), and a
+// short last block stores 16 lanes when the spill lands in the next row of this thread's
+// range (computed, so overwritten, right after); masked loads/stores are kept for blocks at
+// the ends of the arrays. Stride 2 splits 32 loaded columns into even and odd ones with two
+// in-lane _mm512_shuffle_ps and puts the 16 outputs in order with one permute at the end.
 // Every lane visits its window in row-major order with PyTorch's update rule
-// (v > best || isnan(v)) from (-inf, the window's first element inside the row): a -inf
-// fill never wins, so values, NaN payloads, zero signs and argmax indices are bit-identical
-// to max_pool2d_rows_ref (and to the AVX2 kernel).
+// (v > best || isnan(v)) starting from (-inf, the window's first element inside the row); a
+// -inf fill never wins, so values, NaN payloads, zero signs and argmax indices are
+// bit-identical to max_pool2d_rows_ref (and to the AVX2 kernel).
 // Everything except the exported function stays in an anonymous namespace and no shared
 // inline helper is used here (see docs/ARCHITECTURE.md).
 #include <immintrin.h>
@@ -58,9 +63,10 @@ inline void max_scalar(const float* xp, int64_t W, int64_t y_lo, int64_t y_hi, i
   if (out_idx) *out_idx = static_cast<int32_t>(best_i);
 }
 
-// Running maximum of 16 windows. Indices are tracked relative to each lane's first window
-// element (the same code for every lane) and made absolute at the end. Starting from -inf
-// with code 0 gives exactly the portable rule applied from the window's first element on.
+// Running maximum of 16 windows. Indices are tracked relative to each lane's window start
+// (row y_lo, column c + lane * SW; the same code for every lane) and made absolute at the
+// end. Starting from -inf with the code of the window's first element inside the row gives
+// exactly the portable rule applied from that element on.
 // Without indices the NaNs are kept apart: m = max_ps(v, m) (v > m ? v : m: ties keep the
 // earlier element, a NaN v is skipped, so m never holds a NaN) and nan = the last NaN seen;
 // a lane with a NaN ends as that NaN, as the portable rule gives. This keeps the loop-carried
@@ -100,10 +106,9 @@ inline __mmask16 cols_in_row(int64_t start, int64_t W) {
   return static_cast<__mmask16>(first_lanes(b) & ~first_lanes(a));
 }
 
-// How a block reads its columns. Masked loads and stores are markedly slower than plain ones
-// on this core when the data is not in L1, so plain loads are used wherever the whole load
-// lies inside x; the elements they read beyond the row feed only lanes that are not stored,
-// or (CLIP) are replaced by -inf in lanes whose window is clipped by the row.
+// How a block reads its columns: plain loads (no stored lane's window is clipped), plain
+// loads with the columns outside the row replaced by -inf (kClip), or masked loads (kGuard:
+// a plain load would leave x).
 enum Mode { kPlain = 0, kClip = 1, kGuard = 2 };
 
 // n (1..16) outputs whose windows start at column c (stride SW). tab holds, per kernel
