@@ -1,8 +1,8 @@
 """max / avg / LP / global-average pooling: forward (pyconvnet.functional) and backward (_C).
 
 Oracle: float64 NumPy loops (tests/reference/pool.py); torch is an extra oracle when installed.
-Kernel tests run on both ISA paths; thread counts 1/2/3 (and the two ISA paths, which follow
-the same summation / comparison order) must give identical bits.
+Kernel tests run on every ISA tier the CPU supports; thread counts 1/2/3 (and the ISA tiers,
+which follow the same summation / comparison order) must give identical bits.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from hypothesis import strategies as st
 
 import pyconvnet.functional as F
 from conftest import threads as use_threads
-from conftest import use_isa
+from conftest import ISAS, use_isa
 from pyconvnet import _C
 from reference import pool as R
 
-SIZES = [1, 2, 4, 5, 6, 7, 8, 9, 11, 12, 14, 15, 16, 17, 33]  # around the 4- and 8-output blocks
-ISAS = ["ref", "avx2"]
+# around the 4-, 8- (AVX2) and 16-output (AVX-512) blocks: output widths up to 33 at stride 1
+# and 2 (w 63..67 gives 31..33 outputs at stride 2)
+SIZES = [1, 2, 4, 5, 6, 7, 8, 9, 11, 12, 14, 15, 16, 17, 18, 31, 32, 33, 34, 35, 63, 64, 65, 66, 67]
 
-# (kernel, stride, padding): stride 1 and 2 take the AVX2 path, 3 the portable one.
+# (kernel, stride, padding): stride 1 and 2 take the vector paths, 3 the portable one.
 GEOMETRIES = [
     (1, 1, 0), (1, 2, 0), (2, 2, 0), (2, 1, 0), (2, 2, 1), (3, 2, 0), (3, 2, 1), (3, 1, 1),
     (3, 3, 0), ((2, 3), (1, 2), (1, 1)), ((3, 2), (2, 1), (0, 1)), (4, 2, 2), (5, 2, 2),
@@ -215,6 +216,77 @@ def test_max_pool2d_nan_in_every_window_position(isa):
             np.testing.assert_array_equal(np.isnan(y), np.isnan(ry), err_msg=f"k={k} s={s} pos={pos}")
 
 
+@pytest.mark.parametrize("geom", [(11, 2, 5), ((3, 10), (1, 2), (1, 5)), ((1, 9), 1, (0, 4)), (7, 2, 3)], ids=str)
+def test_wide_padding_and_neg_inf_windows(isa, geom):
+    # Windows clipped by several columns of padding, some entirely -inf: the index is the
+    # window's first element inside the input; avg divisors per clipped window.
+    k, s, p = geom
+    for w in (9, 20, 37, 40):
+        x = rand((2, 2, 12, w), seed=w)
+        x[0, 1] = -np.inf
+        x[1, 0, :, : w // 2] = -np.inf
+        x[1, 1, 2:5, :] = np.nan
+        for ceil_mode in (False, True):
+            y, idx = F.max_pool2d(x, k, s, p, ceil_mode, return_indices=True)
+            ry, ridx = R.max_pool2d(x, k, s, p, ceil_mode)
+            np.testing.assert_array_equal(y, ry.astype(np.float32), err_msg=str((w, ceil_mode)))
+            np.testing.assert_array_equal(idx, ridx, err_msg=str((w, ceil_mode)))
+            xf = rand((2, 2, 12, w), seed=w + 1)
+            for cip in (True, False):
+                np.testing.assert_allclose(F.avg_pool2d(xf, k, s, p, ceil_mode, cip),
+                                           R.avg_pool2d(xf, k, s, p, ceil_mode, cip), rtol=1e-5, atol=1e-6)
+
+
+def _guarded(shape, at_end):
+    """float32 array whose first (at_end=False) or last element touches an inaccessible page."""
+    import ctypes
+    import mmap
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    page = mmap.PAGESIZE
+    nbytes = int(np.prod(shape)) * 4
+    data_pages = -(-nbytes // page)
+    total = (data_pages + 2) * page
+    base = libc.mmap(None, total, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+    assert base not in (None, ctypes.c_void_p(-1).value)
+    assert libc.mprotect(base, page, 0) == 0
+    assert libc.mprotect(base + (data_pages + 1) * page, page, 0) == 0
+    start = base + page if not at_end else base + (data_pages + 1) * page - nbytes
+    buf = (ctypes.c_float * int(np.prod(shape))).from_address(start)
+    arr = np.frombuffer(buf, dtype=np.float32).reshape(shape)
+    return arr, lambda: libc.munmap(base, total)
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="needs mmap/mprotect")
+def test_reads_stay_inside_the_input(isa):
+    # The input touches an inaccessible page at its start or its end: a vector load that
+    # leaves x (left padding of the first row, the tail of the last row) would crash.
+    geoms = [(2, 2, 0), (3, 2, 1), (3, 1, 1), (2, 1, 0), (5, 2, 2), ((1, 3), (1, 2), (0, 1)), (4, 2, 2)]
+    for w in (5, 7, 14, 15, 16, 17, 28, 31, 33, 40):
+        for at_end in (False, True):
+            x, free = _guarded((1, 2, 5, w), at_end)
+            try:
+                x[...] = rand(x.shape, seed=w)
+                for k, s, p in geoms:
+                    if not valid(x.shape, k, s, p):
+                        continue
+                    for c in (False, True):
+                        y, idx = _C.max_pool2d_forward(x, k, s, p, c, True)
+                        ry, ridx = R.max_pool2d(x, k, s, p, c)
+                        np.testing.assert_array_equal(y, ry.astype(np.float32))
+                        np.testing.assert_array_equal(idx, ridx)
+                        _C.max_pool2d_forward(x, k, s, p, c, False)
+                        np.testing.assert_allclose(_C.avg_pool2d_forward(x, k, s, p, c, True),
+                                                   R.avg_pool2d(x, k, s, p, c, True), rtol=1e-5, atol=1e-6)
+            finally:
+                del x
+                free()
+
+
 def test_avg_pool2d_nan_and_inf(isa):
     x = rand((1, 2, 6, 20))
     x[0, 0, 2, 3] = np.nan
@@ -265,18 +337,47 @@ def test_threads_bit_identical():
             assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
 
 
-@pytest.mark.skipif(not _C.cpu_has_avx2_fma(), reason="CPU has no AVX2+FMA")
-def test_isa_paths_bit_identical():
-    x = rand((2, 5, 23, 67), seed=12)
+@pytest.mark.parametrize("w", [67, 35, 33, 32, 31, 17, 16, 15, 9, 5])
+@pytest.mark.parametrize("nthreads", [1, 3])
+def test_isa_paths_bit_identical(w, nthreads):
+    tiers = [t for t in _C.supported_isas() if t != "ref"]
+    if not tiers:
+        pytest.skip("no vector tier on this CPU")
+    x = rand((2, 5, 23, w), seed=12 + w)
     x.reshape(-1)[::89] = np.nan
     x[0, 0, :, ::2] = -0.0
     x[0, 1, :, 1::2] = 0.0
-    with use_isa("ref"):
+    x[1, 2, 3:9, :] = 0.5  # ties across whole windows: the first index wins
+    x[1, 3, 10:15, :] = -np.inf  # all -inf windows (also clipped ones): the first index
+    with use_isa("ref"), use_threads(nthreads):
         ref = _all_ops(x)
-    with use_isa("avx2"):
-        avx = _all_ops(x)
-    for a, b in zip(ref, avx):
-        assert a.tobytes() == b.tobytes()  # bit for bit, NaN payloads and zero signs included
+    for tier in tiers:
+        with use_isa(tier), use_threads(nthreads):
+            got = _all_ops(x)
+        for i, (a, b) in enumerate(zip(ref, got)):
+            # bit for bit, NaN payloads and zero signs included
+            assert a.tobytes() == b.tobytes(), f"{tier} differs from ref in result {i} (w={w})"
+
+
+@pytest.mark.parametrize("w", [67, 33, 32, 31, 17, 16, 15, 9])
+def test_max_pool2d_nan_payloads_bit_identical(w):
+    # NaNs with distinct payloads and signs, several in some windows: a window's maximum is
+    # its last NaN, bit for bit, on every tier. (Not for avg: which NaN a sum of two NaNs
+    # keeps is up to the compiler's operand order.)
+    x = rand((2, 3, 9, w), seed=40 + w)
+    bits = x.view(np.uint32).reshape(-1)
+    for start, step, base in [(5, 7, 0x7FC00000), (3, 11, 0xFFC00000), (1, 13, 0x7F800000)]:
+        sel = bits[start::step]
+        bits[start::step] = base | (np.arange(sel.size, dtype=np.uint32) * 3 + 1)
+    geoms = [(2, 2, 0, False), (3, 2, 1, True), (3, 1, 1, False), ((2, 3), (1, 2), (1, 1), True), (4, 2, 2, False)]
+    with use_isa("ref"):
+        ref = [_C.max_pool2d_forward(x, k, s, p, c, i) for k, s, p, c in geoms for i in (False, True)]
+    for tier in _C.supported_isas():
+        with use_isa(tier):
+            got = [_C.max_pool2d_forward(x, k, s, p, c, i) for k, s, p, c in geoms for i in (False, True)]
+        for a, b in zip(ref, got):
+            for u, v in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
+                assert u.tobytes() == v.tobytes(), f"{tier} w={w}"
 
 
 def test_python_threads_concurrently():
@@ -504,7 +605,7 @@ def pool_case(draw):
     sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
     h = draw(st.integers(max(1, kh - 2 * ph), 12))
-    w = draw(st.integers(max(1, kw - 2 * pw), 40))
+    w = draw(st.integers(max(1, kw - 2 * pw), 70))
     n, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
     return (n, c, h, w), (kh, kw), (sh, sw), (ph, pw), draw(st.booleans()), draw(st.booleans()), draw(st.integers(0, 2**31))
 
@@ -517,7 +618,7 @@ def test_hypothesis_sweep(case):
     ry, ridx = R.max_pool2d(x, k, s, p, ceil_mode)
     ra = R.avg_pool2d(x, k, s, p, ceil_mode, cip)
     for isa_name in ISAS:
-        if isa_name == "avx2" and not _C.cpu_has_avx2_fma():
+        if _C.isa_missing(isa_name):
             continue
         with use_isa(isa_name):
             y, idx = F.max_pool2d(x, k, s, p, ceil_mode, return_indices=True)

@@ -49,5 +49,12 @@ void max_pool2d_rows_avx2(const float* x, float* y, int32_t* indices, const Pool
 void avg_pool2d_rows_avx2(const float* x, float* y, const Pool2dShape& s, bool count_include_pad,
                           int64_t row_begin, int64_t row_end);
 #endif
+#if defined(PCN_HAVE_AVX512)
+// The same contract (s.sw in {1, 2}, bit-identical to _ref), 16 outputs per zmm.
+void max_pool2d_rows_avx512(const float* x, float* y, int32_t* indices, const Pool2dShape& s,
+                            int64_t row_begin, int64_t row_end);
+void avg_pool2d_rows_avx512(const float* x, float* y, const Pool2dShape& s,
+                            bool count_include_pad, int64_t row_begin, int64_t row_end);
+#endif
 
 }  // namespace pcn::pool
