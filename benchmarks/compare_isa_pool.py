@@ -4,7 +4,7 @@ The machine is shared and noisy, so each round times every variant once in turn 
 ratios come from the per-variant medians and minima over many rounds (with 2 threads on a
 busy 2-core host the median mostly measures how late the second worker gets a core). Run::
 
-    python benchmarks/pool_isa_ratio.py [--threads 1 2] [--rounds 200]
+    python benchmarks/compare_isa_pool.py [--threads 1 2] [--rounds 200]
 """
 
 from __future__ import annotations
