@@ -11,7 +11,6 @@
 
 namespace pcn::conv {
 
-using gemm::MR;
 using gemm::NR;
 
 // Measured against the im2col GEMM path (docs/BENCHMARKS.md, 1 and 2 threads): 1.0-1.5x on
@@ -24,14 +23,15 @@ bool use_direct_conv(const Conv2dShape& s) {
 
 namespace {
 
-// Calls f(first, count) on ceil(len / MR) tiles covering [0, len) whose sizes differ by at
-// most one. Even sizes matter: a tile of 2 positions keeps 4 accumulators, too few to hide
-// the 5-cycle FMA latency (0.71x the 6-position tile's speed, 1 position 0.43x), while 3-5
-// positions run at 0.90-0.97x. So 32 columns go as 6+6+5+5+5+5, not 6+6+6+6+6+2.
+// Calls f(first, count) on ceil(len / mr) tiles covering [0, len) whose sizes differ by at
+// most one. Even sizes matter: with AVX2 (mr = 6) a tile of 2 positions keeps 4
+// accumulators, too few to hide the 5-cycle FMA latency (0.71x the 6-position tile's speed,
+// 1 position 0.43x), while 3-5 positions run at 0.90-0.97x. So 32 columns go as
+// 6+6+5+5+5+5, not 6+6+6+6+6+2.
 template <class F>
-void for_each_tile(int64_t len, F&& f) {
+void for_each_tile(int64_t len, int64_t mr, F&& f) {
   if (len <= 0) return;
-  const int64_t tiles = (len + MR - 1) / MR, base = len / tiles, extra = len % tiles;
+  const int64_t tiles = (len + mr - 1) / mr, base = len / tiles, extra = len % tiles;
   for (int64_t t = 0, at = 0; t < tiles; ++t) {
     const int64_t count = base + (t < extra ? 1 : 0);
     f(at, count);
@@ -51,7 +51,9 @@ void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, c
                          float* y, bool relu) {
   const int64_t oc = s.oc, ohw = s.oh * s.ow;
   const int64_t wp = s.w + s.pl + s.pr;
-  const DirectTaps taps(s);
+  const DirectUkernels& uk = select_direct_ukernels();
+  const int64_t mr = uk.positions, nr = uk.width;
+  const DirectTaps taps(s, nr);
   const int64_t panels = taps.panels(), panel_size = taps.panel_size();
   const bool private_pack = panels * panel_size <= kPrivatePackFloats;
   AlignedBuffer shared;
@@ -61,10 +63,9 @@ void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, c
       taps.pack(w, p0, p1, shared.data() + p0 * panel_size);
     });
   }
-  AlignedBuffer bb(static_cast<size_t>(panels * NR));
-  for (int64_t j = 0; j < panels * NR; ++j) bb.data()[j] = (bias && j < oc) ? bias[j] : 0.0f;
+  AlignedBuffer bb(static_cast<size_t>(panels * nr));
+  for (int64_t j = 0; j < panels * nr; ++j) bb.data()[j] = (bias && j < oc) ? bias[j] : 0.0f;
   const float* biasp = bias ? bb.data() : nullptr;
-  const DirectUkernels& uk = select_direct_ukernels();
   const int flags = relu ? gemm::kRelu : 0;
   const int64_t x0 = taps.interior_begin(), x1 = taps.interior_end();
 
@@ -93,24 +94,24 @@ void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, c
       packed = mine.data();
     }
     // One tile: `count` positions from `origin` (position i at origin + i * astride), output
-    // channels [16p, 16p + 16), taps `seg` from tap `first`; position i and channel j are
-    // written to dst[i * pos_stride + j * ohw].
+    // channels [nr * p, nr * p + nr), taps `seg` from tap `first`; position i and channel j
+    // are written to dst[i * pos_stride + j * ohw].
     auto run_tile = [&](TapSegments seg, int64_t first, int64_t p, const float* origin,
                         int64_t astride, int64_t count, float* dst, int64_t pos_stride) {
-      const int64_t cols = std::min(NR, oc - p * NR);
-      const DirectUkernelFn kernel = uk.tile[count - 1][cols > 8 ? 1 : 0];
-      const float* bp = packed + p * panel_size + first * NR;
-      const float* bias_p = biasp ? biasp + p * NR : nullptr;
-      if (pos_stride == 1 && cols % 8 == 0) {  // straight into the output rows
-        kernel(seg, origin, taps.koff() + first, astride, bp, dst + p * NR * ohw, ohw,
+      const int64_t cols = std::min(nr, oc - p * nr);
+      const DirectUkernelFn kernel = uk.tile[count - 1][(cols + uk.vec - 1) / uk.vec - 1];
+      const float* bp = packed + p * panel_size + first * nr;
+      const float* bias_p = biasp ? biasp + p * nr : nullptr;
+      if (pos_stride == 1 && cols % uk.vec == 0) {  // straight into the output rows
+        kernel(seg, origin, taps.koff() + first, astride, bp, dst + p * nr * ohw, ohw,
                flags | kChannelMajor, bias_p);
         return;
       }
-      alignas(64) float tile[MR * NR];
-      kernel(seg, origin, taps.koff() + first, astride, bp, tile, NR, flags, bias_p);
+      alignas(64) float tile[kMaxTilePositions * kMaxTileVecs * 16];
+      kernel(seg, origin, taps.koff() + first, astride, bp, tile, nr, flags, bias_p);
       for (int64_t j = 0; j < cols; ++j)
         for (int64_t i = 0; i < count; ++i)
-          dst[(p * NR + j) * ohw + i * pos_stride] = tile[i * NR + j];
+          dst[(p * nr + j) * ohw + i * pos_stride] = tile[i * nr + j];
     };
     PaddedImage img;
     for (int64_t b = r0 / s.oh; b * s.oh < r1; ++b) {
@@ -128,7 +129,7 @@ void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, c
         const TapSegments seg = taps.segments(ky0, ky1, 0, s.kw, first);
         const float* row = img.data() + oy * s.sh * wp;
         for (int64_t p = 0; p < panels; ++p)
-          for_each_tile(x1 - x0, [&](int64_t at, int64_t count) {
+          for_each_tile(x1 - x0, mr, [&](int64_t at, int64_t count) {
             const int64_t ox = x0 + at;
             run_tile(seg, first, p, row + ox * s.sw, s.sw, count, yb + oy * s.ow + ox, 1);
           });
@@ -143,7 +144,7 @@ void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, c
         valid_taps(ox, s.sw, s.pl, s.dw, s.w, s.kw, kx0, kx1);
         const TapSegments seg = taps.segments(0, s.kh, kx0, kx1, first);
         for (int64_t p = 0; p < panels; ++p)
-          for_each_tile(oy1 - oy0, [&](int64_t at, int64_t count) {
+          for_each_tile(oy1 - oy0, mr, [&](int64_t at, int64_t count) {
             const int64_t oy = oy0 + at;
             run_tile(seg, first, p, img.data() + oy * s.sh * wp + ox * s.sw, s.sh * wp, count,
                      yb + oy * s.ow + ox, s.ow);

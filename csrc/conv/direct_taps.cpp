@@ -2,11 +2,7 @@
 
 #include <algorithm>
 
-#include "gemm/ukernel.h"
-
 namespace pcn::conv {
-
-using gemm::NR;
 
 void valid_taps(int64_t o, int64_t stride, int64_t pad, int64_t dilation, int64_t extent,
                 int64_t taps, int64_t& k0, int64_t& k1) {
@@ -17,8 +13,8 @@ void valid_taps(int64_t o, int64_t stride, int64_t pad, int64_t dilation, int64_
   if (k1 < k0) k1 = k0;
 }
 
-DirectTaps::DirectTaps(const Conv2dShape& s)
-    : s_(s), kdim_(s.kdim()), panels_((s.oc + NR - 1) / NR) {
+DirectTaps::DirectTaps(const Conv2dShape& s, int64_t width)
+    : s_(s), width_(width), kdim_(s.kdim()), panels_((s.oc + width - 1) / width) {
   const int64_t hp = s.h + s.pt + s.pb, wp = s.w + s.pl + s.pr;
   koff_.resize(static_cast<size_t>(kdim_));
   for (int64_t ky = 0; ky < s.kh; ++ky)
@@ -38,24 +34,25 @@ DirectTaps::DirectTaps(const Conv2dShape& s)
 }
 
 void DirectTaps::pack(const float* w, int64_t p0, int64_t p1, float* dst) const {
-  // In blocks of input channels whose 16 weight rows (16 KB) stay in L1 while their taps are
+  // In blocks of input channels whose 16 (or 32) weight rows (16 or 32 KB) stay in L1 while their taps are
   // scattered to the (ky, kx, c) order: read straight through, a panel's 16 rows (51 KB for
   // 5x5 x 32) came from L2 once per (ky, kx), 1.3x slower.
   const int64_t c = s_.c, kk = s_.kh * s_.kw;
   const int64_t cblock = std::max<int64_t>(1, 256 / kk);
-  for (int64_t p = p0; p < p1; ++p, dst += kdim_ * NR) {
-    const int64_t cols = std::min<int64_t>(NR, s_.oc - p * NR);
-    const float* src = w + p * NR * kdim_;
+  const int64_t nr = width_;
+  for (int64_t p = p0; p < p1; ++p, dst += kdim_ * nr) {
+    const int64_t cols = std::min<int64_t>(nr, s_.oc - p * nr);
+    const float* src = w + p * nr * kdim_;
     for (int64_t c0 = 0; c0 < c; c0 += cblock) {
       const int64_t c1 = std::min(c, c0 + cblock);
       for (int64_t ky = 0; ky < s_.kh; ++ky)
         for (int64_t kx = 0; kx < s_.kw; ++kx)
           for (int64_t ci = c0; ci < c1; ++ci) {
-            float* out = dst + ((ky * s_.kw + kx) * c + ci) * NR;
+            float* out = dst + ((ky * s_.kw + kx) * c + ci) * nr;
             const float* tap = src + ci * kk + ky * s_.kw + kx;
             int64_t j = 0;
             for (; j < cols; ++j) out[j] = tap[j * kdim_];
-            for (; j < NR; ++j) out[j] = 0.0f;
+            for (; j < nr; ++j) out[j] = 0.0f;
           }
     }
   }
