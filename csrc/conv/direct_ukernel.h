@@ -30,7 +30,7 @@ using DirectUkernelFn = void (*)(TapSegments taps, const float* origin, const in
                                  int64_t astride, const float* b, float* c, int64_t ldc,
                                  int flags, const float* bias_n);
 
-constexpr int kMaxTilePositions = 16;
+constexpr int kMaxTilePositions = 12;
 constexpr int kMaxTileVecs = 2;
 
 // One ISA's kernels and tile shape: tile[r - 1][v - 1] computes r <= positions positions and

@@ -132,23 +132,27 @@ void direct_avx512_any(TapSegments taps, const float* origin, const int64_t* kof
     direct_avx512<R, V, 0>(taps, origin, koff, astride, b, c, ldc, flags, bias_n);
 }
 
+// tile[r - 1][v - 1] = direct_avx512_any<r, v> for r = R .. kPositions.
+template <int R = 1>
+void fill_table(DirectUkernels& k) {
+  k.tile[R - 1][0] = &direct_avx512_any<R, 1>;
+  k.tile[R - 1][1] = &direct_avx512_any<R, 2>;
+  if constexpr (R < kPositions) fill_table<R + 1>(k);
+}
+
+DirectUkernels make_table() {
+  static_assert(kPositions <= kMaxTilePositions && kPositions <= 16,
+                "the channel-major store transposes at most 16 positions");
+  static_assert(kWidth == 16 * kMaxTileVecs);
+  DirectUkernels k{kPositions, 16, kWidth, {}};
+  fill_table(k);
+  return k;
+}
+
 }  // namespace
 
 const DirectUkernels& direct_ukernels_avx512() {
-  static_assert(kPositions <= kMaxTilePositions && kWidth == 16 * kMaxTileVecs);
-  static const DirectUkernels k = {kPositions, 16, kWidth,
-                                   {{&direct_avx512_any<1, 1>, &direct_avx512_any<1, 2>},
-                                    {&direct_avx512_any<2, 1>, &direct_avx512_any<2, 2>},
-                                    {&direct_avx512_any<3, 1>, &direct_avx512_any<3, 2>},
-                                    {&direct_avx512_any<4, 1>, &direct_avx512_any<4, 2>},
-                                    {&direct_avx512_any<5, 1>, &direct_avx512_any<5, 2>},
-                                    {&direct_avx512_any<6, 1>, &direct_avx512_any<6, 2>},
-                                    {&direct_avx512_any<7, 1>, &direct_avx512_any<7, 2>},
-                                    {&direct_avx512_any<8, 1>, &direct_avx512_any<8, 2>},
-                                    {&direct_avx512_any<9, 1>, &direct_avx512_any<9, 2>},
-                                    {&direct_avx512_any<10, 1>, &direct_avx512_any<10, 2>},
-                                    {&direct_avx512_any<11, 1>, &direct_avx512_any<11, 2>},
-                                    {&direct_avx512_any<12, 1>, &direct_avx512_any<12, 2>}}};
+  static const DirectUkernels k = make_table();
   return k;
 }
 
