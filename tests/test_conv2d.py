@@ -135,6 +135,22 @@ def test_direct_conv_tile_edges(isa, i, j):
     np.testing.assert_allclose(y, expected, **_tol(expected))
 
 
+# Output planes a multiple of 4 KB apart (oh * ow % 1024 == 0): the AVX-512 tier gathers the
+# interior tiles of an output row in a buffer (full and partial channel panels) before copying.
+@pytest.mark.parametrize("xs,ws,kw", [
+    ((2, 5, 32, 32), (48, 5, 3, 3), dict(padding=1)),
+    ((1, 4, 20, 128), (40, 4, 5, 3), dict(padding=(0, 2), dilation=(1, 2), stride=(1, 2))),
+    ((3, 4, 34, 34), (33, 4, 3, 3), {}),
+])
+def test_direct_conv_planes_4kb_apart(isa, xs, ws, kw):
+    x, w, b = _data(xs, ws, seed=5)
+    stride, pad4, dilation, _ = _args(w, kw)
+    expected = ref.conv2d(x, w, b, stride, pad4, dilation)
+    y = same_for_thread_counts(lambda: F.conv2d(x, w, b, relu=True, **kw))
+    assert y.shape[2] * y.shape[3] % 1024 == 0
+    np.testing.assert_allclose(y, np.maximum(expected, 0), **_tol(expected))
+
+
 @pytest.mark.parametrize("pad", [0, 2])
 def test_direct_conv_sum_does_not_depend_on_the_tile(isa, pad):
     """An output is the same sum in the same order whichever tile computes it: cropping the
