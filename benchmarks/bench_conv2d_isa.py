@@ -65,7 +65,7 @@ def peak_probe(threads: int):
 
     clock = clock_for(threads)
 
-    def probe(iters=500_000, tries=8):
+    def probe(iters=2_000_000, tries=4):
         best = 0.0
         for _ in range(tries):
             ts = [threading.Thread(target=fn, args=(iters,)) for _ in range(threads - 1)]
