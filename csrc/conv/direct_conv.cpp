@@ -101,10 +101,13 @@ void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, c
                         int64_t astride, int64_t count, float* dst, int64_t pos_stride,
                         int64_t ch_stride) {
       const int64_t cols = std::min(nr, oc - p * nr);
-      const DirectUkernelFn kernel = uk.tile[count - 1][(cols + uk.vec - 1) / uk.vec - 1];
+      // every panel but the last is full (no divisions for those)
+      const bool full = cols == nr;
+      const DirectUkernelFn kernel =
+          uk.tile[count - 1][full ? kMaxTileVecs - 1 : (cols + uk.vec - 1) / uk.vec - 1];
       const float* bp = packed + p * panel_size + first * nr;
       const float* bias_p = biasp ? biasp + p * nr : nullptr;
-      if (pos_stride == 1 && cols % uk.vec == 0) {  // straight into the output rows
+      if (pos_stride == 1 && (full || cols % uk.vec == 0)) {  // straight into the output rows
         kernel(seg, origin, taps.koff() + first, astride, bp, dst, ch_stride,
                flags | kChannelMajor, bias_p);
         return;
