@@ -138,6 +138,77 @@ def test_weight_gradient_avx512_tier_gives_the_avx2_bits(xs, ws, kw):
     np.testing.assert_array_equal(got[0], got[1])
 
 
+# Direct convolution tiles: positions along an output row (6 per AVX2 tile, 12 per AVX-512
+# tile) and down the edge columns, channels in panels of 16 (AVX2) or 32 (AVX-512; the last
+# panel at most 16 wide takes one zmm, partial panels go through the tile buffer). Output
+# widths and heights around those tile sizes, every out-channel count class, with padding
+# (edge columns skip kernel columns), stride 1 and 2, dilation, bias or none, relu or none,
+# one image or several.
+DIRECT_OW = [1, 11, 12, 13, 23, 24, 25]
+DIRECT_OC = [16, 17, 31, 32, 33, 48, 64]
+# (stride, padding, dilation) of a 3x3 kernel
+DIRECT_GEOMETRY = [(1, 1, 1), (2, 1, 1), (1, 2, 2), (2, 0, 1), (1, 0, 1), (1, 3, 2), (2, 2, 1)]
+DIRECT_OH = [13, 1, 25, 12, 3, 24, 11]
+
+
+def _direct_case(i, j):
+    ow, oc = DIRECT_OW[i], DIRECT_OC[j]
+    stride, pad, dil = DIRECT_GEOMETRY[(i + j) % len(DIRECT_GEOMETRY)]
+    oh = DIRECT_OH[(i + 2 * j) % len(DIRECT_OH)]
+    # per axis, the padding capped so that an input of at least one pixel gives o outputs
+    pads = [min(pad, ((o - 1) * stride + 2 * dil) // 2) for o in (oh, ow)]
+    h, w = ((o - 1) * stride + 2 * dil + 1 - 2 * p for o, p in zip((oh, ow), pads))
+    n = 1 if (i + j) % 2 else 3
+    return (n, 5, h, w), (oc, 5, 3, 3), dict(stride=stride, padding=tuple(pads), dilation=dil)
+
+
+@pytest.mark.parametrize("j", range(len(DIRECT_OC)), ids=[f"oc{o}" for o in DIRECT_OC])
+@pytest.mark.parametrize("i", range(len(DIRECT_OW)), ids=[f"ow{o}" for o in DIRECT_OW])
+def test_direct_conv_tile_edges(isa, i, j):
+    xs, ws, kw = _direct_case(i, j)
+    x, w, b = _data(xs, ws, seed=10 * i + j)
+    use_bias, relu = (i + j) % 3 != 0, j % 2 == 1
+    stride, pad4, dilation, _ = _args(w, kw)
+    expected = ref.conv2d(x, w, b if use_bias else None, stride, pad4, dilation)
+    if relu:
+        expected = np.maximum(expected, 0)
+    y = same_for_thread_counts(lambda: F.conv2d(x, w, b if use_bias else None, relu=relu, **kw))
+    assert y.shape == expected.shape
+    assert y.shape[3] == DIRECT_OW[i] and y.shape[1] == DIRECT_OC[j]
+    np.testing.assert_allclose(y, expected, **_tol(expected))
+
+
+# Output planes a multiple of 4 KB apart (oh * ow % 1024 == 0): the AVX-512 tier gathers the
+# interior tiles of an output row in a buffer (full and partial channel panels) before copying.
+@pytest.mark.parametrize("xs,ws,kw", [
+    ((2, 5, 32, 32), (48, 5, 3, 3), dict(padding=1)),
+    ((1, 4, 20, 128), (40, 4, 5, 3), dict(padding=(0, 2), dilation=(1, 2), stride=(1, 2))),
+    ((3, 4, 34, 34), (33, 4, 3, 3), {}),
+])
+def test_direct_conv_planes_4kb_apart(isa, xs, ws, kw):
+    x, w, b = _data(xs, ws, seed=5)
+    stride, pad4, dilation, _ = _args(w, kw)
+    expected = ref.conv2d(x, w, b, stride, pad4, dilation)
+    y = same_for_thread_counts(lambda: F.conv2d(x, w, b, relu=True, **kw))
+    assert y.shape[2] * y.shape[3] % 1024 == 0
+    np.testing.assert_allclose(y, np.maximum(expected, 0), **_tol(expected))
+
+
+@pytest.mark.parametrize("pad", [0, 2])
+def test_direct_conv_sum_does_not_depend_on_the_tile(isa, pad):
+    """An output is the same sum in the same order whichever tile computes it: cropping the
+    image on the right or bottom (other tile splits of the rows and columns) or taking one image
+    of the batch (other chunks of rows) leaves the outputs they share bit-identical."""
+    x, w, b = _data((3, 6, 29, 31), (48, 6, 3, 3), seed=3)
+    y = F.conv2d(x, w, b, padding=pad)
+    for crop_h, crop_w in [(29, 17), (16, 31), (21, 26)]:
+        # outputs away from the cropped bottom/right edge see the same taps
+        yc = F.conv2d(x[:, :, :crop_h, :crop_w], w, b, padding=pad)
+        rows, cols = yc.shape[2] - pad, yc.shape[3] - pad
+        assert yc[:, :, :rows, :cols].tobytes() == y[:, :, :rows, :cols].tobytes()
+    assert F.conv2d(x[1:2], w, b, padding=pad).tobytes() == y[1:2].tobytes()
+
+
 def test_backward_selected_outputs_only():
     x, w, b = _data((2, 3, 6, 6), (4, 3, 3, 3))
     gy = np.ones((2, 4, 4, 4), np.float32)

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 
 #include "common/aligned_buffer.h"
 #include "common/threading.h"
@@ -11,7 +12,6 @@
 
 namespace pcn::conv {
 
-using gemm::MR;
 using gemm::NR;
 
 // Measured against the im2col GEMM path (docs/BENCHMARKS.md, 1 and 2 threads): 1.0-1.5x on
@@ -24,14 +24,15 @@ bool use_direct_conv(const Conv2dShape& s) {
 
 namespace {
 
-// Calls f(first, count) on ceil(len / MR) tiles covering [0, len) whose sizes differ by at
-// most one. Even sizes matter: a tile of 2 positions keeps 4 accumulators, too few to hide
-// the 5-cycle FMA latency (0.71x the 6-position tile's speed, 1 position 0.43x), while 3-5
-// positions run at 0.90-0.97x. So 32 columns go as 6+6+5+5+5+5, not 6+6+6+6+6+2.
+// Calls f(first, count) on ceil(len / mr) tiles covering [0, len) whose sizes differ by at
+// most one. Even sizes matter: with AVX2 (mr = 6) a tile of 2 positions keeps 4
+// accumulators, too few to hide the 5-cycle FMA latency (0.71x the 6-position tile's speed,
+// 1 position 0.43x), while 3-5 positions run at 0.90-0.97x. So 32 columns go as
+// 6+6+5+5+5+5, not 6+6+6+6+6+2.
 template <class F>
-void for_each_tile(int64_t len, F&& f) {
+void for_each_tile(int64_t len, int64_t mr, F&& f) {
   if (len <= 0) return;
-  const int64_t tiles = (len + MR - 1) / MR, base = len / tiles, extra = len % tiles;
+  const int64_t tiles = (len + mr - 1) / mr, base = len / tiles, extra = len % tiles;
   for (int64_t t = 0, at = 0; t < tiles; ++t) {
     const int64_t count = base + (t < extra ? 1 : 0);
     f(at, count);
@@ -51,7 +52,9 @@ void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, c
                          float* y, bool relu) {
   const int64_t oc = s.oc, ohw = s.oh * s.ow;
   const int64_t wp = s.w + s.pl + s.pr;
-  const DirectTaps taps(s);
+  const DirectUkernels& uk = select_direct_ukernels();
+  const int64_t mr = uk.positions, nr = uk.width;
+  const DirectTaps taps(s, nr);
   const int64_t panels = taps.panels(), panel_size = taps.panel_size();
   const bool private_pack = panels * panel_size <= kPrivatePackFloats;
   AlignedBuffer shared;
@@ -61,10 +64,9 @@ void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, c
       taps.pack(w, p0, p1, shared.data() + p0 * panel_size);
     });
   }
-  AlignedBuffer bb(static_cast<size_t>(panels * NR));
-  for (int64_t j = 0; j < panels * NR; ++j) bb.data()[j] = (bias && j < oc) ? bias[j] : 0.0f;
+  AlignedBuffer bb(static_cast<size_t>(panels * nr));
+  for (int64_t j = 0; j < panels * nr; ++j) bb.data()[j] = (bias && j < oc) ? bias[j] : 0.0f;
   const float* biasp = bias ? bb.data() : nullptr;
-  const DirectUkernels& uk = select_direct_ukernels();
   const int flags = relu ? gemm::kRelu : 0;
   const int64_t x0 = taps.interior_begin(), x1 = taps.interior_end();
 
@@ -93,26 +95,40 @@ void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, c
       packed = mine.data();
     }
     // One tile: `count` positions from `origin` (position i at origin + i * astride), output
-    // channels [16p, 16p + 16), taps `seg` from tap `first`; position i and channel j are
-    // written to dst[i * pos_stride + j * ohw].
+    // channels [nr * p, nr * p + nr), taps `seg` from tap `first`; position i and channel j
+    // are written to dst[i * pos_stride + j * ch_stride] (dst: the panel's first channel).
     auto run_tile = [&](TapSegments seg, int64_t first, int64_t p, const float* origin,
-                        int64_t astride, int64_t count, float* dst, int64_t pos_stride) {
-      const int64_t cols = std::min(NR, oc - p * NR);
-      const DirectUkernelFn kernel = uk.tile[count - 1][cols > 8 ? 1 : 0];
-      const float* bp = packed + p * panel_size + first * NR;
-      const float* bias_p = biasp ? biasp + p * NR : nullptr;
-      if (pos_stride == 1 && cols % 8 == 0) {  // straight into the output rows
-        kernel(seg, origin, taps.koff() + first, astride, bp, dst + p * NR * ohw, ohw,
+                        int64_t astride, int64_t count, float* dst, int64_t pos_stride,
+                        int64_t ch_stride) {
+      const int64_t cols = std::min(nr, oc - p * nr);
+      // every panel but the last is full (no divisions for those)
+      const bool full = cols == nr;
+      const DirectUkernelFn kernel =
+          uk.tile[count - 1][full ? kMaxTileVecs - 1 : (cols + uk.vec - 1) / uk.vec - 1];
+      const float* bp = packed + p * panel_size + first * nr;
+      const float* bias_p = biasp ? biasp + p * nr : nullptr;
+      if (pos_stride == 1 && (full || cols % uk.vec == 0)) {  // straight into the output rows
+        kernel(seg, origin, taps.koff() + first, astride, bp, dst, ch_stride,
                flags | kChannelMajor, bias_p);
         return;
       }
-      alignas(64) float tile[MR * NR];
-      kernel(seg, origin, taps.koff() + first, astride, bp, tile, NR, flags, bias_p);
+      alignas(64) float tile[kMaxTilePositions * kMaxTileVecs * 16];
+      kernel(seg, origin, taps.koff() + first, astride, bp, tile, nr, flags, bias_p);
       for (int64_t j = 0; j < cols; ++j)
         for (int64_t i = 0; i < count; ++i)
-          dst[(p * NR + j) * ohw + i * pos_stride] = tile[i * NR + j];
+          dst[j * ch_stride + i * pos_stride] = tile[i * nr + j];
     };
     PaddedImage img;
+    // With output planes a multiple of 4 KB apart (ohw % 1024 == 0, e.g. 32x32 and 64x64
+    // maps), a tile's channel rows all fall in the same L1 set: 32 rows (AVX-512) overflow its
+    // 12 ways and are written back and refetched for every tile along the row. Such rows are
+    // then gathered in a buffer whose rows are not 4 KB apart and copied out whole once per
+    // output row: 1.04x on 3x3 64->64 32x32 and 1.06x on 64x64, but 0.97x on 24x24, so only
+    // then; 16 rows (AVX2) measured no gain and keep the direct stores.
+    const bool via_row_buffer = nr > 16 && ohw % 1024 == 0 && x1 > x0;
+    const int64_t ldr = (x1 - x0 + 15) / 16 * 16 + 16;  // floats; rows 64-byte aligned
+    thread_local AlignedBuffer row_buffer;
+    if (via_row_buffer) row_buffer.resize(static_cast<size_t>(nr * ldr));
     for (int64_t b = r0 / s.oh; b * s.oh < r1; ++b) {
       const int64_t oy0 = std::max<int64_t>(r0 - b * s.oh, 0);
       const int64_t oy1 = std::min<int64_t>(r1 - b * s.oh, s.oh);
@@ -127,11 +143,25 @@ void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, c
         valid_taps(oy, s.sh, s.pt, s.dh, s.h, s.kh, ky0, ky1);
         const TapSegments seg = taps.segments(ky0, ky1, 0, s.kw, first);
         const float* row = img.data() + oy * s.sh * wp;
-        for (int64_t p = 0; p < panels; ++p)
-          for_each_tile(x1 - x0, [&](int64_t at, int64_t count) {
+        for (int64_t p = 0; p < panels; ++p) {
+          if (via_row_buffer) {
+            float* rb = row_buffer.data();
+            for_each_tile(x1 - x0, mr, [&](int64_t at, int64_t count) {
+              const int64_t ox = x0 + at;
+              run_tile(seg, first, p, row + ox * s.sw, s.sw, count, rb + at, 1, ldr);
+            });
+            const int64_t cols = std::min(nr, oc - p * nr);
+            for (int64_t j = 0; j < cols; ++j)
+              std::memcpy(yb + (p * nr + j) * ohw + oy * s.ow + x0, rb + j * ldr,
+                          static_cast<size_t>(x1 - x0) * sizeof(float));
+            continue;
+          }
+          for_each_tile(x1 - x0, mr, [&](int64_t at, int64_t count) {
             const int64_t ox = x0 + at;
-            run_tile(seg, first, p, row + ox * s.sw, s.sw, count, yb + oy * s.ow + ox, 1);
+            run_tile(seg, first, p, row + ox * s.sw, s.sw, count,
+                     yb + p * nr * ohw + oy * s.ow + ox, 1, ohw);
           });
+        }
       }
       // Edge columns: tiles down a column, skipping the kernel columns on the padding. They
       // keep every kernel row (zeros on the padding), so that a sum does not depend on which
@@ -143,10 +173,10 @@ void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, c
         valid_taps(ox, s.sw, s.pl, s.dw, s.w, s.kw, kx0, kx1);
         const TapSegments seg = taps.segments(0, s.kh, kx0, kx1, first);
         for (int64_t p = 0; p < panels; ++p)
-          for_each_tile(oy1 - oy0, [&](int64_t at, int64_t count) {
+          for_each_tile(oy1 - oy0, mr, [&](int64_t at, int64_t count) {
             const int64_t oy = oy0 + at;
             run_tile(seg, first, p, img.data() + oy * s.sh * wp + ox * s.sw, s.sh * wp, count,
-                     yb + oy * s.ow + ox, s.ow);
+                     yb + p * nr * ohw + oy * s.ow + ox, s.ow, ohw);
           });
       }
     }

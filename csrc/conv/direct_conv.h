@@ -1,4 +1,5 @@
-// Direct convolution (no im2col): output tiles of up to 6 positions x 16 output channels,
+// Direct convolution (no im2col): output tiles of up to 6 positions x 16 output channels
+// (AVX2; 12 x 32 with AVX-512: the shape comes from the ISA's micro-kernel table),
 // accumulated over the taps (ky, kx, c) straight from a zero-padded copy of the image
 // (direct_ukernel.h), with the weights packed once per call (direct_taps.h). Taps on the
 // padding are skipped: kernel rows for tiles along an output row, kernel columns for the edge

@@ -22,11 +22,12 @@ void valid_taps(int64_t o, int64_t stride, int64_t pad, int64_t dilation, int64_
 
 class DirectTaps {
  public:
-  explicit DirectTaps(const Conv2dShape& s);
+  // Panels of `width` output channels (the micro-kernel table's DirectUkernels::width).
+  DirectTaps(const Conv2dShape& s, int64_t width);
 
-  int64_t panels() const { return panels_; }          // of 16 output channels
-  int64_t panel_size() const { return kdim_ * 16; }   // floats
-  // Packs panels [p0, p1) of the OIHW weights w to dst (panel p0 first): kdim x 16 floats
+  int64_t panels() const { return panels_; }              // of `width` output channels
+  int64_t panel_size() const { return kdim_ * width_; }   // floats
+  // Packs panels [p0, p1) of the OIHW weights w to dst (panel p0 first): kdim x width floats
   // each, tap-major, zero past oc.
   void pack(const float* w, int64_t p0, int64_t p1, float* dst) const;
   const int64_t* koff() const { return koff_.data(); }
@@ -39,7 +40,7 @@ class DirectTaps {
 
  private:
   const Conv2dShape& s_;
-  int64_t kdim_, panels_;
+  int64_t width_, kdim_, panels_;
   std::vector<int64_t> koff_;
   int64_t interior_begin_ = 0, interior_end_ = 0;
 };

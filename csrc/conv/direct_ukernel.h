@@ -1,11 +1,12 @@
-// Micro-kernels of the direct convolution (direct_conv.h): the GEMM micro-kernel's 6 x 16
-// register tile with the roles set for a convolution without im2col.
+// Micro-kernels of the direct convolution (direct_conv.h): a GEMM-style register tile of
+// output positions x output channels, with the roles set for a convolution without im2col.
 //
 //   C[i][j] = sum_k A_k[i] * B[k][j]     (+ bias_n[j], then max(0, .) with kRelu)
 //
 // where row i is an output position and column j an output channel: A_k[i] =
 // origin[koff[k] + i * astride] is read straight from a zero-padded image (one broadcast per
-// position and tap, no packing), and B is the weights packed once per call as k x 16 panels.
+// position and tap, no packing), and B is the weights packed once per call as k x W panels,
+// W = DirectUkernels::width of the ISA's table (16 for ref and AVX2, 32 for AVX-512).
 // The taps k run over `taps.segs` segments of `taps.len` consecutive taps, `taps.stride`
 // apart (koff and b advance together), so a tile can skip kernel columns on the padding.
 // C is written, never read: C[i * ldc + j], or C[j * ldc + i] with kChannelMajor (an NCHW
@@ -29,14 +30,23 @@ using DirectUkernelFn = void (*)(TapSegments taps, const float* origin, const in
                                  int64_t astride, const float* b, float* c, int64_t ldc,
                                  int flags, const float* bias_n);
 
-// tile[r - 1][v - 1]: r <= 6 positions, 8 * v output channels.
+constexpr int kMaxTilePositions = 12;
+constexpr int kMaxTileVecs = 2;
+
+// One ISA's kernels and tile shape: tile[r - 1][v - 1] computes r <= positions positions and
+// vec * v output channels of a panel `width` = vec * kMaxTileVecs channels wide (b advances
+// `width` floats per tap). Entries past `positions` are null.
 struct DirectUkernels {
-  DirectUkernelFn tile[gemm::MR][gemm::kVecs];
+  int64_t positions, vec, width;
+  DirectUkernelFn tile[kMaxTilePositions][kMaxTileVecs];
 };
 
 const DirectUkernels& direct_ukernels_ref();
 #ifdef PCN_HAVE_AVX2
 const DirectUkernels& direct_ukernels_avx2_fma();
+#endif
+#ifdef PCN_HAVE_AVX512
+const DirectUkernels& direct_ukernels_avx512();
 #endif
 const DirectUkernels& select_direct_ukernels();
 

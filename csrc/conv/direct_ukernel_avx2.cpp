@@ -105,7 +105,8 @@ void direct_avx2_any(TapSegments taps, const float* origin, const int64_t* koff,
 }  // namespace
 
 const DirectUkernels& direct_ukernels_avx2_fma() {
-  static const DirectUkernels k = {{{&direct_avx2_any<1, 1>, &direct_avx2_any<1, 2>},
+  static const DirectUkernels k = {gemm::MR, 8, gemm::NR,
+                                   {{&direct_avx2_any<1, 1>, &direct_avx2_any<1, 2>},
                                     {&direct_avx2_any<2, 1>, &direct_avx2_any<2, 2>},
                                     {&direct_avx2_any<3, 1>, &direct_avx2_any<3, 2>},
                                     {&direct_avx2_any<4, 1>, &direct_avx2_any<4, 2>},

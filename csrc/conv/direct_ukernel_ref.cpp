@@ -35,13 +35,17 @@ constexpr DirectUkernelFn row(int v) { return v == 1 ? &direct_ref<R, 1> : &dire
 }  // namespace
 
 const DirectUkernels& direct_ukernels_ref() {
-  static const DirectUkernels k = {{{row<1>(1), row<1>(2)}, {row<2>(1), row<2>(2)},
+  static const DirectUkernels k = {gemm::MR, 8, gemm::NR,
+                                   {{row<1>(1), row<1>(2)}, {row<2>(1), row<2>(2)},
                                     {row<3>(1), row<3>(2)}, {row<4>(1), row<4>(2)},
                                     {row<5>(1), row<5>(2)}, {row<6>(1), row<6>(2)}}};
   return k;
 }
 
 const DirectUkernels& select_direct_ukernels() {
+#ifdef PCN_HAVE_AVX512
+  if (current_isa() == Isa::avx512) return direct_ukernels_avx512();
+#endif
 #ifdef PCN_HAVE_AVX2
   if (current_isa() >= Isa::avx2) return direct_ukernels_avx2_fma();
 #endif
