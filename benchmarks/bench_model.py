@@ -21,7 +21,6 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy_reference_cnn as npref  # noqa: E402
-from tiers import LOWER, at_tier, describe  # noqa: E402
 
 try:
     import pyconvnet  # noqa: E402
@@ -33,6 +32,7 @@ from pyconvnet.layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU  
 from pyconvnet.losses import CrossEntropyLoss  # noqa: E402
 from pyconvnet.model import Sequential  # noqa: E402
 from pyconvnet.optim import Adam  # noqa: E402
+from tiers import LOWER, at_tier, describe  # noqa: E402
 
 BATCH = 64
 TORCH_THREADS = 2

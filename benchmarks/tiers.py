@@ -40,11 +40,11 @@ def at_tier(fn, tier: str):
     return call
 
 
-def fma_peak(tier: str | None = None, seconds: float = 0.1, repeat: int = 3) -> float:
+def fma_peak(tier: str | None = None, seconds: float = 0.1, repeat: int = 5) -> float:
     """GFLOP/s of independent FMA chains at the width of `tier` (default: the widest SIMD
     tier) on the kernels' thread count: the best of `repeat` runs of about `seconds`."""
     tier = tier or [t for t in _C.supported_isas() if t != "ref"][-1]
-    steps = 10_000
+    steps = 500_000  # about 1.5 ms per thread at 250 GFLOP/s: long enough to calibrate
     t0 = time.perf_counter()
     _C.fma_peak(tier, steps)
     steps = max(steps, int(steps * seconds / max(time.perf_counter() - t0, 1e-6)))
