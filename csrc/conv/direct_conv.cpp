@@ -118,7 +118,7 @@ void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, c
         for (int64_t i = 0; i < count; ++i)
           dst[j * ch_stride + i * pos_stride] = tile[i * nr + j];
     };
-    PaddedImage img;
+    thread_local PaddedImage img;  // its buffer kept between chunks and calls
     // With output planes a multiple of 4 KB apart (ohw % 1024 == 0, e.g. 32x32 and 64x64
     // maps), a tile's channel rows all fall in the same L1 set: 32 rows (AVX-512) overflow its
     // 12 ways and are written back and refetched for every tile along the row. Such rows are

@@ -30,6 +30,11 @@ class PaddedImage {
   AlignedBuffer buf_;
   const float* p_ = nullptr;
   int64_t hp_ = 0, wp_ = 0;
+  // The padding (rows and columns) of padded rows [zero0_, zero1_) holds zeros for the layout
+  // `layout_` (c, h, w, pt, pb, pl, pr): an image reassigned in the same layout then only
+  // has its pixels copied.
+  int64_t layout_[7] = {};
+  int64_t zero0_ = 0, zero1_ = 0;
 };
 
 class Im2colBPacker final : public gemm::BPacker {
