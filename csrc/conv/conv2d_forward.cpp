@@ -26,12 +26,14 @@ InplaceGemmFn select_im2col_inplace() {
 
 namespace {
 
-// Whether B can be read in place (im2col_inplace.h): stride 1 along x, so each run of an
-// output row reads consecutive floats, and k in one block of the packed weights. Faster than
-// the GEMM path on every such shape measured (1.1-2.9x on one thread: 1-3 input channels
-// with 6-128 output channels, 64->3, 32->8, grouped 32->32, widths 8 to 64).
+// Whether B is read in place (im2col_inplace.h): stride 1 along x, so each run of an output
+// row reads consecutive floats, and k in one block of the packed weights. Faster than the GEMM
+// path on every such shape measured (1.1-3.0x on one thread: 1-3 input channels with 6-128
+// output channels, 32..200 -> 3..12 channels, grouped, widths 8 to 64), except 1x1 without
+// padding (0.5-1.0x on 64..512 -> 8..256): there B is the image itself and the GEMM's packed
+// panels stream it better than runs of a plane that no longer fits L1.
 bool inplace_fits(const Conv2dShape& s) {
-  return s.sw == 1 && s.ocg() <= gemm::MC && s.kdim() <= gemm::KC_NARROW;
+  return s.sw == 1 && !is_pointwise(s) && s.ocg() <= gemm::MC && s.kdim() <= gemm::KC_NARROW;
 }
 
 // im2col read in place: threads split the output rows of the whole batch and each chunk pads
