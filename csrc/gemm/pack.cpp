@@ -8,6 +8,8 @@
 #include <cstring>
 
 #include "common/check.h"
+#include "common/cpu_features.h"
+#include "common/threading.h"
 #include "gemm/sgemm.h"
 
 namespace pcn::gemm {
@@ -23,30 +25,40 @@ void PackedA::pack(StridedMatrix a, int64_t m, int64_t k) {
   kcb_ = m <= MC ? std::max<int64_t>(1, std::min(k, KC_NARROW)) : KC;
   buf_.resize(static_cast<size_t>(std::max<int64_t>(checked_mul(mpad_, k, "GEMM operand A"), 1)));
   float* out = buf_.data();
-  for (int64_t pc = 0; pc < k; pc += kcb_) {
+  // One MR-row panel of one k block: a copy, so threads may share the panels out (a large A,
+  // as Linear's batch x 4096 input, takes as long to pack serially as a tenth of its GEMM).
+  const int64_t panels = mpad_ / MR, blocks = (k + kcb_ - 1) / kcb_;
+  auto pack_panel = [&](int64_t unit) {
+    const int64_t pc = unit / panels * kcb_, ir = unit % panels * MR;
     const int64_t kc = std::min(kcb_, k - pc);
-    for (int64_t ir = 0; ir < mpad_; ir += MR) {
-      float* dst = out + pc * mpad_ + ir * kc;
-      const int64_t rows = std::min(MR, m - ir);
-      if (a.cs == 1) {
-        // Row-major A: walk MR rows side by side.
-        for (int64_t i = 0; i < rows; ++i) {
-          const float* src = a.p + (ir + i) * a.rs + pc;
-          for (int64_t kk = 0; kk < kc; ++kk) dst[kk * MR + i] = src[kk];
-        }
-      } else {
-        for (int64_t kk = 0; kk < kc; ++kk)
-          for (int64_t i = 0; i < rows; ++i)
-            dst[kk * MR + i] = a.p[(ir + i) * a.rs + (pc + kk) * a.cs];
+    float* dst = out + pc * mpad_ + ir * kc;
+    const int64_t rows = std::min(MR, m - ir);
+    if (a.cs == 1) {
+      // Row-major A: walk MR rows side by side.
+      for (int64_t i = 0; i < rows; ++i) {
+        const float* src = a.p + (ir + i) * a.rs + pc;
+        for (int64_t kk = 0; kk < kc; ++kk) dst[kk * MR + i] = src[kk];
       }
-      for (int64_t i = rows; i < MR; ++i)
-        for (int64_t kk = 0; kk < kc; ++kk) dst[kk * MR + i] = 0.0f;
+    } else {
+      for (int64_t kk = 0; kk < kc; ++kk)
+        for (int64_t i = 0; i < rows; ++i)
+          dst[kk * MR + i] = a.p[(ir + i) * a.rs + (pc + kk) * a.cs];
     }
-  }
+    for (int64_t i = rows; i < MR; ++i)
+      for (int64_t kk = 0; kk < kc; ++kk) dst[kk * MR + i] = 0.0f;
+  };
+  const int64_t units = panels * blocks;
+  // Threads only for about 64K floats or more (a thread team costs a few microseconds).
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(MR * std::min(k, kcb_), 1));
+  parallel_for(units, grain, [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) pack_panel(u);
+  });
 }
 
 StridedBPacker::StridedBPacker(StridedMatrix b)
-    : b_(b), aliased_rows_(b.cs == 1 && b.rs != 0 && (b.rs * sizeof(float)) % 4096 == 0) {}
+    : b_(b),
+      transposed_avx512_(b.rs == 1 && b.cs != 1 && current_isa() == Isa::avx512),
+      aliased_rows_(b.cs == 1 && b.rs != 0 && (b.rs * sizeof(float)) % 4096 == 0) {}
 
 int64_t StridedBPacker::panels_per_pack(int64_t kc) const {
   if (!aliased_rows_) return 1;
@@ -57,6 +69,12 @@ int64_t StridedBPacker::panels_per_pack(int64_t kc) const {
 }
 
 void StridedBPacker::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst) const {
+#ifdef PCN_HAVE_AVX512
+  if (transposed_avx512_) {
+    pack_b_transposed_avx512(b_.p, b_.cs, k0, kc, n0, nc, dst);
+    return;
+  }
+#endif
   if (aliased_rows_) {
     // Along each row: its nc columns are consecutive lines, which the prefetcher follows.
     for (int64_t kk = 0; kk < kc; ++kk) {
