@@ -1,6 +1,6 @@
-// im2col read in place (the avx512 tier): the GEMM of an unpadded-stride-1-along-x
-// convolution, Y = W * B with B[k][p] = padded image at koff[k] + offset(p), without packing
-// B. Along one output row, 16 consecutive output positions read 16 consecutive floats of the
+// im2col read in place (the avx512 tier): the GEMM of a convolution with stride 1 along x,
+// Y = W * B with B[k][p] = padded image at koff[k] + offset(p), without packing B.
+// Along one output row, 16 consecutive output positions read 16 consecutive floats of the
 // padded image for every k, so a micro-kernel loads each B vector straight from the image
 // (which sits in L1) instead of from a panel the packer has just copied it into. This pays
 // where packing dominates: few output channels (m = 6 uses each packed B float for only 6
