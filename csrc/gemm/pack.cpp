@@ -9,7 +9,6 @@
 
 #include "common/check.h"
 #include "common/cpu_features.h"
-#include "common/threading.h"
 #include "gemm/sgemm.h"
 
 namespace pcn::gemm {
@@ -25,34 +24,26 @@ void PackedA::pack(StridedMatrix a, int64_t m, int64_t k) {
   kcb_ = m <= MC ? std::max<int64_t>(1, std::min(k, KC_NARROW)) : KC;
   buf_.resize(static_cast<size_t>(std::max<int64_t>(checked_mul(mpad_, k, "GEMM operand A"), 1)));
   float* out = buf_.data();
-  // One MR-row panel of one k block: a copy, so threads may share the panels out (a large A,
-  // as Linear's batch x 4096 input, takes as long to pack serially as a tenth of its GEMM).
-  const int64_t panels = mpad_ / MR, blocks = (k + kcb_ - 1) / kcb_;
-  auto pack_panel = [&](int64_t unit) {
-    const int64_t pc = unit / panels * kcb_, ir = unit % panels * MR;
+  for (int64_t pc = 0; pc < k; pc += kcb_) {
     const int64_t kc = std::min(kcb_, k - pc);
-    float* dst = out + pc * mpad_ + ir * kc;
-    const int64_t rows = std::min(MR, m - ir);
-    if (a.cs == 1) {
-      // Row-major A: walk MR rows side by side.
-      for (int64_t i = 0; i < rows; ++i) {
-        const float* src = a.p + (ir + i) * a.rs + pc;
-        for (int64_t kk = 0; kk < kc; ++kk) dst[kk * MR + i] = src[kk];
+    for (int64_t ir = 0; ir < mpad_; ir += MR) {
+      float* dst = out + pc * mpad_ + ir * kc;
+      const int64_t rows = std::min(MR, m - ir);
+      if (a.cs == 1) {
+        // Row-major A: walk MR rows side by side.
+        for (int64_t i = 0; i < rows; ++i) {
+          const float* src = a.p + (ir + i) * a.rs + pc;
+          for (int64_t kk = 0; kk < kc; ++kk) dst[kk * MR + i] = src[kk];
+        }
+      } else {
+        for (int64_t kk = 0; kk < kc; ++kk)
+          for (int64_t i = 0; i < rows; ++i)
+            dst[kk * MR + i] = a.p[(ir + i) * a.rs + (pc + kk) * a.cs];
       }
-    } else {
-      for (int64_t kk = 0; kk < kc; ++kk)
-        for (int64_t i = 0; i < rows; ++i)
-          dst[kk * MR + i] = a.p[(ir + i) * a.rs + (pc + kk) * a.cs];
+      for (int64_t i = rows; i < MR; ++i)
+        for (int64_t kk = 0; kk < kc; ++kk) dst[kk * MR + i] = 0.0f;
     }
-    for (int64_t i = rows; i < MR; ++i)
-      for (int64_t kk = 0; kk < kc; ++kk) dst[kk * MR + i] = 0.0f;
-  };
-  const int64_t units = panels * blocks;
-  // Threads only for about 64K floats or more (a thread team costs a few microseconds).
-  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(MR * std::min(k, kcb_), 1));
-  parallel_for(units, grain, [&](int64_t u0, int64_t u1) {
-    for (int64_t u = u0; u < u1; ++u) pack_panel(u);
-  });
+  }
 }
 
 StridedBPacker::StridedBPacker(StridedMatrix b)
