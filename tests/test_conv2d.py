@@ -209,6 +209,72 @@ def test_direct_conv_sum_does_not_depend_on_the_tile(isa, pad):
     assert F.conv2d(x[1:2], w, b, padding=pad).tobytes() == y[1:2].tobytes()
 
 
+# im2col read in place (the avx512 tier's path for stride-1-along-x layers outside the direct
+# convolution: conv/im2col_inplace.h): runs of up to 16 positions of one output row, 4 runs per
+# tile, channels in tiles of up to 6. Output widths around the run and tile sizes (a row in
+# several runs, a run masked at the row's end, a tile of 1-3 runs), channel counts around 6
+# (and 1, one channel; 144, the most the path takes), 1-3 input channels or few outputs from
+# many inputs, groups, vertical stride and dilation, bias or none, relu or none, batches whose
+# rows split into chunks inside an image. Other tiers run the GEMM path on the same cases.
+INPLACE_OW = [1, 15, 16, 17, 31, 32, 33, 64, 65]
+INPLACE_OC = [1, 5, 6, 7, 12, 13, 32, 144]
+# (in channels, kernel, padding, vertical stride, dilation, groups)
+INPLACE_GEOMETRY = [(3, 5, 0, 1, 1, 1), (1, 5, 2, 1, 1, 1), (3, 3, 1, 1, 1, 1), (2, 3, 1, 2, 1, 1),
+                    (1, 3, 2, 1, 2, 1), (12, 3, 1, 1, 1, 1), (4, 2, 0, 1, 1, 2), (3, 1, 1, 1, 1, 1)]
+
+
+def _inplace_case(i, j):
+    ow, oc = INPLACE_OW[i], INPLACE_OC[j]
+    c, k, pad, sh, dil, groups = INPLACE_GEOMETRY[(i + j) % len(INPLACE_GEOMETRY)]
+    if oc % groups:
+        groups = 1
+    oh = [3, 1, 40, 7, 18][(i + 2 * j) % 5]
+    ext = dil * (k - 1) + 1
+    # the padding capped so that an input of at least one pixel gives oh x ow outputs
+    pad = min(pad, (ow - 2 + ext) // 2, ((oh - 1) * sh + ext - 1) // 2)
+    w = ow - 1 + ext - 2 * pad
+    h = (oh - 1) * sh + ext - 2 * pad
+    n = 3 if (i + j) % 2 else 1
+    kw = dict(padding=pad, stride=(sh, 1), dilation=dil, groups=groups)
+    return (n, c, h, w), (oc, c // groups, k, k), kw
+
+
+@pytest.mark.parametrize("j", range(len(INPLACE_OC)), ids=[f"oc{o}" for o in INPLACE_OC])
+@pytest.mark.parametrize("i", range(len(INPLACE_OW)), ids=[f"ow{o}" for o in INPLACE_OW])
+def test_inplace_im2col_tile_edges(isa, i, j):
+    xs, ws, kw = _inplace_case(i, j)
+    x, w, b = _data(xs, ws, seed=10 * i + j)
+    use_bias, relu = (i + j) % 3 != 0, j % 2 == 1
+    stride, pad4, dilation, groups = _args(w, kw)
+    expected = ref.conv2d(x, w, b if use_bias else None, stride, pad4, dilation, groups)
+    if relu:
+        expected = np.maximum(expected, 0)
+    y = same_for_thread_counts(lambda: F.conv2d(x, w, b if use_bias else None, relu=relu, **kw))
+    assert y.shape == expected.shape
+    assert y.shape[3] == INPLACE_OW[i] and y.shape[1] == INPLACE_OC[j]
+    np.testing.assert_allclose(y, expected, **_tol(expected))
+    # One image alone (other chunks of rows, other runs) gives the same bits.
+    alone = F.conv2d(x[-1:], w, b if use_bias else None, relu=relu, **kw)
+    assert alone.tobytes() == y[-1:].tobytes()
+
+
+@pytest.mark.parametrize("i", range(len(INPLACE_OW)), ids=[f"ow{o}" for o in INPLACE_OW])
+def test_inplace_im2col_gives_the_avx2_bits(i):
+    """Each output is the GEMM micro-kernels' sum (FMAs over k in order, + bias, relu), so the
+    avx512 tier's in-place path and the avx2 tier's GEMM path agree bit for bit."""
+    for name in ("avx2", "avx512"):
+        if _C.isa_missing(name):
+            pytest.skip(f"CPU cannot run the {name} tier")
+    for j in range(len(INPLACE_OC)):
+        xs, ws, kw = _inplace_case(i, j)
+        x, w, b = _data(xs, ws, seed=7 * i + j)
+        got = []
+        for name in ("avx2", "avx512"):
+            with use_isa(name):
+                got.append(F.conv2d(x, w, b, relu=j % 2 == 0, **kw))
+        assert got[0].tobytes() == got[1].tobytes(), (xs, ws, kw)
+
+
 def test_backward_selected_outputs_only():
     x, w, b = _data((2, 3, 6, 6), (4, 3, 3, 3))
     gy = np.ones((2, 4, 4, 4), np.float32)

@@ -144,6 +144,20 @@ def test_transposed_operands(isa, trans_a, trans_b, shape):
     _close(_C.sgemm(a, b, trans_a=trans_a, trans_b=trans_b), ref, k)
 
 
+@pytest.mark.parametrize("n", [1, NR - 1, NR, NR + 1, 2 * NR + 1])
+@pytest.mark.parametrize("k", [1, 15, 16, 17, 31, KC + 17, KC_NARROW + 17])
+@pytest.mark.parametrize("m", [5, 13, MC + 1])
+def test_transposed_b_packs_the_same_panels(isa, m, n, k):
+    """A B with contiguous columns (Linear's W^T; the avx512 tier packs it by 16 x 16
+    transposes, masked for a k tail under 16, zero columns past n) gives the bits of the same B
+    stored by rows: only the packer differs."""
+    a, b, ref = _operands(m, n, k, seed=7 * m + n + k, trans_b=True)
+    c = same_for_thread_counts(lambda: _C.sgemm(a, b, trans_b=True, bias_n=np.arange(n, dtype=np.float32)))
+    rows = _C.sgemm(a, np.ascontiguousarray(b.T), bias_n=np.arange(n, dtype=np.float32))
+    assert c.tobytes() == rows.tobytes()
+    _close(c, ref + np.arange(n), k)
+
+
 def test_k_zero_gives_zeros_plus_bias(isa):
     a = np.zeros((3, 0), np.float32)
     b = np.zeros((0, 5), np.float32)

@@ -12,16 +12,20 @@ using gemm::NR;
 namespace {
 
 std::vector<int64_t> k_offsets(const Conv2dShape& s, int64_t hp, int64_t wp) {
-  std::vector<int64_t> off(s.kdim());
-  for (int64_t k = 0; k < s.kdim(); ++k) {
-    const int64_t c = k / (s.kh * s.kw), r = k % (s.kh * s.kw);
-    const int64_t ky = r / s.kw, kx = r % s.kw;
-    off[k] = (c * hp + ky * s.dh) * wp + kx * s.dw;
-  }
+  std::vector<int64_t> off;
+  im2col_offsets(s, hp, wp, off);
   return off;
 }
 
 }  // namespace
+
+void im2col_offsets(const Conv2dShape& s, int64_t hp, int64_t wp, std::vector<int64_t>& koff) {
+  koff.resize(s.kdim());
+  for (int64_t k = 0; k < s.kdim(); ++k) {
+    const int64_t c = k / (s.kh * s.kw), r = k % (s.kh * s.kw);
+    koff[k] = (c * hp + r / s.kw * s.dh) * wp + r % s.kw * s.dw;
+  }
+}
 
 void PaddedImage::assign(const Conv2dShape& s, const float* x) {
   assign_rows(s, x, 0, s.h + s.pt + s.pb);

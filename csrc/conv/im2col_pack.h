@@ -37,6 +37,9 @@ class PaddedImage {
   int64_t zero0_ = 0, zero1_ = 0;
 };
 
+// koff[k] = offset of (c, ky * dh, kx * dw) in a padded image hp x wp, for k = (c, ky, kx).
+void im2col_offsets(const Conv2dShape& s, int64_t hp, int64_t wp, std::vector<int64_t>& koff);
+
 class Im2colBPacker final : public gemm::BPacker {
  public:
   Im2colBPacker(const Conv2dShape& s, const PaddedImage& img);

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/check.h"
+#include "common/cpu_features.h"
 #include "gemm/sgemm.h"
 
 namespace pcn::gemm {
@@ -46,7 +47,9 @@ void PackedA::pack(StridedMatrix a, int64_t m, int64_t k) {
 }
 
 StridedBPacker::StridedBPacker(StridedMatrix b)
-    : b_(b), aliased_rows_(b.cs == 1 && b.rs != 0 && (b.rs * sizeof(float)) % 4096 == 0) {}
+    : b_(b),
+      transposed_avx512_(b.rs == 1 && b.cs != 1 && current_isa() == Isa::avx512),
+      aliased_rows_(b.cs == 1 && b.rs != 0 && (b.rs * sizeof(float)) % 4096 == 0) {}
 
 int64_t StridedBPacker::panels_per_pack(int64_t kc) const {
   if (!aliased_rows_) return 1;
@@ -57,6 +60,12 @@ int64_t StridedBPacker::panels_per_pack(int64_t kc) const {
 }
 
 void StridedBPacker::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst) const {
+#ifdef PCN_HAVE_AVX512
+  if (transposed_avx512_) {
+    pack_b_transposed_avx512(b_.p, b_.cs, k0, kc, n0, nc, dst);
+    return;
+  }
+#endif
   if (aliased_rows_) {
     // Along each row: its nc columns are consecutive lines, which the prefetcher follows.
     for (int64_t kk = 0; kk < kc; ++kk) {

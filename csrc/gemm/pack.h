@@ -53,11 +53,19 @@ class StridedBPacker final : public BPacker {
 
  private:
   StridedMatrix b_;
+  // B with contiguous columns (rs == 1) on the avx512 tier: packed by 16 x 16 transposes.
+  bool transposed_avx512_;
   // Row-major B whose row stride is a multiple of 4 KB: every row's first line falls in the
   // same L1 and L2 sets (and in 8 of the L3's), so lines fetched for one panel are evicted
   // before the next panel uses the rest of them. Such a B is read along its rows instead,
   // 4 KB of each row at a time.
   bool aliased_rows_;
 };
+
+#ifdef PCN_HAVE_AVX512
+// StridedBPacker::pack for B with contiguous columns (element (k, j) at b[j * cs + k]).
+void pack_b_transposed_avx512(const float* b, int64_t cs, int64_t k0, int64_t kc, int64_t n0,
+                              int64_t nc, float* dst);
+#endif
 
 }  // namespace pcn::gemm
