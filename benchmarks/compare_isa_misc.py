@@ -106,12 +106,12 @@ def dw_cases(rng):
         w = rng.standard_normal((c, 1, k, k)).astype(np.float32)
         b = rng.standard_normal(c).astype(np.float32)
         pad = k // 2
-        ours = lambda x=x, w=w, b=b, s=stride, p=pad: pyconvnet.functional.conv2d(
+        ours = lambda x=x, w=w, b=b, s=stride, p=pad, c=c: pyconvnet.functional.conv2d(
             x, w, b, stride=s, padding=p, groups=c)
         theirs = None
         if torch is not None:
             tx, tw, tb = (torch.from_numpy(a) for a in (x, w, b))
-            theirs = lambda tx=tx, tw=tw, tb=tb, s=stride, p=pad: TF.conv2d(
+            theirs = lambda tx=tx, tw=tw, tb=tb, s=stride, p=pad, c=c: TF.conv2d(
                 tx, tw, tb, stride=s, padding=p, groups=c)
         out[f"dw fwd {shape} k{k} s{stride}"] = (ours, theirs)
     return out
