@@ -78,16 +78,24 @@ double plane_sq_dev(const float* p, int64_t hw, double mean) {
   });
 }
 
+// Both backward sums in one pass over x and g, each in the chain pattern of chained_sum.
 void plane_grad_sums(const float* x, const float* g, int64_t hw, double mean, double& gsum,
                      double& dot) {
   const __m512d m = _mm512_set1_pd(mean);
-  gsum = chained_sum(hw, [&](__m512d a, int64_t i, __mmask8 k) {
-    return _mm512_mask_add_pd(a, k, a, load8(g + i, k));
-  });
-  dot = chained_sum(hw, [&](__m512d a, int64_t i, __mmask8 k) {
-    const __m512d t = mul(load8(g + i, k), _mm512_sub_pd(load8(x + i, k), m));
-    return _mm512_mask_add_pd(a, k, a, t);
-  });
+  __m512d ga[4], da[4];
+  for (int u = 0; u < 4; ++u) ga[u] = da[u] = _mm512_setzero_pd();
+  auto unit = [&](int u, int64_t i, __mmask8 k) {
+    const __m512d gv = load8(g + i, k);
+    ga[u] = _mm512_mask_add_pd(ga[u], k, ga[u], gv);
+    da[u] = _mm512_mask_add_pd(da[u], k, da[u], mul(gv, _mm512_sub_pd(load8(x + i, k), m)));
+  };
+  const __mmask8 all = 0xFF;
+  int64_t i = 0;
+  for (; i + 32 <= hw; i += 32)
+    for (int u = 0; u < 4; ++u) unit(u, i + 8 * u, all);
+  for (int u = 0; i < hw; ++u, i += 8) unit(u, i, hw - i >= 8 ? all : first(hw - i));
+  gsum = reduce(ga);
+  dot = reduce(da);
 }
 
 // out[i] = f(i) for 8-element units, the last one masked.
