@@ -2,7 +2,9 @@
 
 Oracle: float64 NumPy (tests/reference/pool.py); torch is an extra oracle when installed.
 Statistics are per channel over (N, H, W) in a fixed order: thread counts 1/2/3 must give
-identical bits.
+identical bits on every tier. The avx512 tier sums each plane in its own fixed order (32 chains),
+so its train-mode and backward results differ from ref by rounding only; eval mode (no sums) gives
+the ref bits on every tier.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import threads as use_threads
+from conftest import same_for_thread_counts, use_isa
 from pyconvnet import _C
 from reference import pool as R
 
@@ -27,7 +30,7 @@ def data(shape, seed=0, offset=0.0, scale=1.0):
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("affine", [True, False])
-def test_forward_train(shape, affine):
+def test_forward_train(isa, shape, affine):
     x, w, b = data(shape, seed=sum(shape))
     if not affine:
         w = b = None
@@ -42,7 +45,7 @@ def test_forward_train(shape, affine):
     np.testing.assert_allclose(y, ry, rtol=1e-5, atol=1e-5)
 
 
-def test_forward_train_large_offset_is_accurate():
+def test_forward_train_large_offset_is_accurate(isa):
     # mean 1000, std 0.01: one-pass float sums would lose the variance entirely
     x, w, b = data((4, 3, 10, 10), seed=1, offset=1000.0, scale=0.01)
     y, mean, invstd, var_u = _C.batch_norm2d_forward_train(x, w, b, 1e-5)
@@ -52,7 +55,7 @@ def test_forward_train_large_offset_is_accurate():
     np.testing.assert_allclose(y, ry, rtol=1e-4, atol=1e-4)
 
 
-def test_forward_train_constant_channel():
+def test_forward_train_constant_channel(isa):
     x = np.full((2, 2, 3, 3), 7.0, np.float32)
     y, mean, invstd, var_u = _C.batch_norm2d_forward_train(x, None, None, 1e-5)
     np.testing.assert_array_equal(mean, [7.0, 7.0])
@@ -62,7 +65,7 @@ def test_forward_train_constant_channel():
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_forward_eval(shape):
+def test_forward_eval(isa, shape):
     x, w, b = data(shape, seed=3)
     rng = np.random.default_rng(4)
     rm = rng.standard_normal(shape[1]).astype(np.float32)
@@ -81,7 +84,7 @@ def test_forward_eval_empty_batch():
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("affine", [True, False])
-def test_backward(shape, affine):
+def test_backward(isa, shape, affine):
     x, w, b = data(shape, seed=5)
     if not affine:
         w = b = None
@@ -123,7 +126,7 @@ def test_backward_oracle_matches_finite_differences():
         np.testing.assert_allclose(np.asarray(grad).reshape(-1), num, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
-def test_threads_bit_identical():
+def test_threads_bit_identical(isa):
     x, w, b = data((5, 7, 19, 23), seed=9)
     g = np.random.default_rng(10).standard_normal(x.shape).astype(np.float32)
     rm, rv = np.zeros(7, np.float32), np.ones(7, np.float32)
@@ -202,3 +205,43 @@ def test_against_torch():
     ye = _C.batch_norm2d_forward_eval(x, w, b, rm.numpy(), rv.numpy(), eps)
     te = torch.nn.functional.batch_norm(torch.from_numpy(x), rm, rv, torch.from_numpy(w), torch.from_numpy(b), training=False, eps=eps)
     np.testing.assert_allclose(ye, te.numpy(), rtol=1e-5, atol=1e-5)
+
+
+# Plane sizes around the avx512 kernels' 8-element units (masked last unit) and 32-element steps
+# (four accumulators), with a large common offset: a dropped, doubled or unmasked element moves
+# the statistics far beyond rounding.
+EDGE_HW = [(1, 1), (1, 7), (1, 8), (1, 9), (3, 5), (1, 16), (1, 17), (1, 31), (4, 8), (1, 33),
+           (5, 7), (1, 63), (1, 65), (7, 9)]
+
+
+@pytest.mark.parametrize("hw", EDGE_HW, ids=str)
+def test_plane_edges(isa, hw):
+    shape = (3, 2) + hw
+    x, w, b = data(shape, seed=hw[0] * 100 + hw[1], offset=50.0, scale=3.0)
+    g = (np.random.default_rng(hw[1]).standard_normal(shape) + 2.0).astype(np.float32)
+    y, mean, invstd, var_u = same_for_thread_counts(lambda: _C.batch_norm2d_forward_train(x, w, b, 1e-5))
+    ry, rmean, rinv, rvar = R.batch_norm2d_train(x, w, b, 1e-5)
+    np.testing.assert_allclose(mean, rmean, rtol=1e-7)
+    np.testing.assert_allclose(var_u, rvar, rtol=2e-6)
+    np.testing.assert_allclose(invstd, rinv, rtol=2e-6)
+    np.testing.assert_allclose(y, ry, rtol=1e-5, atol=1e-5)
+    dx, dw, db = same_for_thread_counts(lambda: _C.batch_norm2d_backward(x, g, w, mean, invstd))
+    rdx, rdw, rdb = R.batch_norm2d_backward(x, g, w, mean, invstd)
+    np.testing.assert_allclose(db, rdb, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(dw, rdw, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dx, rdx, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("hw", EDGE_HW, ids=str)
+def test_eval_same_bits_on_every_tier(hw):
+    shape = (2, 3) + hw
+    x, w, b = data(shape, seed=hw[1], offset=1.0, scale=5.0)
+    rng = np.random.default_rng(11)
+    rm = rng.standard_normal(3).astype(np.float32)
+    rv = rng.uniform(0.1, 2.0, 3).astype(np.float32)
+    with use_isa("ref"):
+        ref = _C.batch_norm2d_forward_eval(x, w, b, rm, rv, 1e-3)
+    for tier in _C.supported_isas():
+        with use_isa(tier):
+            got = _C.batch_norm2d_forward_eval(x, w, b, rm, rv, 1e-3)
+        assert got.tobytes() == ref.tobytes(), tier

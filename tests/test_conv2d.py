@@ -435,3 +435,55 @@ def test_kernel_rejects_bad_grad_shape():
     with pytest.raises(ValueError, match="grad_y must have the output's shape"):
         _C.conv2d_backward(x, w, np.zeros((2, 6, 5, 5), np.float32), (1, 1), (0, 0, 0, 0), (1, 1), 1,
                            True, True, True)
+
+
+# Depthwise forward: the avx512 kernel (16 output columns per register, 4 rows per block, the last
+# block of a row shifted left, masked taps at the image edges) adds the same products in the same
+# order as the portable loop, so every tier gives the ref bits. Widths around 16 and 32, strides 1,
+# 2 (permuted loads) and 3 (gather), dilation, asymmetric padding, a channel multiplier, heights
+# that leave 1-3 rows in the last block, and signed zeros, infinities and NaNs in the input.
+DW_CASES = [
+    (w, k, stride, pad, dil, mult, h)
+    for w in (1, 15, 16, 17, 31, 33)
+    for k, stride, pad, dil, mult, h in (
+        (3, 1, 1, 1, 1, 5),
+        (3, 2, 1, 1, 2, 7),
+        ((3, 5), (1, 3), (2, 0, 1, 3), (1, 2), 1, 6),
+        (5, 1, 2, 1, 1, 9),
+        ((1, 4), (2, 1), (0, 1, 0, 2), (1, 1), 3, 4),
+    )
+    # the kernel must fit the padded width
+    if w + (pad if isinstance(pad, int) else pad[1] + pad[3])
+    >= ((k if isinstance(k, int) else k[1]) - 1) * (dil if isinstance(dil, int) else dil[1]) + 1
+]
+
+
+@pytest.mark.parametrize("w,k,stride,pad,dil,mult,h", DW_CASES)
+def test_depthwise_forward_same_bits_on_every_tier(w, k, stride, pad, dil, mult, h):
+    c = 3
+    kh, kw = (k, k) if isinstance(k, int) else k
+    rng = np.random.default_rng(w * 31 + kh * 7 + kw)
+    x = rng.standard_normal((2, c, h, w)).astype(np.float32)
+    x.reshape(-1)[::13] = -0.0
+    x.reshape(-1)[5::41] = np.inf
+    x.reshape(-1)[7::53] = np.nan
+    wt = rng.standard_normal((c * mult, 1, kh, kw)).astype(np.float32)
+    bias = rng.standard_normal(c * mult).astype(np.float32)
+    bias[0] = -0.0
+    stride2 = (stride, stride) if isinstance(stride, int) else stride
+    dil2 = (dil, dil) if isinstance(dil, int) else dil
+    pad4 = (pad,) * 4 if isinstance(pad, int) else pad
+    outs = {}
+    for tier in _C.supported_isas():
+        with use_isa(tier):
+            outs[tier] = [same_for_thread_counts(
+                lambda r=r, b=b: _C.conv2d_forward(x, wt, b, stride2, pad4, dil2, c, r))
+                for r in (False, True) for b in (bias, None)]
+    expected = ref.conv2d(np.nan_to_num(x, nan=0.0, posinf=0.0), wt, bias, stride2, pad4, dil2, c)
+    got = outs["ref"][0]
+    finite = np.isfinite(got)
+    assert finite.mean() > 0.3
+    np.testing.assert_allclose(got[finite], expected[finite], **_tol(expected))
+    for tier, res in outs.items():
+        for a, b in zip(outs["ref"], res):
+            assert a.tobytes() == b.tobytes(), f"{tier} differs from ref"

@@ -201,8 +201,9 @@ OURS = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}
 REFERENCE = {"SGD": NumpySGD, "Adam": NumpyAdam, "AdamW": NumpyAdamW}
 VARIANT_IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for n, kw in VARIANTS]
 # SIMD tails (1..17, 33), one SIMD block, several parallel chunks of 16384 with an odd tail.
-# Around the 8-lane (AVX2) and 16-lane (AVX-512) blocks, and several thread chunks.
-SHAPES = [(1,), (7,), (8,), (9,), (3, 5), (16,), (17,), (31,), (33,), (63,), (65,), (16384 * 3 + 5,)]
+# Around the 8-lane (AVX2) and 16-lane (AVX-512) blocks, the AVX-512 SGD's 32-element steps, and
+# several thread chunks.
+SHAPES = [(1,), (7,), (8,), (9,), (3, 5), (16,), (17,), (31,), (33,), (47,), (48,), (63,), (65,), (16384 * 3 + 5,)]
 STATE_KEYS = ("exp_avg", "exp_avg_sq", "buf")
 
 

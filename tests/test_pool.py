@@ -359,6 +359,26 @@ def test_isa_paths_bit_identical(w, nthreads):
             assert a.tobytes() == b.tobytes(), f"{tier} differs from ref in result {i} (w={w})"
 
 
+# Plane counts around the AVX-512 kernel's groups of 8 planes (2 per zmm), plane sizes around
+# the 8-element steps and the 256-element blocks of the fixed summation order.
+@pytest.mark.parametrize("planes", [1, 2, 7, 8, 9, 15, 16, 17, 31, 33])
+@pytest.mark.parametrize("hw", [1, 7, 8, 9, 15, 16, 17, 31, 33, 49, 255, 256, 257, 263, 520])
+def test_global_avg_pool2d_same_bits_on_every_tier_and_thread_count(planes, hw):
+    rng = np.random.default_rng(planes * 1000 + hw)
+    # Magnitudes spread over 2^-8..2^8 and a per-plane offset: any other summation order changes
+    # the bits of most means.
+    x = (rng.standard_normal((planes, hw)) * 2.0 ** rng.integers(-8, 9, (planes, hw))
+         + rng.standard_normal((planes, 1)) * 100).astype(np.float32).reshape(1, planes, 1, hw)
+    with use_isa("ref"), use_threads(1):
+        ref = _C.global_avg_pool2d_forward(x)
+    np.testing.assert_allclose(ref, R.global_avg_pool2d(x), rtol=1e-6, atol=1e-6)
+    for tier in _C.supported_isas():
+        for n in (1, 2, 3):
+            with use_isa(tier), use_threads(n):
+                got = _C.global_avg_pool2d_forward(x)
+            assert got.tobytes() == ref.tobytes(), f"{tier}, {n} threads"
+
+
 @pytest.mark.parametrize("w", [67, 33, 32, 31, 17, 16, 15, 9])
 def test_max_pool2d_nan_payloads_bit_identical(w):
     # NaNs with distinct payloads and signs, several in some windows: a window's maximum is

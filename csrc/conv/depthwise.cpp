@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/cpu_features.h"
 #include "common/threading.h"
 
 namespace pcn::conv {
@@ -22,12 +23,16 @@ inline void valid_columns(const Conv2dShape& s, int64_t off, int64_t& lo, int64_
 void depthwise_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                        float* y, bool relu) {
   const int64_t ocg = s.ocg(), ohw = s.oh * s.ow;
+  [[maybe_unused]] const bool avx512 = current_isa() == Isa::avx512;
   parallel_for_each(s.n * s.oc, [&](int64_t plane) {
     const int64_t b = plane / s.oc, o = plane % s.oc;
     const float* xin = x + (b * s.c + o / ocg) * s.h * s.w;
     const float* wk = w + o * s.kh * s.kw;
     float* out = y + plane * ohw;
     const float b0 = bias ? bias[o] : 0.0f;
+#ifdef PCN_HAVE_AVX512
+    if (avx512 && depthwise_plane_avx512(s, xin, wk, b0, out, relu)) return;
+#endif
     for (int64_t i = 0; i < ohw; ++i) out[i] = b0;
     for (int64_t oy = 0; oy < s.oh; ++oy) {
       float* orow = out + oy * s.ow;

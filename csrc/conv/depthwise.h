@@ -14,4 +14,11 @@ void depthwise_forward(const Conv2dShape& s, const float* x, const float* w, con
 void depthwise_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy,
                         float* dx, float* dw);
 
+#ifdef PCN_HAVE_AVX512
+// One output plane (bias b0, weights wk of its channel, input plane xin), the same bits as the
+// portable loop; false (nothing written) for kernels wider than it handles.
+bool depthwise_plane_avx512(const Conv2dShape& s, const float* xin, const float* wk, float b0,
+                            float* out, bool relu);
+#endif
+
 }  // namespace pcn::conv

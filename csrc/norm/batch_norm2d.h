@@ -27,4 +27,26 @@ void batch_norm2d_backward(const float* x, const float* grad_y, const float* wei
                            const float* mean, const float* invstd, float* dx, float* dweight,
                            float* dbias, const BatchNormShape& s);
 
+// --- per-plane kernels (one (n, c) plane of hw elements, single-threaded), one table per tier.
+// The ref table is the portable code; the avx512 one (batch_norm2d_avx512.cpp) sums each plane
+// in its own fixed order (same bits for every thread count, not the same as ref) and gives the
+// ref bits for the element-wise formulas given the same statistics.
+struct PlaneKernels {
+  double (*sum)(const float* p, int64_t hw);
+  double (*sq_dev)(const float* p, int64_t hw, double mean);  // sum of (p - mean)^2
+  // q = float((p - mean) * scale + shift)
+  void (*affine)(const float* p, float* q, int64_t hw, double mean, double scale, double shift);
+  // gsum = sum of g, dot = sum of g * (x - mean)
+  void (*grad_sums)(const float* x, const float* g, int64_t hw, double mean, double& gsum,
+                    double& dot);
+  // dx = float(((g - gmean) - (x - mean) * k) * scale)
+  void (*dx)(const float* x, const float* g, float* dx, int64_t hw, double mean, double gmean,
+             double k, double scale);
+};
+
+const PlaneKernels& plane_kernels_ref();
+#ifdef PCN_HAVE_AVX512
+const PlaneKernels& plane_kernels_avx512();
+#endif
+
 }  // namespace pcn::norm

@@ -1,5 +1,7 @@
-// SGD: the kernel (portable only, see optim.h) and threading. The operation order is the contract
-// of optim.h. The momentum variants are template parameters so each inner loop is branch-free.
+// SGD: the portable kernel, the ISA dispatcher (AVX-512 in sgd_avx512.cpp, see optim.h) and
+// threading. The operation order is the contract of optim.h. The momentum variants are template
+// parameters so each inner loop is branch-free.
+#include "common/cpu_features.h"
 #include "common/threading.h"
 #include "optim/optim.h"
 
@@ -52,12 +54,19 @@ void sgd_ref(float* p, const float* g, float* buf, int64_t n, const SgdHyper& h)
     sgd_dispatch<false>(p, g, buf, n, h);
 }
 
+SgdKernel kernel_for([[maybe_unused]] Isa isa) {
+#ifdef PCN_HAVE_AVX512
+  if (isa == Isa::avx512) return sgd_kernel_avx512();
+#endif
+  return &sgd_ref;
+}
+
 }  // namespace
 
 SgdKernel sgd_kernel_ref() { return &sgd_ref; }
 
 void sgd_step(float* p, const float* g, float* buf, int64_t n, const SgdHyper& h) {
-  SgdKernel k = sgd_kernel_ref();
+  const SgdKernel k = kernel_for(current_isa());
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
     k(p + b, g + b, buf ? buf + b : nullptr, e - b, h);
   });

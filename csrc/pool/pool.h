@@ -35,6 +35,10 @@ void lp_pool2d_backward(const float* x, const float* grad_y, float* dx, const Po
 // y[plane] = mean of the plane; dx[plane, :] = grad_y[plane] / hw.
 void global_avg_pool2d_forward(const float* x, float* y, int64_t planes, int64_t hw);
 void global_avg_pool2d_backward(const float* grad_y, float* dx, int64_t planes, int64_t hw);
+// Means of planes [plane_begin, plane_end), single-threaded (global_avg_pool2d.cpp states the
+// summation order every tier keeps, so all give the same bits).
+void global_avg_pool2d_planes_ref(const float* x, float* y, int64_t plane_begin, int64_t plane_end,
+                                  int64_t hw);
 
 // --- row kernels: output rows [row_begin, row_end) of the n*c*oh rows ---
 void max_pool2d_rows_ref(const float* x, float* y, int32_t* indices, const Pool2dShape& s,
@@ -55,6 +59,8 @@ void max_pool2d_rows_avx512(const float* x, float* y, int32_t* indices, const Po
                             int64_t row_begin, int64_t row_end);
 void avg_pool2d_rows_avx512(const float* x, float* y, const Pool2dShape& s,
                             bool count_include_pad, int64_t row_begin, int64_t row_end);
+void global_avg_pool2d_planes_avx512(const float* x, float* y, int64_t plane_begin,
+                                     int64_t plane_end, int64_t hw);
 #endif
 
 }  // namespace pcn::pool
