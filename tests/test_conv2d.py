@@ -487,3 +487,22 @@ def test_depthwise_forward_same_bits_on_every_tier(w, k, stride, pad, dil, mult,
     for tier, res in outs.items():
         for a, b in zip(outs["ref"], res):
             assert a.tobytes() == b.tobytes(), f"{tier} differs from ref"
+
+
+@pytest.mark.parametrize("c,oc,k,pad,stride,dil,size", [
+    (64, 64, 3, 1, 1, 1, (19, 23)), (32, 64, 5, 2, 1, 1, (14, 14)), (32, 64, 3, 1, 2, 1, (32, 31)),
+    (8, 20, 3, 0, 1, 1, (13, 29)), (16, 48, 3, 2, 1, 2, (17, 12)), (5, 33, (1, 3), (0, 1), 1, 1, (9, 40)),
+])
+def test_direct_conv_avx512_tier_gives_the_avx2_bits(c, oc, k, pad, stride, dil, size):
+    """Both tiers' direct convolutions sum the taps in (ky, kx, c) order with one FMA chain per
+    output, then add the bias, so their outputs agree bit for bit (ref sums differently)."""
+    for name in ("avx2", "avx512"):
+        if _C.isa_missing(name):
+            pytest.skip(f"CPU cannot run the {name} tier")
+    kh, kw = (k, k) if isinstance(k, int) else k
+    x, w, b = _data((3, c) + size, (oc, c, kh, kw), seed=c + oc)
+    got = []
+    for name in ("avx2", "avx512"):
+        with use_isa(name):
+            got.append(F.conv2d(x, w, b, stride=stride, padding=pad, dilation=dil))
+    assert got[0].tobytes() == got[1].tobytes()
