@@ -179,9 +179,13 @@ def test_direct_conv_tile_edges(isa, i, j):
 
 
 # Output planes a multiple of 4 KB apart (oh * ow % 1024 == 0): the AVX-512 tier gathers the
-# interior tiles of an output row in a buffer (full and partial channel panels) before copying.
+# interior tiles of a thread's rows of an image in a buffer (full and partial channel panels)
+# before copying them out plane by plane; one image split over the threads (batch 1) gives
+# chunks of fewer rows than the image.
 @pytest.mark.parametrize("xs,ws,kw", [
     ((2, 5, 32, 32), (48, 5, 3, 3), dict(padding=1)),
+    ((1, 6, 32, 32), (64, 6, 3, 3), dict(padding=1)),
+    ((3, 4, 32, 32), (32, 4, 3, 3), dict(padding=1)),
     ((1, 4, 20, 128), (40, 4, 5, 3), dict(padding=(0, 2), dilation=(1, 2), stride=(1, 2))),
     ((3, 4, 34, 34), (33, 4, 3, 3), {}),
 ])
