@@ -70,18 +70,20 @@ def test_supported_tiers_are_ordered_and_consistent_with_the_features():
 
 
 def test_features_match_what_the_kernel_reports():
-    # /proc/cpuinfo lists the flags the kernel saw in CPUID and enabled in XCR0.
+    # /proc/cpuinfo lists the flags the kernel saw in CPUID and kept (it clears the ones whose
+    # register state it does not enable), so each flag there is CPUID and the OS state together.
     try:
         with open("/proc/cpuinfo") as fh:
             flags = next(line for line in fh if line.startswith("flags")).split()
     except (OSError, StopIteration):
         pytest.skip("no /proc/cpuinfo flags line")
     f = _C.cpu_features()
-    for ours, linux in [("avx2", "avx2"), ("fma", "fma"), ("avx512f", "avx512f"),
-                        ("avx512bw", "avx512bw"), ("avx512vl", "avx512vl"),
-                        ("avx512dq", "avx512dq"), ("avx512_bf16", "avx512_bf16"),
-                        ("avx512_vnni", "avx512_vnni"), ("amx_bf16", "amx_bf16")]:
-        assert f[ours] == (linux in flags), ours
+    for ours, linux, state in [("avx2", "avx2", "os_ymm"), ("fma", "fma", "os_ymm"),
+                               ("avx512f", "avx512f", "os_zmm"), ("avx512bw", "avx512bw", "os_zmm"),
+                               ("avx512vl", "avx512vl", "os_zmm"), ("avx512dq", "avx512dq", "os_zmm"),
+                               ("avx512_bf16", "avx512_bf16", "os_zmm"),
+                               ("avx512_vnni", "avx512_vnni", "os_zmm"), ("amx_bf16", "amx_bf16", "os_amx")]:
+        assert (f[ours] and f[state]) == (linux in flags), ours
 
 
 def test_set_isa_validates():
