@@ -26,6 +26,7 @@ except ImportError:  # run from a source tree
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import pyconvnet
 from pyconvnet import _C
+from tiers import at_tier
 
 try:
     import torch
@@ -117,13 +118,6 @@ def dw_cases(rng):
     return out
 
 
-def at(tier, fn):
-    def call():
-        _C.set_isa(tier)
-        return fn()
-    return call
-
-
 def timed(fn, inner):
     t = time.perf_counter()
     for _ in range(inner):
@@ -142,14 +136,13 @@ def main():
     cases = {}
     for k in args.only:
         cases.update(makers[k](rng))
-    before = _C.isa()
     for nt in args.threads:
         pyconvnet.set_num_threads(nt)
         if torch is not None:
             torch.set_num_threads(nt)
         print(f"--- {nt} thread(s); times in ms: median (best)")
         for name, (ours, theirs) in cases.items():
-            paths = {"avx2": at("avx2", ours), "avx512": at("avx512", ours)}
+            paths = {"avx2": at_tier(ours, "avx2"), "avx512": at_tier(ours, "avx512")}
             if theirs is not None:
                 paths["torch"] = theirs
             for f in paths.values():
@@ -168,7 +161,6 @@ def main():
             if "torch" in paths:
                 line += f" torch/avx512 {med['torch'] / med['avx512']:.2f}x"
             print(line, flush=True)
-        _C.set_isa(before)
 
 
 if __name__ == "__main__":

@@ -65,8 +65,6 @@ void add(std::string& out, bool have, const char* name) {
   out += name;
 }
 
-std::atomic<int> g_isa{-1};  // -1: not chosen yet (best_isa() on first use)
-
 }  // namespace
 
 const CpuFeatures& cpu_features() {
@@ -110,15 +108,11 @@ Isa best_isa() { return supported_isas().back(); }
 
 bool cpu_has_avx2_fma() { return isa_supported(Isa::avx2); }
 
-Isa current_isa() {
-  int v = g_isa.load(std::memory_order_relaxed);
-  if (v < 0) {
-    int expected = -1;
-    g_isa.compare_exchange_strong(expected, static_cast<int>(best_isa()));
-    v = g_isa.load(std::memory_order_relaxed);
-  }
-  return static_cast<Isa>(v);
-}
+namespace {
+std::atomic<int> g_isa{static_cast<int>(best_isa())};
+}  // namespace
+
+Isa current_isa() { return static_cast<Isa>(g_isa.load(std::memory_order_relaxed)); }
 
 bool set_isa(Isa isa) {
   if (!isa_supported(isa)) return false;

@@ -81,13 +81,8 @@ void avg_pool2d_forward(const float* x, float* y, const Pool2dShape& s, bool cou
   const int64_t grain = std::max<int64_t>(1, 8192 / work);
   const Isa isa = current_isa();
 #if defined(PCN_HAVE_AVX512)
-  // The AVX-512 rows are vector blocks end to end, borders included. Where the AVX2 rows are
-  // too (no padding, no ceil_mode overhang, at least 8 outputs) the two tiers measure
-  // within noise of each other (avg 2x2/2 on 28x28 and 56x56 maps 0.87-0.93x, see
-  // benchmarks/pool_isa_ratio.py), so those shapes stay on AVX2.
-  const bool avx2_all_vector =
-      s.pw == 0 && (s.ow - 1) * s.sw + s.kw <= s.w && s.ow >= 8;
-  if (isa == Isa::avx512 && (s.sw == 1 || s.sw == 2) && !avx2_all_vector) {
+  // Vector blocks end to end, borders included (pool.h says which shapes stay on AVX2).
+  if (isa == Isa::avx512 && (s.sw == 1 || s.sw == 2) && !avx2_rows_are_vector_blocks(s, 8)) {
     parallel_for(rows, grain, [&](int64_t b, int64_t e) {
       avg_pool2d_rows_avx512(x, y, s, count_include_pad, b, e);
     });

@@ -40,6 +40,15 @@ void global_avg_pool2d_backward(const float* grad_y, float* dx, int64_t planes, 
 void global_avg_pool2d_planes_ref(const float* x, float* y, int64_t plane_begin, int64_t plane_end,
                                   int64_t hw);
 
+// Whether the AVX2 row kernels cover every output of a row with vector blocks of `block`
+// outputs (4 for max, 8 for avg): no left padding, no window past the right edge, a full
+// block. The AVX-512 rows measured no faster on such shapes (0.83-1.05x on 28x28 and 56x56
+// 2x2/2 maps, benchmarks/compare_isa_pool.py), so the avx512 tier keeps them on AVX2; their
+// gain is on the borders, where the AVX2 rows fall back to scalar code.
+inline bool avx2_rows_are_vector_blocks(const Pool2dShape& s, int64_t block) {
+  return s.pw == 0 && (s.ow - 1) * s.sw + s.kw <= s.w && s.ow >= block;
+}
+
 // --- row kernels: output rows [row_begin, row_end) of the n*c*oh rows ---
 void max_pool2d_rows_ref(const float* x, float* y, int32_t* indices, const Pool2dShape& s,
                          int64_t row_begin, int64_t row_end);
