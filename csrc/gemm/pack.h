@@ -22,6 +22,7 @@ class PackedA {
   int64_t m() const { return m_; }
   int64_t k() const { return k_; }
   int64_t kc_block() const { return kcb_; }
+  int64_t bytes() const { return static_cast<int64_t>(buf_.size() * sizeof(float)); }
   // Panel of rows [ir, ir + MR) for the KC block starting at pc (ir a multiple of MR).
   const float* panel(int64_t pc, int64_t kc, int64_t ir) const {
     return buf_.data() + pc * mpad_ + ir * kc;

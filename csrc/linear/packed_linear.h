@@ -13,6 +13,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/aligned_buffer.h"
 
@@ -39,7 +40,7 @@ class PackedLinear {
  private:
   int64_t in_, out_;
   Precision precision_;
-  // ... packed storage, bias, the ISA the layout was built for ...
+  std::vector<float> w_, b_;  // TEMP
 };
 
 }  // namespace pcn::linear

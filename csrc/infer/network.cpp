@@ -1,0 +1,308 @@
+#include "infer/network.h"
+
+#include <algorithm>
+
+#include "activation/activation.h"
+#include "common/aligned_buffer.h"
+#include "common/check.h"
+#include "common/threading.h"
+
+namespace pcn::infer {
+
+Act parse_act(const std::string& name) {
+  if (name == "none") return Act::none;
+  if (name == "relu") return Act::relu;
+  if (name == "leaky_relu") return Act::leaky_relu;
+  if (name == "sigmoid") return Act::sigmoid;
+  if (name == "tanh") return Act::tanh;
+  if (name == "elu") return Act::elu;
+  PCN_CHECK(false, "activation must be one of none, relu, leaky_relu, sigmoid, tanh, elu; got '",
+            name, "'");
+  return Act::none;
+}
+
+const char* act_name(Act a) {
+  switch (a) {
+    case Act::none: return "none";
+    case Act::relu: return "relu";
+    case Act::leaky_relu: return "leaky_relu";
+    case Act::sigmoid: return "sigmoid";
+    case Act::tanh: return "tanh";
+    case Act::elu: return "elu";
+  }
+  return "?";
+}
+
+void apply_act(Act a, float param, const float* x, float* y, int64_t n) {
+  switch (a) {
+    case Act::none:
+      if (x != y) std::copy(x, x + n, y);
+      return;
+    case Act::relu: activation::relu_forward(x, y, n); return;
+    case Act::leaky_relu: activation::leaky_relu_forward(x, y, n, param); return;
+    case Act::sigmoid: activation::sigmoid_forward(x, y, n); return;
+    case Act::tanh: activation::tanh_forward(x, y, n); return;
+    case Act::elu: activation::elu_forward(x, y, n, param); return;
+  }
+}
+
+namespace {
+
+std::string with_act(std::string kernel, Act act) {
+  if (act != Act::none) kernel += std::string(" + ") + act_name(act);
+  return kernel;
+}
+
+class ConvStep final : public Step {
+ public:
+  ConvStep(const Conv2dShape& s, const float* w, const float* bias, Act act, float param)
+      : conv_(s, w, bias), act_(act), param_(param) {}
+  void run(int64_t n, const float* x, float* y) const override {
+    conv_.forward(n, x, y, act_ == Act::relu);
+    if (act_ != Act::relu && act_ != Act::none) apply_act(act_, param_, y, y, n * out.size());
+  }
+  std::string kernel() const override {
+    return with_act("conv " + conv_.algorithm(), act_) +
+           (act_ == Act::relu || act_ == Act::none ? "" : " (separate pass)");
+  }
+  int64_t weight_bytes() const override { return conv_.bytes(); }
+
+ private:
+  conv::PreparedConv2d conv_;
+  Act act_;
+  float param_;
+};
+
+class LinearStep final : public Step {
+ public:
+  LinearStep(std::shared_ptr<const linear::PackedLinear> lin, Act act, float param)
+      : lin_(std::move(lin)), act_(act), param_(param) {}
+  void run(int64_t n, const float* x, float* y) const override {
+    lin_->forward(n, x, y, act_ == Act::relu);
+    if (act_ != Act::relu && act_ != Act::none) apply_act(act_, param_, y, y, n * out.size());
+  }
+  std::string kernel() const override { return with_act(lin_->kernel_name(1), act_); }
+  int64_t weight_bytes() const override { return lin_->bytes(); }
+
+ private:
+  std::shared_ptr<const linear::PackedLinear> lin_;
+  Act act_;
+  float param_;
+};
+
+class PoolStep final : public Step {
+ public:
+  PoolStep(const Pool2dShape& s, Network::PoolKind kind, bool count_include_pad, double p)
+      : s_(s), kind_(kind), count_include_pad_(count_include_pad), p_(p) {}
+  void run(int64_t n, const float* x, float* y) const override {
+    Pool2dShape s = s_;
+    s.n = n;
+    switch (kind_) {
+      case Network::PoolKind::max: pool::max_pool2d_forward(x, y, nullptr, s); return;
+      case Network::PoolKind::avg: pool::avg_pool2d_forward(x, y, s, count_include_pad_); return;
+      case Network::PoolKind::lp: pool::lp_pool2d_forward(x, y, s, p_); return;
+    }
+  }
+  std::string kernel() const override {
+    switch (kind_) {
+      case Network::PoolKind::max: return "max pool";
+      case Network::PoolKind::avg: return "avg pool";
+      case Network::PoolKind::lp: return "lp pool";
+    }
+    return "?";
+  }
+
+ private:
+  Pool2dShape s_;
+  Network::PoolKind kind_;
+  bool count_include_pad_;
+  double p_;
+};
+
+class GlobalAvgPoolStep final : public Step {
+ public:
+  void run(int64_t n, const float* x, float* y) const override {
+    pool::global_avg_pool2d_forward(x, y, n * in.c, in.h * in.w);
+  }
+  std::string kernel() const override { return "global avg pool"; }
+};
+
+class ActStep final : public Step {
+ public:
+  ActStep(Act act, float param) : act_(act), param_(param) {}
+  void run(int64_t n, const float* x, float* y) const override {
+    apply_act(act_, param_, x, y, n * in.size());
+  }
+  std::string kernel() const override { return act_name(act_); }
+  bool in_place() const override { return true; }
+
+ private:
+  Act act_;
+  float param_;
+};
+
+class FlattenStep final : public Step {
+ public:
+  void run(int64_t n, const float* x, float* y) const override {
+    if (x != y) std::copy(x, x + n * in.size(), y);
+  }
+  std::string kernel() const override { return "none (a view)"; }
+  bool in_place() const override { return true; }
+};
+
+class SoftmaxStep final : public Step {
+ public:
+  void run(int64_t n, const float* x, float* y) const override {
+    softmax::softmax_forward(x, y, {n, in.c, in.h * in.w});
+  }
+  std::string kernel() const override { return "softmax"; }
+};
+
+class AffineStep final : public Step {
+ public:
+  AffineStep(const float* scale, const float* shift, int64_t c)
+      : scale_(scale, scale + c), shift_(shift, shift + c) {}
+  void run(int64_t n, const float* x, float* y) const override {
+    const int64_t hw = in.h * in.w, c = in.c;
+    parallel_for(n * c, std::max<int64_t>(1, 4096 / std::max<int64_t>(hw, 1)),
+                 [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const float a = scale_[p % c], b = shift_[p % c];
+        const float* xp = x + p * hw;
+        float* yp = y + p * hw;
+        for (int64_t i = 0; i < hw; ++i) yp[i] = xp[i] * a + b;
+      }
+    });
+  }
+  std::string kernel() const override { return "per-channel affine (batch norm)"; }
+  int64_t weight_bytes() const override {
+    return static_cast<int64_t>((scale_.size() + shift_.size()) * sizeof(float));
+  }
+  bool in_place() const override { return true; }
+
+ private:
+  std::vector<float> scale_, shift_;
+};
+
+}  // namespace
+
+void Network::push(std::unique_ptr<Step> s) {
+  PCN_CHECK(s->out.size() > 0, "step ", steps_.size(), " (", s->kernel(),
+            ") would produce an empty output from input (", s->in.c, ", ", s->in.h, ", ",
+            s->in.w, ")");
+  steps_.push_back(std::move(s));
+}
+
+void Network::add_conv(const float* w, const float* bias, int64_t oc, int64_t kh, int64_t kw,
+                       int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
+                       int64_t dh, int64_t dw, int64_t groups, Act act, float act_param) {
+  const Dims in = output();
+  PCN_CHECK(oc >= 1 && kh >= 1 && kw >= 1 && sh >= 1 && sw >= 1 && dh >= 1 && dw >= 1 &&
+                groups >= 1 && pt >= 0 && pl >= 0 && pb >= 0 && pr >= 0,
+            "invalid convolution arguments");
+  PCN_CHECK(in.c % groups == 0 && oc % groups == 0, "convolution groups (", groups,
+            ") must divide the input channels (", in.c, ") and out_channels (", oc, ")");
+  Conv2dShape s{1, in.c, in.h, in.w, oc, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, groups, 0, 0};
+  s.oh = window_output_size(in.h, kh, sh, pt, pb, dh, false);
+  s.ow = window_output_size(in.w, kw, sw, pl, pr, dw, false);
+  auto step = std::make_unique<ConvStep>(s, w, bias, act, act_param);
+  step->in = in;
+  step->out = {oc, s.oh, s.ow};
+  push(std::move(step));
+}
+
+void Network::add_linear(std::shared_ptr<const linear::PackedLinear> lin, Act act, float param) {
+  const Dims in = output();
+  PCN_CHECK(lin->in() == in.size(), "the fully connected layer expects ", lin->in(),
+            " features, but the previous step gives (", in.c, ", ", in.h, ", ", in.w, ") = ",
+            in.size());
+  const int64_t out = lin->out();
+  auto step = std::make_unique<LinearStep>(std::move(lin), act, param);
+  step->in = in;
+  step->out = {out, 1, 1};
+  push(std::move(step));
+}
+
+void Network::add_pool(PoolKind kind, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                       int64_t pw, bool ceil_mode, bool count_include_pad, double p) {
+  const Dims in = output();
+  PCN_CHECK(kh >= 1 && kw >= 1 && sh >= 1 && sw >= 1 && ph >= 0 && pw >= 0 && 2 * ph <= kh &&
+                2 * pw <= kw,
+            "invalid pooling arguments");
+  Pool2dShape s{1, in.c, in.h, in.w, kh, kw, sh, sw, ph, pw, ceil_mode, 0, 0};
+  s.oh = window_output_size(in.h, kh, sh, ph, ph, 1, ceil_mode);
+  s.ow = window_output_size(in.w, kw, sw, pw, pw, 1, ceil_mode);
+  auto step = std::make_unique<PoolStep>(s, kind, count_include_pad, p);
+  step->in = in;
+  step->out = {in.c, s.oh, s.ow};
+  push(std::move(step));
+}
+
+void Network::add_global_avg_pool() {
+  auto step = std::make_unique<GlobalAvgPoolStep>();
+  step->in = output();
+  step->out = {step->in.c, 1, 1};
+  push(std::move(step));
+}
+
+void Network::add_activation(Act act, float param) {
+  auto step = std::make_unique<ActStep>(act, param);
+  step->in = step->out = output();
+  push(std::move(step));
+}
+
+void Network::add_flatten() {
+  auto step = std::make_unique<FlattenStep>();
+  step->in = output();
+  step->out = {step->in.size(), 1, 1};
+  push(std::move(step));
+}
+
+void Network::add_softmax() {
+  auto step = std::make_unique<SoftmaxStep>();
+  step->in = step->out = output();
+  push(std::move(step));
+}
+
+void Network::add_affine(const float* scale, const float* shift) {
+  auto step = std::make_unique<AffineStep>(scale, shift, output().c);
+  step->in = step->out = output();
+  push(std::move(step));
+}
+
+int64_t Network::max_activation() const {
+  int64_t m = input_.size();
+  for (const auto& s : steps_) m = std::max(m, s->out.size());
+  return m;
+}
+
+void Network::run(int64_t n, const float* x, float* y) const {
+  if (n == 0) return;
+  if (steps_.empty()) {
+    std::copy(x, x + n * input_.size(), y);
+    return;
+  }
+  // Two buffers per calling thread, kept between calls (grown, never shrunk), so a steady
+  // stream of requests allocates nothing.
+  thread_local AlignedBuffer ping, pong;
+  const size_t need = static_cast<size_t>(checked_mul(n, max_activation(), "activations"));
+  const float* cur = x;
+  const size_t last = steps_.size() - 1;
+  for (size_t i = 0; i <= last; ++i) {
+    const Step& st = *steps_[i];
+    float* dst;
+    if (i == last) {
+      dst = y;
+    } else if (st.in_place() && cur != x) {
+      dst = const_cast<float*>(cur);  // our own buffer
+    } else {
+      AlignedBuffer& b = (cur == ping.data() && ping.size()) ? pong : ping;
+      if (b.size() < need) b.resize(need);
+      dst = b.data();
+    }
+    st.run(n, cur, dst);
+    cur = dst;
+  }
+}
+
+}  // namespace pcn::infer
