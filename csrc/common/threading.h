@@ -45,8 +45,68 @@ void run_team(int nt, Body&& body) {
   }
   if (err) std::rethrow_exception(err);
 }
+
+// A team kept for the whole of one call (run_as_one_team): the thread that leads it runs the
+// call, and each parallel_for inside it is handed to the team's other threads, which wait
+// for work between loops, instead of starting an OpenMP region per loop. A job is run as
+// job(ctx, thread) on every thread of the team; a null job ends the team.
+struct Team {
+  int size = 1;
+  std::atomic<uint64_t> epoch{0};  // bumped to publish a job (release) or the end
+  std::atomic<int> pending{0};     // threads still running the current job
+  void (*job)(void*, int) = nullptr;
+  void* ctx = nullptr;
+  std::exception_ptr err = nullptr;
+  std::mutex err_mutex;
+};
+// The team the current thread leads and may hand loops to: null on the team's other threads,
+// inside a job, and outside run_as_one_team.
+Team*& lead_team();
+// Publishes job to the other threads, runs its share (thread 0) and waits for all;
+// rethrows the first exception any thread raised.
+void team_run(Team& team, void (*job)(void*, int), void* ctx);
+void team_worker(Team& team, int thread);
+
+template <class Job>
+void team_run(Team& team, Job& job) {
+  team_run(team, [](void* c, int t) { (*static_cast<Job*>(c))(t); }, &job);
+}
 }  // namespace detail
 #endif
+
+// Runs body() on the calling thread with a team of get_num_threads() threads kept for all of
+// it: every parallel_for and parallel_for_dynamic inside runs on that team (the same chunks,
+// so the same bits, as outside). For a whole network per call (infer/network.cpp): a team
+// starts once per call rather than once per layer. Nested calls just run body().
+template <class Body>
+void run_as_one_team(Body&& body) {
+#ifdef PCN_HAVE_OPENMP
+  const int nt = get_num_threads();
+  if (nt > 1 && !detail::lead_team() && !omp_in_parallel()) {
+    detail::Team team;
+    detail::run_team(nt, [&](int t, int size) {
+      if (t != 0) {
+        detail::team_worker(team, t);
+        return;
+      }
+      team.size = size;
+      detail::lead_team() = &team;
+      std::exception_ptr err = nullptr;
+      try {
+        body();
+      } catch (...) {
+        err = std::current_exception();
+      }
+      detail::lead_team() = nullptr;
+      team.job = nullptr;  // end: release the other threads
+      team.epoch.fetch_add(1, std::memory_order_release);
+      if (err) std::rethrow_exception(err);
+    });
+    return;
+  }
+#endif
+  body();
+}
 
 // Calls fn(begin, end) on contiguous chunks covering [0, n), at most one chunk per thread.
 // Chunk boundaries are multiples of `grain`. Exceptions thrown by fn are rethrown here.
@@ -56,6 +116,19 @@ void parallel_for(int64_t n, int64_t grain, F&& fn) {
   if (grain < 1) grain = 1;
   int64_t units = (n + grain - 1) / grain;
   int nt = get_num_threads();
+#ifdef PCN_HAVE_OPENMP
+  if (detail::Team* team = detail::lead_team()) {
+    nt = static_cast<int>(std::min<int64_t>(team->size, units));
+    auto job = [&](int t) {
+      if (t >= nt) return;
+      int64_t lo = units * t / nt, hi = units * (t + 1) / nt;
+      int64_t b = lo * grain, e = hi * grain < n ? hi * grain : n;
+      if (b < e) fn(b, e);
+    };
+    detail::team_run(*team, job);
+    return;
+  }
+#endif
   if (nt > units) nt = static_cast<int>(units);
 #ifdef PCN_HAVE_OPENMP
   if (nt > 1) {
@@ -80,6 +153,23 @@ void parallel_for_dynamic(int64_t n, int64_t chunk, F&& fn) {
   if (chunk < 1) chunk = 1;
   const int64_t chunks = (n + chunk - 1) / chunk;
   int nt = get_num_threads();
+#ifdef PCN_HAVE_OPENMP
+  if (detail::Team* team = detail::lead_team()) {
+    std::atomic<int64_t> next{0};
+    auto job = [&](int) {
+      for (int64_t k = next.fetch_add(1); k < chunks; k = next.fetch_add(1)) {
+        try {
+          fn(k * chunk, std::min(n, (k + 1) * chunk));
+        } catch (...) {
+          next.store(chunks);
+          throw;
+        }
+      }
+    };
+    detail::team_run(*team, job);
+    return;
+  }
+#endif
   if (nt > chunks) nt = static_cast<int>(chunks);
 #ifdef PCN_HAVE_OPENMP
   if (nt > 1) {

@@ -288,6 +288,7 @@ void Network::run(int64_t n, const float* x, float* y) const {
   const size_t need = static_cast<size_t>(checked_mul(n, max_activation(), "activations"));
   const float* cur = x;
   const size_t last = steps_.size() - 1;
+  run_as_one_team([&] {
   for (size_t i = 0; i <= last; ++i) {
     const Step& st = *steps_[i];
     float* dst;
@@ -303,6 +304,7 @@ void Network::run(int64_t n, const float* x, float* y) const {
     st.run(n, cur, dst);
     cur = dst;
   }
+  });
 }
 
 }  // namespace pcn::infer
