@@ -163,10 +163,14 @@ class _Compiled:
                     raise NotImplementedError(
                         f"InferenceModel: {len(shape) + 1}-D input is not supported (at most (N, C, H, W))")
                 net = _C.Network(list(shape), bf16)
+            steps_before = len(net.describe())
             self._add(net, e)
             step = net.describe()[-1]
             shape = self._shape(net.output_shape, e, shape)
-            self.rows.append((" + ".join(e.layers), step[0], shape, step[2]))
+            layers = " + ".join(e.layers)
+            if len(net.describe()) == steps_before:  # fused into the previous step
+                layers = self.rows.pop()[0] + " + " + layers
+            self.rows.append((layers, step[0], shape, step[2]))
         if net is not None:
             self.segments.append(("native", net))
         self.output_shape = shape

@@ -4,6 +4,7 @@
 
 #include "activation/activation.h"
 #include "common/aligned_buffer.h"
+#include "common/bf16.h"
 #include "common/check.h"
 #include "common/threading.h"
 
@@ -53,16 +54,31 @@ std::string with_act(std::string kernel, Act act) {
   return kernel;
 }
 
+// bfloat16 inputs for a step (precision "bf16"): x rounded to the nearest bfloat16, in a
+// buffer of the calling thread.
+const float* rounded_input(const float* x, int64_t count) {
+  thread_local AlignedBuffer buf;
+  buf.resize(static_cast<size_t>(count));
+  float* dst = buf.data();
+  parallel_for(count, 16384, [&](int64_t b, int64_t e) { round_to_bf16(x + b, dst + b, e - b); });
+  return dst;
+}
+
 class ConvStep final : public Step {
  public:
-  ConvStep(const Conv2dShape& s, const float* w, const float* bias, Act act, float param)
-      : conv_(s, w, bias), act_(act), param_(param) {}
+  ConvStep(const Conv2dShape& s, const float* w, const float* bias, Act act, float param,
+           bool bf16)
+      : conv_(s, w, bias), act_(act), param_(param), bf16_(bf16) {}
   void run(int64_t n, const float* x, float* y) const override {
+    // The weights were rounded when the model was frozen; products of two bfloat16 values are
+    // exact in float32, so the float32 kernels then accumulate bfloat16 products in float32.
+    if (bf16_) x = rounded_input(x, n * in.size());
     conv_.forward(n, x, y, act_ == Act::relu);
     if (act_ != Act::relu && act_ != Act::none) apply_act(act_, param_, y, y, n * out.size());
   }
   std::string kernel() const override {
-    return with_act("conv " + conv_.algorithm(), act_) +
+    return with_act("conv " + conv_.algorithm() + (bf16_ ? " (bf16 inputs, fp32 kernel)" : ""),
+                    act_) +
            (act_ == Act::relu || act_ == Act::none ? "" : " (separate pass)");
   }
   int64_t weight_bytes() const override { return conv_.bytes(); }
@@ -71,6 +87,7 @@ class ConvStep final : public Step {
   conv::PreparedConv2d conv_;
   Act act_;
   float param_;
+  bool bf16_;
 };
 
 class LinearStep final : public Step {
@@ -117,6 +134,38 @@ class PoolStep final : public Step {
   Network::PoolKind kind_;
   bool count_include_pad_;
   double p_;
+};
+
+// A convolution (with its activation) and the pooling that follows it, run a few images at a
+// time: each group's convolution output goes to a buffer of the calling thread small enough
+// to stay in L2, and is pooled from there, so the full-size activation between the two never
+// travels through memory.
+class ConvPoolStep final : public Step {
+ public:
+  ConvPoolStep(std::unique_ptr<Step> conv, std::unique_ptr<Step> pool)
+      : conv_(std::move(conv)), pool_(std::move(pool)) {
+    in = conv_->in;
+    out = pool_->out;
+  }
+  void run(int64_t n, const float* x, float* y) const override {
+    const int64_t mid = conv_->out.size();
+    // About 512 KB of convolution output per group (a quarter of a 2 MB L2), at least 1 image.
+    const int64_t group = std::max<int64_t>(1, (512 * 1024 / 4) / std::max<int64_t>(mid, 1));
+    thread_local AlignedBuffer buf;
+    buf.resize(static_cast<size_t>(std::min(group, n) * mid));
+    for (int64_t b = 0; b < n; b += group) {
+      const int64_t g = std::min(group, n - b);
+      conv_->run(g, x + b * in.size(), buf.data());
+      pool_->run(g, buf.data(), y + b * out.size());
+    }
+  }
+  std::string kernel() const override {
+    return conv_->kernel() + " + " + pool_->kernel() + " (fused)";
+  }
+  int64_t weight_bytes() const override { return conv_->weight_bytes(); }
+
+ private:
+  std::unique_ptr<Step> conv_, pool_;
 };
 
 class GlobalAvgPoolStep final : public Step {
@@ -205,7 +254,7 @@ void Network::add_conv(const float* w, const float* bias, int64_t oc, int64_t kh
   Conv2dShape s{1, in.c, in.h, in.w, oc, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, groups, 0, 0};
   s.oh = window_output_size(in.h, kh, sh, pt, pb, dh, false);
   s.ow = window_output_size(in.w, kw, sw, pl, pr, dw, false);
-  auto step = std::make_unique<ConvStep>(s, w, bias, act, act_param);
+  auto step = std::make_unique<ConvStep>(s, w, bias, act, act_param, bf16_);
   step->in = in;
   step->out = {oc, s.oh, s.ow};
   push(std::move(step));
@@ -235,6 +284,13 @@ void Network::add_pool(PoolKind kind, int64_t kh, int64_t kw, int64_t sh, int64_
   auto step = std::make_unique<PoolStep>(s, kind, count_include_pad, p);
   step->in = in;
   step->out = {in.c, s.oh, s.ow};
+  PCN_CHECK(step->out.size() > 0, "pooling would produce an empty output from (", in.c, ", ",
+            in.h, ", ", in.w, ")");
+  if (!steps_.empty() && dynamic_cast<const ConvStep*>(steps_.back().get())) {
+    std::unique_ptr<Step> conv = std::move(steps_.back());
+    steps_.back() = std::make_unique<ConvPoolStep>(std::move(conv), std::move(step));
+    return;
+  }
   push(std::move(step));
 }
 
