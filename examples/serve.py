@@ -30,7 +30,7 @@ import pyconvnet
 from pyconvnet import datasets
 from pyconvnet.demo import build_model
 
-# JSON spends about 10 bytes per number: 8 MiB is a batch of a few hundred 32x32 RGB images.
+# A float32 pixel takes 10-20 bytes of JSON: 8 MiB is a batch of about 200 32x32 RGB images.
 # The limit is checked against Content-Length before anything is read, so a client cannot make
 # the server buffer more than this.
 MAX_BODY_BYTES = 8 << 20
@@ -92,7 +92,7 @@ class PredictHandler(BaseHTTPRequestHandler):
             x = parse_inputs(self._read_body(), self.server.engine.input_shape)
             # predict is thread-safe: requests run in parallel without a lock here.
             out = self.server.engine.predict(x)
-        except (BadRequest, ValueError) as exc:  # predict's ValueError names the bad shape
+        except ValueError as exc:  # BadRequest, or predict naming a shape it cannot take
             self._send_json(400, {"error": str(exc)})
             return
         except Exception as exc:  # a bug, not the client's fault: answer, and keep serving
@@ -186,7 +186,6 @@ def main(argv=None):
     if (args.model is None) == (not args.demo):
         parser.error("give either a model file or --demo")
 
-    path = args.model
     if args.demo:
         # Goes through save/load like a real deployment, from a file that exists only meanwhile.
         with tempfile.TemporaryDirectory() as tmp:
@@ -194,7 +193,10 @@ def main(argv=None):
             train_demo_model().save(path)
             model = pyconvnet.load(path)
     else:
-        model = pyconvnet.load(path)
+        try:
+            model = pyconvnet.load(args.model)
+        except (OSError, ValueError) as exc:  # a missing file, or not a pyconvnet model
+            parser.error(f"cannot load {args.model}: {exc}")
     engine = pyconvnet.InferenceModel(model, precision=args.precision, max_batch=args.max_batch)
     server = make_server(engine, args.host, args.port, args.max_body, args.verbose)
 
@@ -204,7 +206,7 @@ def main(argv=None):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    print(f"serving {path if not args.demo else 'the demo model'} on {url_of(server)}", flush=True)
+    print(f"serving {'the demo model' if args.demo else args.model} on {url_of(server)}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
