@@ -17,8 +17,10 @@ Systems (each optional one is skipped, with the reason, when its package is miss
 
 OpenVINO settings: INFERENCE_NUM_THREADS = the thread count, INFERENCE_PRECISION_HINT f32 or
 bf16, PERFORMANCE_HINT LATENCY at every batch size. The benchmark sends one synchronous request
-at a time; THROUGHPUT would split the threads into several streams, and one request runs on
-one stream only, leaving the other threads idle. The precision OpenVINO actually compiled
+at a time; THROUGHPUT would split the threads into several streams (2 streams of 1 thread on 2
+threads), and one request runs on one stream only, leaving the other threads idle. The
+precision hint is always set: OpenVINO's default on a CPU with bf16 instructions (AVX512-BF16,
+AMX) is bf16, so "f32" must be asked for. The precision OpenVINO actually compiled
 (`compiled.get_property("INFERENCE_PRECISION_HINT")`) and the precision and primitive of each
 convolution and fully connected layer of its runtime graph are printed: without bf16 support
 in the CPU, OpenVINO may fall back to f32.
@@ -268,8 +270,8 @@ def time_systems(net, batch, names, rounds, pause, threads):
 
 
 def print_table(net, batch, medians, rounds, pause):
-    print(f"{net}, batch {batch}: medians of {rounds} rounds, {pause} s pause before each call; "
-          f"ratio = pyconvnet images/s / this system's")
+    print(f"{net}, batch {batch}: medians of {rounds} rounds, {pause} s pause before each call; ratios: "
+          f"InferenceModel fp32 (bf16) images/s / this system's (above 1: pyconvnet faster)")
     print(f"  {'system':31s} {'images/s':>9s} {'latency ms':>11s} {'fp32 IM / it':>13s} {'bf16 IM / it':>13s}")
     for name, t in medians.items():
         cells = []
