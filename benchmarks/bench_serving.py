@@ -167,9 +167,9 @@ SYSTEMS = {
 
 
 def inputs(net, batch):
-    """The model (fixed seed) and `batch` images for `net`."""
+    """The model (fixed seed) and `batch` images for `net` (bench_model's 64, repeated past 64)."""
     model, x, _ = make(net)
-    return model, np.ascontiguousarray(x[:batch])
+    return model, np.ascontiguousarray(np.resize(x, (batch,) + x.shape[1:]))
 
 
 def reference(model, x, threads):
@@ -233,7 +233,7 @@ def host() -> str:
 
 
 def time_systems(net, batch, names, rounds, pause, threads):
-    """{name: median seconds} from round-robin rounds, after the output check."""
+    """{name: (median, best) seconds per call} from round-robin rounds, after the output check."""
     model, x = inputs(net, batch)
     ref, ref_name = reference(model, x, threads)
     runs = {}
@@ -266,18 +266,20 @@ def time_systems(net, batch, names, rounds, pause, threads):
             t0 = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - t0)
-    return {name: float(np.median(ts)) for name, ts in times.items()}
+    return {name: (float(np.median(ts)), min(ts)) for name, ts in times.items()}
 
 
 def print_table(net, batch, medians, rounds, pause):
     print(f"{net}, batch {batch}: medians of {rounds} rounds, {pause} s pause before each call; ratios: "
           f"InferenceModel fp32 (bf16) images/s / this system's (above 1: pyconvnet faster)")
-    print(f"  {'system':31s} {'images/s':>9s} {'latency ms':>11s} {'fp32 IM / it':>13s} {'bf16 IM / it':>13s}")
-    for name, t in medians.items():
+    print(f"  {'system':31s} {'images/s':>9s} {'latency ms':>11s} {'(best)':>8s} {'fp32 IM / it':>13s} "
+          f"{'bf16 IM / it':>13s}")
+    for name, (t, best) in medians.items():
         cells = []
         for ours in ("pyconvnet", "pyconvnet-bf16"):
-            cells.append(f"{t / medians[ours]:12.2f}x" if ours in medians and name != ours else f"{'':13s}")
-        print(f"  {SYSTEMS[name][0]:31s} {batch / t:9.0f} {t * 1e3:11.3f} {cells[0]} {cells[1]}")
+            cells.append(f"{t / medians[ours][0]:12.2f}x" if ours in medians and name != ours else f"{'':13s}")
+        line = f"  {SYSTEMS[name][0]:31s} {batch / t:9.0f} {t * 1e3:11.3f} {best * 1e3:8.3f} {cells[0]} {cells[1]}"
+        print(line.rstrip())
 
 
 # ------------------------------------------------------------------------------------- memory
@@ -330,23 +332,22 @@ def memory_child(net, precision, batch, threads):
     reset = _reset_peak()
     hwm0 = _status_kb("VmHWM")  # == rss0 after a reset; else the peak so far
     maxrss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    try:
-        im = pyconvnet.InferenceModel(model, precision=precision)
-    except AttributeError as e:  # bf16 without _C.round_to_bf16
-        print(json.dumps({"skipped": f"InferenceModel {precision}: {e}"}))
+    if precision == "bf16" and not hasattr(_C, "round_to_bf16"):
+        print(json.dumps({"skipped": "InferenceModel bf16 needs _C.round_to_bf16, which this build lacks"}))
         return
+    im = pyconvnet.InferenceModel(model, precision=precision)
     hwm_built = _status_kb("VmHWM")
-    rss_built = _status_kb("VmRSS")
     im.predict(x)
     hwm = _status_kb("VmHWM")
     rss = _status_kb("VmRSS")
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = rss0 if reset else hwm0
     weights = sum(p.data.nbytes for p in model.params())
     largest, total = activation_bytes(model, batch)
     print(json.dumps({
         "net": net, "precision": precision, "batch": batch, "threads": threads, "reset": reset,
-        "peak": (hwm - (rss0 if reset else hwm0)) * 1024, "peak_built": (hwm_built - (rss0 if reset else hwm0)) * 1024,
-        "held_built": (rss_built - rss0) * 1024, "held": (rss - rss0) * 1024,
+        "peak": (hwm - base) * 1024, "peak_built": (hwm_built - base) * 1024,
+        "held": (rss - rss0) * 1024,
         "maxrss_delta": (maxrss - maxrss0) * 1024, "weights": weights, "act_largest": largest,
         "act_total": total, "weight_bytes_reported": im.weight_bytes(),
     }))
@@ -359,8 +360,10 @@ def memory_report(net, batch, threads, precisions=("fp32", "bf16")):
     for precision in precisions:
         cmd = [sys.executable, os.path.abspath(__file__), "--memory-child", net, precision,
                "--batches", str(batch), "--threads", str(threads)]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        r = json.loads(out.strip().splitlines()[-1])
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"memory subprocess for {precision} failed:\n{proc.stderr}")
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
         if "skipped" in r:
             print(f"  {precision}: skipped: {r['skipped']}")
             continue
