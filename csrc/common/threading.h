@@ -45,66 +45,51 @@ void run_team(int nt, Body&& body) {
   }
   if (err) std::rethrow_exception(err);
 }
-
-// A team kept for the whole of one call (run_as_one_team): the thread that leads it runs the
-// call, and each parallel_for inside it is handed to the team's other threads, which wait
-// for work between loops, instead of starting an OpenMP region per loop. A job is run as
-// job(ctx, thread) on every thread of the team; a null job ends the team.
-struct Team {
-  int size = 1;
-  std::atomic<uint64_t> epoch{0};  // bumped to publish a job (release) or the end
-  std::atomic<int> pending{0};     // threads still running the current job
-  void (*job)(void*, int) = nullptr;
-  void* ctx = nullptr;
-  std::exception_ptr err = nullptr;
-  std::mutex err_mutex;
-};
-// The team the current thread leads and may hand loops to: null on the team's other threads,
-// inside a job, and outside run_as_one_team.
-Team*& lead_team();
-// Publishes job to the other threads, runs its share (thread 0) and waits for all;
-// rethrows the first exception any thread raised.
-void team_run(Team& team, void (*job)(void*, int), void* ctx);
-void team_worker(Team& team, int thread);
-
-template <class Job>
-void team_run(Team& team, Job& job) {
-  team_run(team, [](void* c, int t) { (*static_cast<Job*>(c))(t); }, &job);
-}
 }  // namespace detail
 #endif
 
-// Runs body() on the calling thread with a team of get_num_threads() threads kept for all of
-// it: every parallel_for and parallel_for_dynamic inside runs on that team (the same chunks,
-// so the same bits, as outside). For a whole network per call (infer/network.cpp): a team
-// starts once per call rather than once per layer. Nested calls just run body().
+namespace detail {
+// The serving pool behind run_as_one_team (threading.cpp): worker threads kept between calls.
+// A loop is handed to it as chunks taken in turn from a counter by the calling thread and by
+// whichever workers are awake; the caller never waits for a worker that has not joined (one
+// that is descheduled, or still waking up), only for chunks already taken.
+struct PoolJob {
+  void (*run)(void* ctx, int64_t chunk);
+  void* ctx;
+  int64_t chunks;
+};
+// Whether the calling thread leads the pool now (inside run_as_one_team, not inside a chunk).
+bool leads_pool();
+// Whether the calling thread is running a chunk of a pool job (nested loops run serially).
+bool in_pool_chunk();
+// Runs every chunk of job; rethrows the first exception a chunk raised.
+void pool_run(const PoolJob& job);
+// Makes the calling thread the pool's leader with get_num_threads() - 1 workers; false when
+// the pool is taken (another thread leads it) or threads are not to be used.
+bool pool_acquire();
+void pool_release();
+int pool_team_size();
+
+template <class F>
+void pool_run(int64_t chunks, F& f) {
+  pool_run(PoolJob{[](void* c, int64_t k) { (*static_cast<F*>(c))(k); }, &f, chunks});
+}
+}  // namespace detail
+
+// Runs body() on the calling thread with the serving pool held for all of it: every
+// parallel_for and parallel_for_dynamic inside hands its chunks (the same chunks as outside,
+// so the same bits) to the pool's workers instead of starting an OpenMP region per loop. For
+// a whole network per call (infer/network.cpp). When another thread holds the pool, or in a
+// nested call, body() runs with the usual OpenMP regions.
 template <class Body>
 void run_as_one_team(Body&& body) {
-#ifdef PCN_HAVE_OPENMP
-  const int nt = get_num_threads();
-  if (nt > 1 && !detail::lead_team() && !omp_in_parallel()) {
-    detail::Team team;
-    detail::run_team(nt, [&](int t, int size) {
-      if (t != 0) {
-        detail::team_worker(team, t);
-        return;
-      }
-      team.size = size;
-      detail::lead_team() = &team;
-      std::exception_ptr err = nullptr;
-      try {
-        body();
-      } catch (...) {
-        err = std::current_exception();
-      }
-      detail::lead_team() = nullptr;
-      team.job = nullptr;  // end: release the other threads
-      team.epoch.fetch_add(1, std::memory_order_release);
-      if (err) std::rethrow_exception(err);
-    });
+  if (detail::leads_pool() || detail::in_pool_chunk() || !detail::pool_acquire()) {
+    body();
     return;
   }
-#endif
+  struct Release {
+    ~Release() { detail::pool_release(); }
+  } release;
   body();
 }
 
@@ -116,19 +101,20 @@ void parallel_for(int64_t n, int64_t grain, F&& fn) {
   if (grain < 1) grain = 1;
   int64_t units = (n + grain - 1) / grain;
   int nt = get_num_threads();
-#ifdef PCN_HAVE_OPENMP
-  if (detail::Team* team = detail::lead_team()) {
-    nt = static_cast<int>(std::min<int64_t>(team->size, units));
-    auto job = [&](int t) {
-      if (t >= nt) return;
-      int64_t lo = units * t / nt, hi = units * (t + 1) / nt;
+  if (detail::in_pool_chunk()) {
+    fn(int64_t(0), n);
+    return;
+  }
+  if (detail::leads_pool()) {
+    const int64_t parts = std::min<int64_t>(detail::pool_team_size(), units);
+    auto chunk = [&](int64_t t) {
+      int64_t lo = units * t / parts, hi = units * (t + 1) / parts;
       int64_t b = lo * grain, e = hi * grain < n ? hi * grain : n;
       if (b < e) fn(b, e);
     };
-    detail::team_run(*team, job);
+    detail::pool_run(parts, chunk);
     return;
   }
-#endif
   if (nt > units) nt = static_cast<int>(units);
 #ifdef PCN_HAVE_OPENMP
   if (nt > 1) {
@@ -153,23 +139,15 @@ void parallel_for_dynamic(int64_t n, int64_t chunk, F&& fn) {
   if (chunk < 1) chunk = 1;
   const int64_t chunks = (n + chunk - 1) / chunk;
   int nt = get_num_threads();
-#ifdef PCN_HAVE_OPENMP
-  if (detail::Team* team = detail::lead_team()) {
-    std::atomic<int64_t> next{0};
-    auto job = [&](int) {
-      for (int64_t k = next.fetch_add(1); k < chunks; k = next.fetch_add(1)) {
-        try {
-          fn(k * chunk, std::min(n, (k + 1) * chunk));
-        } catch (...) {
-          next.store(chunks);
-          throw;
-        }
-      }
-    };
-    detail::team_run(*team, job);
+  if (detail::in_pool_chunk()) {
+    fn(int64_t(0), n);
     return;
   }
-#endif
+  if (detail::leads_pool()) {
+    auto part = [&](int64_t k) { fn(k * chunk, std::min(n, (k + 1) * chunk)); };
+    detail::pool_run(chunks, part);
+    return;
+  }
   if (nt > chunks) nt = static_cast<int>(chunks);
 #ifdef PCN_HAVE_OPENMP
   if (nt > 1) {
