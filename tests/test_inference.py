@@ -489,6 +489,14 @@ def test_later_changes_to_the_model_do_not_change_outputs(with_input_shape):
             assert a.tobytes() == b.tobytes()
 
 
+def test_a_model_left_in_training_mode_is_served_in_eval_mode():
+    """BatchNorm uses its running statistics and Dropout is the identity whatever the mode."""
+    model = make("conv_bn_relu")
+    model.train()
+    x = inputs(model, 6, seed=26)
+    assert_close_to(InferenceModel(model).predict(x), oracle(model, x))
+
+
 # ============================================================================ threads
 def test_16_python_threads_give_the_sequential_results():
     """16 threads call one InferenceModel at once, several rounds, each with its own inputs
@@ -527,6 +535,39 @@ def test_16_python_threads_give_the_sequential_results():
             want = fresh.predict(work[t][r])
             assert got[t][r].tobytes() == want.tobytes(), f"thread {t} round {r}"
     assert_close_to(got[0][0], oracle(model, work[0][0]))
+
+
+def test_threads_compiling_more_shapes_than_the_cache_holds():
+    """8 threads, each serving its own image sizes, 12 sizes in all: compiling and dropping
+    compiled shapes while other threads run them."""
+    init.manual_seed(25)
+    model = _net([Conv2d(2, 4, 3), BatchNorm2d(4), ReLU(), GlobalAvgPool2d(), Flatten(), Linear(4, 3)], None, 25)
+    im = InferenceModel(model)
+    rng = np.random.default_rng(25)
+    work = [[rng.normal(size=(2, 2, 3 + (t + 8 * r) % 12, 5)).astype(np.float32) for r in range(6)]
+            for t in range(8)]
+    got = [[None] * 6 for _ in range(8)]
+    errors = []
+    start = threading.Barrier(8)
+
+    def worker(t):
+        try:
+            start.wait()
+            for r in range(6):
+                got[t][r] = im.predict(work[t][r])
+        except Exception as e:
+            errors.append(e)
+
+    ths = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    assert not errors, errors
+    fresh = InferenceModel(model)
+    for t in range(8):
+        for r in range(6):
+            assert got[t][r].tobytes() == fresh.predict(work[t][r]).tobytes(), f"thread {t} round {r}"
 
 
 @pytest.mark.parametrize("name", list(NETS))
@@ -716,10 +757,14 @@ def test_bf16_single_step_equals_bf16_oracle(kind, n, isa):
     assert gap > 2e-4, f"test too weak: bf16 rounding moves the outputs by only {gap:.2g} of the scale"
 
 
+# pool_edges: its convolutions feed pools and a sigmoid, so their unrounded inputs hardly show
+# in the outputs (the last Linear's rounding dominates); it passes with or without the bug
+_CONV_INPUTS_VISIBLE = [n for n in NETS if n not in ("mlp", "pool_edges")]
+
+
 def _bf16_net_params():
     for name in NETS:
-        has_conv = any(isinstance(L, Conv2d) for L in make(name).layers)
-        yield pytest.param(name, marks=_bf16_xfail_for_conv(name)) if has_conv else name
+        yield pytest.param(name, marks=_bf16_xfail_for_conv(name)) if name in _CONV_INPUTS_VISIBLE else name
 
 
 @needs_bf16
@@ -739,13 +784,15 @@ def test_bf16_network_tracks_the_bf16_oracle(name, isa):
     scale = float(np.abs(ref).max())
     assert effect.max() > 2e-4 * scale, "test too weak: bf16 rounding hardly changes this network"
     assert dist.mean() <= 0.05 * effect.mean(), (dist.mean(), effect.mean())
-    assert dist.max() <= max(0.25 * effect.max(), 2e-5 * scale), (dist.max(), effect.max())
+    assert dist.max() <= max(0.2 * effect.max(), 2e-5 * scale), (dist.max(), effect.max())
 
 
 @needs_bf16
-@pytest.mark.parametrize("name", ["conv_bn_relu", "mlp", "grouped_dilated"])
+@pytest.mark.parametrize("name", ["conv_bn_relu", "grouped_dilated", "same_asymmetric", "linear"])
 def test_bf16_differs_from_fp32(name):
-    model = make(name)
+    """On outputs that are not squashed by a final softmax/sigmoid, bf16 moves them by ~1e-3
+    of the scale: well past the fp32 tolerance."""
+    model = _single(name) if name == "linear" else make(name)
     x = inputs(model, 7, seed=36)
     y16 = InferenceModel(model, precision="bf16").predict(x)
     y32 = InferenceModel(model).predict(x)
