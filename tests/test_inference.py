@@ -18,11 +18,11 @@ import pytest
 import pyconvnet
 from pyconvnet import InferenceModel, Sequential, init
 from pyconvnet.layers import (
-    ELU, AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, GlobalAvgPool2d, LeakyReLU, Linear,
+    ELU, Layer, AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, GlobalAvgPool2d, LeakyReLU, Linear,
     LPPool2d, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh,
 )
 
-from conftest import same_for_thread_counts, threads
+from conftest import same_for_thread_counts
 
 HAS_BF16 = hasattr(pyconvnet._C, "round_to_bf16")
 needs_bf16 = pytest.mark.skipif(
@@ -173,6 +173,8 @@ def oracle(model, x, bf16=False):
             a = a.reshape(a.shape[0], -1)
         elif isinstance(L, Dropout):
             pass  # identity in eval mode
+        elif hasattr(L, "oracle64"):  # a layer defined in this test module
+            a = L.oracle64(a)
         else:  # pragma: no cover - a layer the oracle does not model
             raise NotImplementedError(type(L).__name__)
         i += 1
@@ -374,12 +376,52 @@ def test_3d_samples_with_a_python_step_first():
     assert_close_to(InferenceModel(model).predict(x), oracle(model, x))
 
 
+def test_a_1x1_image_output_keeps_its_shape():
+    """The last step gives (N, C, 1, 1): returned as that, not as (N, C)."""
+    init.manual_seed(28)
+    model = _net([Conv2d(3, 5, 3), BatchNorm2d(5), ELU(), GlobalAvgPool2d()], (3, 5, 5), 28)
+    x = inputs(model, 3, seed=28)
+    y = InferenceModel(model, max_batch=2).predict(x)
+    assert y.shape == (3, 5, 1, 1)
+    assert_close_to(y, oracle(model, x))
+
+
 def test_softmax_over_the_height_of_a_conv_output_with_1x1_width():
     """Conv output (N, C, H, 1): softmax over H (axis 2) runs in Python on the 4-D array."""
     init.manual_seed(12)
     model = _net([Conv2d(2, 3, (1, 4)), Softmax(axis=2), Flatten(), Linear(3 * 5, 2)], (2, 5, 4), 12)
     x = inputs(model, 3, seed=12)
     assert_close_to(InferenceModel(model).predict(x), oracle(model, x))
+
+
+class CropSquare(Layer):
+    """A layer with no native step: x[..., :-1] ** 2 on images, x ** 2 on vectors (the shape
+    changes on images, so the next native segment starts from a shape only Python knows)."""
+
+    def infer(self, x):
+        x = np.asarray(x, np.float32)
+        return np.ascontiguousarray(x[..., :-1] if x.ndim == 4 else x) ** 2
+
+    forward = infer
+
+    def output_shape(self, input_shape):
+        s = tuple(input_shape)
+        return s[:-1] + (s[-1] - 1,) if len(s) == 4 else s
+
+    def oracle64(self, a):
+        return (a[..., :-1] if a.ndim == 4 else a) ** 2
+
+
+def test_a_layer_without_native_step_runs_its_own_infer(isa):
+    init.manual_seed(27)
+    model = _net([Conv2d(2, 4, 3, padding=1), BatchNorm2d(4), Tanh(), CropSquare(), Conv2d(4, 3, 3),
+                  ReLU(), Flatten(), Linear(3 * 4 * 5, 6), CropSquare(), Linear(6, 3)], (2, 6, 8), 27)
+    im = InferenceModel(model)
+    x = inputs(model, 5, seed=27)
+    ref = oracle(model, x)
+    assert_close_to(model.predict(x), ref, what="model.predict")
+    assert_close_to(im.predict(x), ref)
+    assert "CropSquare" in im.summary()
 
 
 def test_model_without_input_shape_compiles_per_input_shape(isa):
@@ -731,21 +773,16 @@ def _single(kind):
     return _net([Linear(300, 33), ReLU()], (300,), 34)  # "linear_relu"
 
 
-def _bf16_xfail_for_conv(kind):
-    """Conv inputs are not rounded in bf16 (see the reason)."""
-    return pytest.mark.xfail(strict=True, reason=(
-        "BUG: bf16 rounds convolution weights (_freeze) but not the convolution's input "
-        "activations: infer::Network keeps bf16_ but ConvStep::run never rounds x, so "
-        "Conv2d layers compute with float32 inputs (contract: activations rounded)"))
-
-
-_SINGLE = ["conv", "conv_bn_relu", "grouped_same", "linear", "linear_relu"]
+BF16_CONV_INPUTS_BUG = pytest.mark.xfail(strict=True, reason=(
+    "BUG: bf16 rounds convolution weights (_freeze) but not the convolution's input "
+    "activations: infer::Network keeps bf16_ but ConvStep::run never rounds x, so "
+    "Conv2d layers compute with float32 inputs (contract: activations rounded)"))
 
 
 @needs_bf16
 @pytest.mark.parametrize("n", [1, 7, 64])
-@pytest.mark.parametrize("kind", [pytest.param(k, marks=_bf16_xfail_for_conv(k)) if "conv" in k or "grouped" in k
-                                  else k for k in _SINGLE])
+@pytest.mark.parametrize("kind", [pytest.param(k, marks=BF16_CONV_INPUTS_BUG)
+                                  for k in ("conv", "conv_bn_relu", "grouped_same")] + ["linear", "linear_relu"])
 def test_bf16_single_step_equals_bf16_oracle(kind, n, isa):
     model = _single(kind)
     x = inputs(model, n, seed=30 + n)
@@ -764,7 +801,7 @@ _CONV_INPUTS_VISIBLE = [n for n in NETS if n not in ("mlp", "pool_edges")]
 
 def _bf16_net_params():
     for name in NETS:
-        yield pytest.param(name, marks=_bf16_xfail_for_conv(name)) if name in _CONV_INPUTS_VISIBLE else name
+        yield pytest.param(name, marks=BF16_CONV_INPUTS_BUG) if name in _CONV_INPUTS_VISIBLE else name
 
 
 @needs_bf16
