@@ -284,10 +284,20 @@ def net_pool_edges():
                  Flatten(), Linear(4, 3)], (2, 6, 9), 10)
 
 
+def net_wide():
+    """channel counts that take the direct convolution (groups 1, >= 4 input channels, many
+    output channels, some not a multiple of the vector width), strided, dilated and
+    rectangular, with BN folded and activations fused."""
+    return _net([Conv2d(4, 32, 3, padding=1), BatchNorm2d(32), ReLU(),
+                 Conv2d(32, 48, 3, stride=2), LeakyReLU(0.1),
+                 Conv2d(48, 37, (3, 2), dilation=(1, 2), padding=(1, 1)), BatchNorm2d(37), ELU(),
+                 MaxPool2d(2, ceil_mode=True), Flatten(), Linear(37 * 3 * 3, 10)], (4, 12, 12), 11)
+
+
 NETS = {f.__name__[4:]: f for f in (
     net_conv_bn_relu, net_conv_bn_nobias, net_conv_leaky_strided, net_grouped_dilated,
     net_same_asymmetric, net_bn_standalone, net_softmax_channels, net_softmax_fallback, net_mlp,
-    net_pool_edges)}
+    net_pool_edges, net_wide)}
 NET_SEEDS = {name: k for k, name in enumerate(NETS)}
 
 
@@ -691,19 +701,52 @@ def test_summary_for_a_shape_given_later():
 
 
 # ============================================================================ argument errors
+COMPILE_ERROR_BUG = pytest.mark.xfail(strict=True, reason=(
+    "BUG: when the shape check in predict passes (no model.input_shape, or only H/W differ), "
+    "a shape that does not fit fails while compiling, with a ValueError that does not name x, "
+    "e.g. 'weight (8, 3, 3, 3) with groups=1 does not fit 2 input channels' or 'the fully "
+    "connected layer expects 128 features, but the previous step gives (8, 1, 1) = 8' "
+    "(model.predict: 'Conv2d expects x with 3 channels', 'Linear expects x of shape (N, 128)')"))
+
+
 @pytest.mark.parametrize("shape", [(2, 2, 8, 8), (2, 3, 8), (2, 3, 8, 8, 1), (3 * 8 * 8,), (0, 3, 8, 8),
-                                   pytest.param((2, 3, 10, 8), marks=pytest.mark.xfail(strict=True, reason=(
-                                       "BUG: a spatial size whose flattened features do not fit the "
-                                       "Linear raises the compile-time ValueError 'the fully connected "
-                                       "layer expects 128 features, but the previous step gives (160, 1, "
-                                       "1) = 160', which does not name x (model.predict: 'Linear expects "
-                                       "x of shape (N, 128)')")))])
+                                   pytest.param((2, 3, 10, 8), marks=COMPILE_ERROR_BUG)])
 def test_input_shape_errors_name_x(shape):
     """(2, 3, 10, 8): the channels fit but the flattened features (160) do not fit the Linear
     (128); the error comes from compiling that shape and must still name x."""
     im = InferenceModel(make("conv_bn_relu"))
     with pytest.raises(ValueError, match=r"\bx\b"):
         im.predict(np.zeros(shape, np.float32))
+
+
+@pytest.mark.parametrize("shape", [pytest.param((2, 2, 8, 8), marks=COMPILE_ERROR_BUG),
+                                   pytest.param((2, 3, 2, 2), marks=COMPILE_ERROR_BUG),
+                                   pytest.param((2, 3, 8), marks=COMPILE_ERROR_BUG),
+                                   (0, 3, 8, 8), (3 * 8 * 8,)])
+def test_input_shape_errors_name_x_without_model_input_shape(shape):
+    model = make("conv_bn_relu")
+    model.input_shape = None
+    with pytest.raises(ValueError, match=r"\bx\b"):
+        InferenceModel(model).predict(np.zeros(shape, np.float32))
+
+
+WRONG_RANK_BUG = pytest.mark.xfail(strict=True, reason=(
+    "BUG: without model.input_shape, predict accepts x of the wrong rank: the sample shape "
+    "is padded to (C, H, W) with ones. Sequential([Conv2d(3, 4, 1), ReLU()]) on x (2, 3, 5) "
+    "returns shape (2, 4, 5, 1) and Sequential([Linear(20, 3)]) on x (2, 4, 5) flattens it and "
+    "returns (2, 3); model.predict raises 'x must be 4-D (N, C, H, W)' / 'x must be 2-D'"))
+
+
+@WRONG_RANK_BUG
+@pytest.mark.parametrize("layers, shape", [([Conv2d(3, 4, 1), ReLU()], (2, 3, 5)),
+                                           ([Linear(20, 3)], (2, 4, 5))], ids=["conv_3d", "linear_3d"])
+def test_wrong_rank_without_model_input_shape_raises(layers, shape):
+    model = Sequential(layers)
+    x = np.ones(shape, np.float32)
+    with pytest.raises(ValueError, match=r"\bx\b"):
+        model.predict(x)  # what the InferenceModel must match
+    with pytest.raises(ValueError, match=r"\bx\b"):
+        InferenceModel(model).predict(x)
 
 
 def test_vector_input_shape_errors_name_x():
