@@ -252,8 +252,9 @@ def net_bn_standalone():
 
 
 def net_softmax_channels():
-    """native softmax: over the channels of an image and over the features of a vector."""
-    return _net([Conv2d(2, 5, 3, padding=1), BatchNorm2d(5), Softmax(axis=1),
+    """native softmax: over the channels of an image (axis -3) and over the features of a
+    vector (axis -1); the mlp has axis 1."""
+    return _net([Conv2d(2, 5, 3, padding=1), BatchNorm2d(5), Softmax(axis=-3),
                  Conv2d(5, 4, 3), Flatten(), Linear(4 * 4 * 4, 6), Softmax(axis=-1)], (2, 6, 6), 7)
 
 
