@@ -123,7 +123,7 @@ def _freeze(layers, precision):
         elif isinstance(layer, Flatten):
             entries.append(_Entry("flatten", names))
         elif isinstance(layer, Dropout):
-            pass  # the identity in eval mode
+            entries.append(_Entry("identity", names))  # the identity in eval mode: no step
         else:
             # no native step: the layer's own eval path, on a private copy
             entries.append(_Entry("python", names, layer=copy.deepcopy(layer)))
@@ -141,27 +141,37 @@ class _Compiled:
     """The frozen entries compiled for one per-sample input shape: native segments and Python
     fallbacks, in order."""
 
+    # Operators that read images (N, C, H, W) or flat vectors (N, F), as their layers demand.
+    _IMAGE_OPS = ("conv", "pool", "global_avg_pool", "affine")
+    _VECTOR_OPS = ("linear",)
+
     def __init__(self, entries, sample_shape, bf16):
-        self.segments = []  # (kind, object, entry names), kind "native" or "python"
+        self.segments = []  # (kind, runner, per-sample output shape), kind "native" or "python"
         self.rows = []  # (layers, kernel, output shape, weight bytes) for summary()
         shape = tuple(sample_shape)
         net = None
         for e in entries:
             if e.op == "python" and isinstance(e.data["layer"], Softmax) and _native_softmax(e.data["layer"], len(shape) + 1):
                 e = _Entry("softmax", e.layers)
+            if e.op == "identity":
+                self.rows.append((" + ".join(e.layers), "none (the identity when serving)", shape, 0))
+                continue
             if e.op == "python":
                 if net is not None:
-                    self.segments.append(("native", net))
+                    self.segments.append(("native", net, shape))
                     net = None
                 layer = e.data["layer"]
                 shape = tuple(layer.output_shape((1,) + shape)[1:])
-                self.segments.append(("python", layer))
+                self.segments.append(("python", layer, shape))
                 self.rows.append((" + ".join(e.layers), "python (layer.infer)", shape, 0))
                 continue
+            if e.op in self._IMAGE_OPS and len(shape) != 3:
+                raise ValueError(f"{e.layers[0]} expects samples of shape (C, H, W), got {shape}")
+            if e.op in self._VECTOR_OPS and len(shape) != 1:
+                raise ValueError(f"{e.layers[0]} expects samples of shape (features,), got {shape}")
             if net is None:
                 if len(shape) > 3:
-                    raise NotImplementedError(
-                        f"InferenceModel: {len(shape) + 1}-D input is not supported (at most (N, C, H, W))")
+                    raise ValueError(f"samples of shape {shape}: at most (C, H, W) is supported")
                 net = _C.Network(list(shape), bf16)
             steps_before = len(net.describe())
             self._add(net, e)
@@ -172,7 +182,7 @@ class _Compiled:
                 layers = self.rows.pop()[0] + " + " + layers
             self.rows.append((layers, step[0], shape, step[2]))
         if net is not None:
-            self.segments.append(("native", net))
+            self.segments.append(("native", net, shape))
         self.output_shape = shape
 
     @staticmethod
@@ -209,8 +219,12 @@ class _Compiled:
             raise AssertionError(e.op)
 
     def run(self, x):
-        for kind, obj in self.segments:
-            x = obj.run(np.ascontiguousarray(x)) if kind == "native" else obj.infer(x)
+        for kind, obj, shape in self.segments:
+            if kind == "native":
+                # the runtime sees (C, H, W); give the next layer the shape the model would
+                x = obj.run(np.ascontiguousarray(x)).reshape((x.shape[0],) + shape)
+            else:
+                x = obj.infer(x)
         return x
 
 
@@ -248,7 +262,10 @@ class InferenceModel:
         with self._lock:
             got = self._compiled.get(sample_shape)
             if got is None:
-                got = _Compiled(self._entries, sample_shape, self.precision == "bf16")
+                try:
+                    got = _Compiled(self._entries, sample_shape, self.precision == "bf16")
+                except ValueError as e:
+                    raise ValueError(f"x with samples of shape {sample_shape} does not fit this model: {e}") from None
                 if len(self._compiled) >= self._MAX_SHAPES:
                     self._compiled.pop(next(iter(self._compiled)))
                 self._compiled = {**self._compiled, sample_shape: got}  # readers see old or new
