@@ -16,6 +16,7 @@ void register_activation(py::module_& m);
 void register_dropout(py::module_& m);
 void register_softmax(py::module_& m);
 void register_optim(py::module_& m);
+void register_winograd(py::module_& m);
 }  // namespace pcn::bind
 
 PYBIND11_MODULE(_C, m) {
@@ -33,4 +34,5 @@ PYBIND11_MODULE(_C, m) {
   pcn::bind::register_dropout(m);
   pcn::bind::register_softmax(m);
   pcn::bind::register_optim(m);
+  pcn::bind::register_winograd(m);
 }

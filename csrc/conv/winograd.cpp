@@ -1,0 +1,143 @@
+#include "conv/winograd.h"
+
+#include <algorithm>
+#include <atomic>
+
+#include "common/check.h"
+#include "common/cpu_features.h"
+#include "common/threading.h"
+#include "conv/winograd_kernels.h"
+
+namespace pcn::conv {
+
+bool winograd_applies(const Conv2dShape& s) {
+  return s.kh == 3 && s.kw == 3 && s.sh == 1 && s.sw == 1 && s.dh == 1 && s.dw == 1 &&
+         s.groups == 1 && s.c >= 1 && s.oc >= 1 && s.oh >= 1 && s.ow >= 1;
+}
+
+bool winograd_pays(const Conv2dShape& s) {
+  if (!winograd_applies(s) || current_isa() != Isa::avx512) return false;
+  return s.c >= 16 && s.oc >= 16;
+}
+
+WinogradWeights::WinogradWeights(const Conv2dShape& s, const float* w)
+    : c_(s.c), k_(s.oc), kblocks_((s.oc + kWinogradRows - 1) / kWinogradRows) {
+  PCN_CHECK(s.kh == 3 && s.kw == 3 && s.groups == 1 && s.c >= 1 && s.oc >= 1,
+            "Winograd weights need a 3x3 kernel, one group and channels, got kernel (", s.kh,
+            ", ", s.kw, "), groups ", s.groups);
+  const int64_t total = checked_mul(checked_mul(kWinogradPoints * kblocks_, kWinogradRows,
+                                                "Winograd weights"),
+                                    c_, "Winograd weights");
+  PCN_CHECK(total <= kMaxElements, "Winograd weights of ", total, " elements are too large");
+  u_.resize(static_cast<size_t>(total));
+  std::fill(u_.data(), u_.data() + total, 0.0f);
+  // G of F(4x4, 3x3) (interpolation points 0, +-1, +-2, infinity), applied in double so that
+  // U carries one rounding.
+  static const double G[6][3] = {{1.0 / 4, 0, 0},
+                                 {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                 {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                 {0, 0, 1}};
+  for (int64_t k = 0; k < k_; ++k)
+    for (int64_t ch = 0; ch < c_; ++ch) {
+      const float* g = w + (k * c_ + ch) * 9;
+      double gg[6][3];  // G g
+      for (int a = 0; a < 6; ++a)
+        for (int q = 0; q < 3; ++q)
+          gg[a][q] = G[a][0] * g[q] + G[a][1] * g[3 + q] + G[a][2] * g[6 + q];
+      for (int a = 0; a < 6; ++a)
+        for (int b = 0; b < 6; ++b) {
+          const double val = gg[a][0] * G[b][0] + gg[a][1] * G[b][1] + gg[a][2] * G[b][2];
+          float* p = u_.data() + ((a * 6 + b) * kblocks_ + k / kWinogradRows) * c_ * kWinogradRows;
+          p[ch * kWinogradRows + k % kWinogradRows] = static_cast<float>(val);
+        }
+    }
+}
+
+namespace {
+
+// Tiles per block. A block's V (36 x C x tiles floats) is read once per row block of output
+// channels, so it should stay in L2 (1 MB per core here): 32 tiles keep it at 288 KB for
+// 64 input channels; wider channels take 16.
+int64_t block_tiles(int64_t c) { return c <= 96 ? 32 : 16; }
+
+}  // namespace
+
+void winograd_forward(const Conv2dShape& s, const float* x, const WinogradWeights& u,
+                      const float* bias, float* y, bool relu) {
+  PCN_CHECK(winograd_applies(s), "winograd_forward: shape not supported");
+  PCN_CHECK(u.in_channels() == s.c && u.out_channels() == s.oc,
+            "winograd_forward: weights for ", u.in_channels(), " -> ", u.out_channels(),
+            " channels, input shape needs ", s.c, " -> ", s.oc);
+  if (s.n == 0) return;
+  const WinogradKernels& kern = select_winograd_kernels();
+  const int64_t C = s.c, K = s.oc, ohw = s.oh * s.ow;
+  const int64_t tw = (s.ow + kWinogradOut - 1) / kWinogradOut;
+  const int64_t th = (s.oh + kWinogradOut - 1) / kWinogradOut;
+  const int64_t per_image = th * tw, total = s.n * per_image;
+  const int64_t tb = block_tiles(C);
+  const int64_t blocks = (total + tb - 1) / tb;
+  const int64_t kblocks = u.row_blocks();
+  // Too few blocks for the threads: the row blocks of output channels are split as well, each
+  // part transforming the block's input again.
+  const int64_t nt = get_num_threads();
+  const int64_t groups =
+      blocks >= 2 * nt ? 1 : std::min<int64_t>(kblocks, (2 * nt + blocks - 1) / blocks);
+  const int64_t items = blocks * groups;
+  // Row strides with one extra cache line, so the 36 points' rows do not fall 4 KB apart
+  // (the same L1 set) when C x tiles is a multiple of 1024.
+  const int64_t ld = (tb + 15) / 16 * 16;
+  const int64_t ldxi_v = C * ld + 16;
+  const int64_t ldxi_m = kWinogradRows * ld + 16;
+
+  static std::atomic<uint64_t> calls{0};
+  const uint64_t call = ++calls;
+  parallel_for_dynamic(items, dynamic_chunk(items, 1), [&](int64_t i0, int64_t i1) {
+    thread_local AlignedBuffer vbuf, mbuf;
+    thread_local uint64_t v_call = 0;
+    thread_local int64_t v_block = -1;
+    vbuf.resize(static_cast<size_t>(kWinogradPoints * ldxi_v));
+    mbuf.resize(static_cast<size_t>(kWinogradPoints * ldxi_m));
+    float* v = vbuf.data();
+    float* m = mbuf.data();
+    for (int64_t item = i0; item < i1; ++item) {
+      const int64_t blk = item / groups, grp = item % groups;
+      const int64_t t0 = blk * tb, t1 = std::min(total, t0 + tb), cols = t1 - t0;
+      // Calls f(b, ty, tx, n, lane): the segments (tiles of one tile row) of this block.
+      auto segments = [&](auto&& f) {
+        for (int64_t t = t0; t < t1;) {
+          const int64_t b = t / per_image, r = t % per_image, ty = r / tw, tx = r % tw;
+          const int64_t n = std::min(tw - tx, t1 - t);
+          f(b, ty, tx, n, t - t0);
+          t += n;
+        }
+      };
+      if (v_call != call || v_block != blk) {
+        v_call = 0;  // until transformed (a kernel may throw)
+        segments([&](int64_t b, int64_t ty, int64_t tx, int64_t n, int64_t lane) {
+          kern.input(x + b * C * s.h * s.w, C, s.h, s.w, ty * kWinogradOut - s.pt,
+                     tx * kWinogradOut - s.pl, n, v + lane, ld, ldxi_v);
+        });
+        v_call = call;
+        v_block = blk;
+      }
+      const int64_t kb0 = kblocks * grp / groups, kb1 = kblocks * (grp + 1) / groups;
+      for (int64_t kb = kb0; kb < kb1; ++kb) {
+        const int64_t k0 = kb * kWinogradRows, rows = std::min(kWinogradRows, K - k0);
+        for (int64_t xi = 0; xi < kWinogradPoints; ++xi)
+          kern.gemm(rows, cols, C, u.panel(xi, kb), v + xi * ldxi_v, ld, m + xi * ldxi_m, ld);
+        for (int64_t i = 0; i < rows; ++i) {
+          const int64_t k = k0 + i;
+          const float bk = bias ? bias[k] : 0.0f;
+          segments([&](int64_t b, int64_t ty, int64_t tx, int64_t n, int64_t lane) {
+            kern.output(m + i * ld + lane, ldxi_m, n, bk, relu, y + (b * K + k) * ohw, s.oh,
+                        s.ow, ty * kWinogradOut, tx * kWinogradOut);
+          });
+        }
+      }
+    }
+  });
+}
+
+}  // namespace pcn::conv

@@ -1,0 +1,233 @@
+// AVX-512 Winograd F(4x4, 3x3) kernels (winograd_kernels.h), vectorised across 16 tiles of a
+// tile row: lane t of a vector belongs to tile t, so a row of the image (tiles 4 floats apart)
+// is loaded as 5 vectors and split into its 6 tile columns with permutes, and the 4 output
+// columns of 16 tiles are merged back into 64 consecutive floats of an output row.
+#include <immintrin.h>
+
+#include "conv/winograd.h"
+#include "conv/winograd_kernels.h"
+
+// GCC 12's _mm512_shuffle_f32x4 passes _mm512_undefined_ps(), which warns as
+// maybe-uninitialized (GCC PR 105593); the value is never used.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace pcn::conv {
+namespace {
+
+constexpr int64_t kLanes = 16;
+
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// Lanes l < count (count clamped to [0, 16]).
+inline __mmask16 first_lanes(int64_t count) {
+  if (count <= 0) return 0;
+  if (count >= kLanes) return 0xFFFF;
+  return static_cast<__mmask16>((1u << count) - 1);
+}
+
+// Lanes l with lo <= base + l < hi.
+inline __mmask16 lanes_within(int64_t base, int64_t lo, int64_t hi) {
+  return static_cast<__mmask16>(first_lanes(hi - base) & ~first_lanes(lo - base));
+}
+
+// v = B^T d on vectors (one 6-point line per lane).
+__attribute__((always_inline)) inline void input_line(const __m512* d, __m512* v) {
+  const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f);
+  const __m512 two = _mm512_set1_ps(2.0f);
+  v[0] = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2], d[4]));
+  v[1] = _mm512_fnmadd_ps(four, _mm512_add_ps(d[1], d[2]), _mm512_add_ps(d[3], d[4]));
+  v[2] = _mm512_fmadd_ps(four, _mm512_sub_ps(d[1], d[2]), _mm512_sub_ps(d[4], d[3]));
+  const __m512 e = _mm512_sub_ps(d[4], d[2]), f = _mm512_sub_ps(d[3], d[1]);
+  v[3] = _mm512_fmadd_ps(two, f, e);
+  v[4] = _mm512_fnmadd_ps(two, f, e);
+  v[5] = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
+}
+
+// o = A^T m on vectors (4 outputs per lane).
+__attribute__((always_inline)) inline void output_line(const __m512* m, __m512* o) {
+  const __m512 s1 = _mm512_add_ps(m[1], m[2]), d1 = _mm512_sub_ps(m[1], m[2]);
+  const __m512 s2 = _mm512_add_ps(m[3], m[4]), d2 = _mm512_sub_ps(m[3], m[4]);
+  o[0] = _mm512_add_ps(_mm512_add_ps(m[0], s1), s2);
+  o[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d2, d1);
+  o[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), s2, s1);
+  o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d2, d1), m[5]);
+}
+
+// Splits the 80 floats r[0..4] of an image row into the tile columns d[q][t] = row[4t + q],
+// q < 6, t < 16: pairs of columns from 32 floats with one two-source permute (lanes 0-7 and
+// 8-15), the two halves joined by 128-bit lane shuffles; columns 4 and 5 are columns 0 and 1
+// one tile on, with the 65th and 66th float appended.
+__attribute__((always_inline)) inline void split_columns(const __m512* r, __m512* d) {
+  const __m512i pair01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28,
+                                           1, 5, 9, 13, 17, 21, 25, 29);
+  const __m512i pair23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30,
+                                           3, 7, 11, 15, 19, 23, 27, 31);
+  const __m512i next = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+  const __m512i next1 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17);
+  const __m512 a01 = _mm512_permutex2var_ps(r[0], pair01, r[1]);
+  const __m512 b01 = _mm512_permutex2var_ps(r[2], pair01, r[3]);
+  const __m512 a23 = _mm512_permutex2var_ps(r[0], pair23, r[1]);
+  const __m512 b23 = _mm512_permutex2var_ps(r[2], pair23, r[3]);
+  d[0] = _mm512_shuffle_f32x4(a01, b01, 0x44);
+  d[1] = _mm512_shuffle_f32x4(a01, b01, 0xEE);
+  d[2] = _mm512_shuffle_f32x4(a23, b23, 0x44);
+  d[3] = _mm512_shuffle_f32x4(a23, b23, 0xEE);
+  d[4] = _mm512_permutex2var_ps(d[0], next, r[4]);
+  d[5] = _mm512_permutex2var_ps(d[1], next1, r[4]);
+}
+
+// The inverse for 4 columns: out[16p + l] = o[(16p + l) % 4][(16p + l) / 4], p < 4.
+__attribute__((always_inline)) inline void merge_columns(const __m512* o, __m512* out) {
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30,
+                                       15, 31);
+  const __m512 a = _mm512_permutex2var_ps(o[0], lo, o[1]);  // o0 o1 pairs, tiles 0-7
+  const __m512 b = _mm512_permutex2var_ps(o[0], hi, o[1]);  // tiles 8-15
+  const __m512 c = _mm512_permutex2var_ps(o[2], lo, o[3]);
+  const __m512 d = _mm512_permutex2var_ps(o[2], hi, o[3]);
+  const __m512i plo = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+  const __m512i phi = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+  auto pairs = [](__m512 x, __m512i idx, __m512 y) {
+    return _mm512_castpd_ps(_mm512_permutex2var_pd(_mm512_castps_pd(x), idx, _mm512_castps_pd(y)));
+  };
+  out[0] = pairs(a, plo, c);
+  out[1] = pairs(a, phi, c);
+  out[2] = pairs(b, plo, d);
+  out[3] = pairs(b, phi, d);
+}
+
+void input_avx512(const float* xb, int64_t c, int64_t h, int64_t w, int64_t y0, int64_t x0,
+                  int64_t n, float* v, int64_t ldv, int64_t ldxi) {
+  for (int64_t t0 = 0; t0 < n; t0 += kLanes) {
+    const int64_t nv = min64(kLanes, n - t0);
+    const __mmask16 store = first_lanes(nv);
+    const int64_t xs = x0 + 4 * t0;  // first column of the chunk
+    __mmask16 load[5];
+    for (int q = 0; q < 5; ++q) load[q] = lanes_within(xs + 16 * q, 0, w);
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const float* xc = xb + ch * h * w;
+      __m512 e[6][6];  // e[r][p]: row r of the tile transformed along x, point p
+      for (int r = 0; r < 6; ++r) {
+        const int64_t y = y0 + r;
+        if (y < 0 || y >= h) {
+          for (int p = 0; p < 6; ++p) e[r][p] = _mm512_setzero_ps();
+          continue;
+        }
+        // Masked lanes are not read, so the row may start in the left padding.
+        const float* row = xc + y * w + xs;
+        __m512 raw[5], d[6];
+        for (int q = 0; q < 5; ++q) raw[q] = _mm512_maskz_loadu_ps(load[q], row + 16 * q);
+        split_columns(raw, d);
+        input_line(d, e[r]);
+      }
+      float* vc = v + ch * ldv + t0;
+      for (int p = 0; p < 6; ++p) {
+        __m512 col[6], out[6];
+        for (int r = 0; r < 6; ++r) col[r] = e[r][p];
+        input_line(col, out);
+        for (int a = 0; a < 6; ++a) _mm512_mask_storeu_ps(vc + (a * 6 + p) * ldxi, store, out[a]);
+      }
+    }
+  }
+}
+
+// R rows x V vectors of tiles; masks select the tiles of a partial last vector.
+template <int R, int V>
+void gemm_tile(int64_t kc, const float* u, const float* v, int64_t ldv, float* m, int64_t ldm,
+               __mmask16 m0, __mmask16 m1) {
+  __m512 acc[R][V];
+#pragma GCC unroll 12
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 2
+    for (int j = 0; j < V; ++j) acc[i][j] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+  for (int64_t ch = 0; ch < kc; ++ch) {
+    __m512 b[V];
+    b[0] = _mm512_maskz_loadu_ps(m0, v + ch * ldv);
+    if constexpr (V == 2) b[1] = _mm512_maskz_loadu_ps(m1, v + ch * ldv + 16);
+    const float* uc = u + ch * kWinogradRows;
+#pragma GCC unroll 12
+    for (int i = 0; i < R; ++i) {
+      const __m512 a = _mm512_set1_ps(uc[i]);
+#pragma GCC unroll 2
+      for (int j = 0; j < V; ++j) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
+    }
+  }
+#pragma GCC unroll 12
+  for (int i = 0; i < R; ++i) {
+    _mm512_mask_storeu_ps(m + i * ldm, m0, acc[i][0]);
+    if constexpr (V == 2) _mm512_mask_storeu_ps(m + i * ldm + 16, m1, acc[i][1]);
+  }
+}
+
+template <int R>
+void gemm_rows(int64_t cols, int64_t kc, const float* u, const float* v, int64_t ldv, float* m,
+               int64_t ldm) {
+  for (int64_t t = 0; t < cols; t += 2 * kLanes) {
+    const int64_t left = cols - t;
+    if (left > kLanes)
+      gemm_tile<R, 2>(kc, u, v + t, ldv, m + t, ldm, 0xFFFF, first_lanes(left - kLanes));
+    else
+      gemm_tile<R, 1>(kc, u, v + t, ldv, m + t, ldm, first_lanes(left), 0);
+  }
+}
+
+using GemmRowsFn = void (*)(int64_t, int64_t, const float*, const float*, int64_t, float*,
+                            int64_t);
+constexpr GemmRowsFn kGemmRows[kWinogradRows] = {
+    &gemm_rows<1>, &gemm_rows<2>, &gemm_rows<3>, &gemm_rows<4>,  &gemm_rows<5>,  &gemm_rows<6>,
+    &gemm_rows<7>, &gemm_rows<8>, &gemm_rows<9>, &gemm_rows<10>, &gemm_rows<11>, &gemm_rows<12>};
+
+void gemm_avx512(int64_t rows, int64_t cols, int64_t kc, const float* u, const float* v,
+                 int64_t ldv, float* m, int64_t ldm) {
+  kGemmRows[rows - 1](cols, kc, u, v, ldv, m, ldm);
+}
+
+void output_avx512(const float* m, int64_t ldxi, int64_t n, float bias, bool relu, float* yk,
+                   int64_t oh, int64_t ow, int64_t oy0, int64_t ox0) {
+  const __m512 bv = _mm512_set1_ps(bias);
+  for (int64_t t0 = 0; t0 < n; t0 += kLanes) {
+    const int64_t nv = min64(kLanes, n - t0);
+    const __mmask16 load = first_lanes(nv);
+    const float* mt = m + t0;
+    __m512 b[6][4];  // b[a][j]: point row a transformed along x, output column j
+    for (int a = 0; a < 6; ++a) {
+      __m512 row[6];
+      for (int p = 0; p < 6; ++p) row[p] = _mm512_maskz_loadu_ps(load, mt + (a * 6 + p) * ldxi);
+      output_line(row, b[a]);
+    }
+    __m512 o[4][4];  // o[i][j]: output row i, column j of each tile
+    for (int j = 0; j < 4; ++j) {
+      __m512 col[6], out[4];
+      for (int a = 0; a < 6; ++a) col[a] = b[a][j];
+      output_line(col, out);
+      for (int i = 0; i < 4; ++i) {
+        __m512 val = _mm512_add_ps(out[i], bv);
+        // max(0, v) with 0 first keeps NaN, as in PyTorch's relu
+        if (relu) val = _mm512_max_ps(_mm512_setzero_ps(), val);
+        o[i][j] = val;
+      }
+    }
+    const int64_t xs = ox0 + 4 * t0;
+    const int64_t xe = min64(ow, xs + 4 * nv);  // this chunk's columns end here
+    __mmask16 store[4];
+    for (int q = 0; q < 4; ++q) store[q] = lanes_within(xs + 16 * q, 0, xe);
+    for (int i = 0; i < 4; ++i) {
+      const int64_t y = oy0 + i;
+      if (y >= oh) break;
+      __m512 out[4];
+      merge_columns(o[i], out);
+      float* row = yk + y * ow + xs;
+      for (int q = 0; q < 4; ++q) _mm512_mask_storeu_ps(row + 16 * q, store[q], out[q]);
+    }
+  }
+}
+
+}  // namespace
+
+const WinogradKernels& winograd_kernels_avx512() {
+  static const WinogradKernels k{&input_avx512, &gemm_avx512, &output_avx512};
+  return k;
+}
+
+}  // namespace pcn::conv

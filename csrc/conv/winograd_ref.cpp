@@ -1,0 +1,91 @@
+// Portable Winograd F(4x4, 3x3) kernels (winograd_kernels.h): one tile at a time, plain loops.
+#include "common/cpu_features.h"
+#include "conv/winograd.h"
+#include "conv/winograd_kernels.h"
+
+namespace pcn::conv {
+namespace {
+
+// v = B^T d for one 6-point line (d, v `stride` floats apart).
+inline void input_line(const float* d, int64_t ds, float* v, int64_t vs) {
+  const float d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds], d4 = d[4 * ds],
+              d5 = d[5 * ds];
+  v[0] = 4.0f * d0 - 5.0f * d2 + d4;
+  v[vs] = (d3 + d4) - 4.0f * (d1 + d2);
+  v[2 * vs] = (d4 - d3) + 4.0f * (d1 - d2);
+  v[3 * vs] = (d4 - d2) + 2.0f * (d3 - d1);
+  v[4 * vs] = (d4 - d2) - 2.0f * (d3 - d1);
+  v[5 * vs] = 4.0f * d1 - 5.0f * d3 + d5;
+}
+
+// o = A^T m for one 6-point line (4 outputs).
+inline void output_line(const float* m, int64_t ms, float* o, int64_t os) {
+  const float s1 = m[ms] + m[2 * ms], d1 = m[ms] - m[2 * ms];
+  const float s2 = m[3 * ms] + m[4 * ms], d2 = m[3 * ms] - m[4 * ms];
+  o[0] = m[0] + s1 + s2;
+  o[os] = d1 + 2.0f * d2;
+  o[2 * os] = s1 + 4.0f * s2;
+  o[3 * os] = d1 + 8.0f * d2 + m[5 * ms];
+}
+
+void input_ref(const float* xb, int64_t c, int64_t h, int64_t w, int64_t y0, int64_t x0,
+               int64_t n, float* v, int64_t ldv, int64_t ldxi) {
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const float* xc = xb + ch * h * w;
+    for (int64_t t = 0; t < n; ++t) {
+      float d[6][6], e[6][6], f[6][6];
+      for (int r = 0; r < 6; ++r)
+        for (int q = 0; q < 6; ++q) {
+          const int64_t y = y0 + r, x = x0 + 4 * t + q;
+          d[r][q] = (y >= 0 && y < h && x >= 0 && x < w) ? xc[y * w + x] : 0.0f;
+        }
+      for (int r = 0; r < 6; ++r) input_line(d[r], 1, e[r], 1);  // along x
+      for (int q = 0; q < 6; ++q) input_line(&e[0][q], 6, &f[0][q], 6);  // along y
+      for (int xi = 0; xi < 36; ++xi) v[xi * ldxi + ch * ldv + t] = f[xi / 6][xi % 6];
+    }
+  }
+}
+
+void gemm_ref(int64_t rows, int64_t cols, int64_t kc, const float* u, const float* v,
+              int64_t ldv, float* m, int64_t ldm) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t t = 0; t < cols; ++t) {
+      float acc = 0.0f;
+      for (int64_t ch = 0; ch < kc; ++ch) acc += u[ch * kWinogradRows + i] * v[ch * ldv + t];
+      m[i * ldm + t] = acc;
+    }
+}
+
+void output_ref(const float* m, int64_t ldxi, int64_t n, float bias, bool relu, float* yk,
+                int64_t oh, int64_t ow, int64_t oy0, int64_t ox0) {
+  for (int64_t t = 0; t < n; ++t) {
+    float a[6][6], b[6][4], o[4][4];
+    for (int xi = 0; xi < 36; ++xi) a[xi / 6][xi % 6] = m[xi * ldxi + t];
+    for (int r = 0; r < 6; ++r) output_line(a[r], 1, b[r], 1);       // along x
+    for (int q = 0; q < 4; ++q) output_line(&b[0][q], 4, &o[0][q], 4);  // along y
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j) {
+        const int64_t y = oy0 + i, x = ox0 + 4 * t + j;
+        if (y >= oh || x >= ow) continue;
+        float val = o[i][j] + bias;
+        if (relu && val < 0.0f) val = 0.0f;  // NaN propagates, as in PyTorch
+        yk[y * ow + x] = val;
+      }
+  }
+}
+
+}  // namespace
+
+const WinogradKernels& winograd_kernels_ref() {
+  static const WinogradKernels k{&input_ref, &gemm_ref, &output_ref};
+  return k;
+}
+
+const WinogradKernels& select_winograd_kernels() {
+#ifdef PCN_HAVE_AVX512
+  if (current_isa() == Isa::avx512) return winograd_kernels_avx512();
+#endif
+  return winograd_kernels_ref();
+}
+
+}  // namespace pcn::conv
