@@ -15,6 +15,7 @@ namespace pcn::conv {
 namespace {
 
 constexpr int64_t kLanes = 16;
+constexpr int64_t kPrefetchChannels = 2;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -106,6 +107,17 @@ void input_avx512(const float* xb, int64_t c, int64_t h, int64_t w, int64_t y0, 
     for (int q = 0; q < 5; ++q) load[q] = lanes_within(xs + 16 * q, 0, w);
     for (int64_t ch = 0; ch < c; ++ch) {
       const float* xc = xb + ch * h * w;
+      // The next channels' rows are a plane apart, too far for the hardware prefetchers:
+      // without this, loads from memory took a third of a batch-16 64 -> 64 32x32 call.
+      if (ch + kPrefetchChannels < c) {
+        const float* pc = xc + kPrefetchChannels * h * w + xs;
+        for (int r = 0; r < 6; ++r) {
+          const int64_t y = y0 + r;
+          if (y < 0 || y >= h) continue;
+          for (int q = 0; q < 5; ++q)
+            if (load[q]) _mm_prefetch(reinterpret_cast<const char*>(pc + y * w + 16 * q), _MM_HINT_T0);
+        }
+      }
       __m512 e[6][6];  // e[r][p]: row r of the tile transformed along x, point p
       for (int r = 0; r < 6; ++r) {
         const int64_t y = y0 + r;
