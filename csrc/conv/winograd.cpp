@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <vector>
 
 #include "common/check.h"
 #include "common/cpu_features.h"
@@ -72,7 +73,7 @@ void winograd_forward(const Conv2dShape& s, const float* x, const WinogradWeight
             " channels, input shape needs ", s.c, " -> ", s.oc);
   if (s.n == 0) return;
   const WinogradKernels& kern = select_winograd_kernels();
-  const int64_t C = s.c, K = s.oc, ohw = s.oh * s.ow;
+  const int64_t C = s.c, K = s.oc;
   const int64_t tw = (s.ow + kWinogradOut - 1) / kWinogradOut;
   const int64_t th = (s.oh + kWinogradOut - 1) / kWinogradOut;
   const int64_t per_image = th * tw, total = s.n * per_image;
@@ -91,10 +92,17 @@ void winograd_forward(const Conv2dShape& s, const float* x, const WinogradWeight
   const int64_t ldxi_v = C * ld + 16;
   const int64_t ldxi_m = kWinogradRows * ld + 16;
 
+  // Pieces of up to `pitch` tiles, grouped 16 / pitch to a vector: maps of up to 4 or 8
+  // tiles across fill the vectors with 4 or 2 tile rows.
+  const int64_t pitch = tw <= 4 ? 4 : tw <= 8 ? 8 : 16;
+  const int group = static_cast<int>(16 / pitch);
+  const WinogradGeometry geo{C, s.h, s.w, s.pt, s.pl, K, s.oh, s.ow};
+
   static std::atomic<uint64_t> calls{0};
   const uint64_t call = ++calls;
   parallel_for_dynamic(items, dynamic_chunk(items, 1), [&](int64_t i0, int64_t i1) {
     thread_local AlignedBuffer vbuf, mbuf;
+    thread_local std::vector<WinogradPiece> pieces;
     thread_local uint64_t v_call = 0;
     thread_local int64_t v_block = -1;
     vbuf.resize(static_cast<size_t>(kWinogradPoints * ldxi_v));
@@ -104,20 +112,26 @@ void winograd_forward(const Conv2dShape& s, const float* x, const WinogradWeight
     for (int64_t item = i0; item < i1; ++item) {
       const int64_t blk = item / groups, grp = item % groups;
       const int64_t t0 = blk * tb, t1 = std::min(total, t0 + tb), cols = t1 - t0;
-      // Calls f(b, ty, tx, n, lane): the segments (tiles of one tile row) of this block.
-      auto segments = [&](auto&& f) {
-        for (int64_t t = t0; t < t1;) {
-          const int64_t b = t / per_image, r = t % per_image, ty = r / tw, tx = r % tw;
-          const int64_t n = std::min(tw - tx, t1 - t);
-          f(b, ty, tx, n, t - t0);
-          t += n;
+      // Calls f(first piece, count, lane) for each group of pieces of this block.
+      auto for_each_group = [&](auto&& f) {
+        int64_t lane = 0;
+        for (size_t p = 0; p < pieces.size(); p += group) {
+          const int count = static_cast<int>(std::min<size_t>(group, pieces.size() - p));
+          f(&pieces[p], count, lane);
+          for (int q = 0; q < count; ++q) lane += pieces[p + q].n;
         }
       };
       if (v_call != call || v_block != blk) {
         v_call = 0;  // until transformed (a kernel may throw)
-        segments([&](int64_t b, int64_t ty, int64_t tx, int64_t n, int64_t lane) {
-          kern.input(x + b * C * s.h * s.w, C, s.h, s.w, ty * kWinogradOut - s.pt,
-                     tx * kWinogradOut - s.pl, n, v + lane, ld, ldxi_v);
+        pieces.clear();
+        for (int64_t t = t0; t < t1;) {
+          const int64_t b = t / per_image, r = t % per_image, ty = r / tw, tx = r % tw;
+          const int64_t n = std::min({tw - tx, t1 - t, pitch});
+          pieces.push_back({b, ty, tx, n});
+          t += n;
+        }
+        for_each_group([&](const WinogradPiece* pc, int count, int64_t lane) {
+          kern.input(x, geo, pc, count, pitch, v + lane, ld, ldxi_v);
         });
         v_call = call;
         v_block = blk;
@@ -130,9 +144,8 @@ void winograd_forward(const Conv2dShape& s, const float* x, const WinogradWeight
         for (int64_t i = 0; i < rows; ++i) {
           const int64_t k = k0 + i;
           const float bk = bias ? bias[k] : 0.0f;
-          segments([&](int64_t b, int64_t ty, int64_t tx, int64_t n, int64_t lane) {
-            kern.output(m + i * ld + lane, ldxi_m, n, bk, relu, y + (b * K + k) * ohw, s.oh,
-                        s.ow, ty * kWinogradOut, tx * kWinogradOut);
+          for_each_group([&](const WinogradPiece* pc, int count, int64_t lane) {
+            kern.output(m + i * ld + lane, ldxi_m, geo, pc, count, pitch, k, bk, relu, y);
           });
         }
       }

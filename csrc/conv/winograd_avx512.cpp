@@ -54,17 +54,19 @@ __attribute__((always_inline)) inline void output_line(const __m512* m, __m512* 
   o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d2, d1), m[5]);
 }
 
-// Splits the 80 floats r[0..4] of an image row into the tile columns d[q][t] = row[4t + q],
-// q < 6, t < 16: pairs of columns from 32 floats with one two-source permute (lanes 0-7 and
-// 8-15), the two halves joined by 128-bit lane shuffles; columns 4 and 5 are columns 0 and 1
-// one tile on, with the 65th and 66th float appended.
-__attribute__((always_inline)) inline void split_columns(const __m512* r, __m512* d) {
+// Splits image rows into tile columns, d[q][l] = row[4t + q] for lane l = g * pitch + t of
+// piece g, q < 6. r[0..3] hold 64 floats: the 4 * pitch first floats of each piece's row in
+// turn; pairs of columns come from 32 floats with one two-source permute (lanes 0-7 and
+// 8-15), the two halves joined by 128-bit lane shuffles. Columns 4 and 5 are columns 0 and 1
+// one tile on, where the last tile of a piece takes floats 4 * pitch and 4 * pitch + 1 of
+// its row from `extra` (lanes 2g and 2g + 1), per the index vectors next4 and next5.
+__attribute__((always_inline)) inline void split_columns(const __m512* r, __m512 extra,
+                                                         __m512i next4, __m512i next5,
+                                                         __m512* d) {
   const __m512i pair01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28,
                                            1, 5, 9, 13, 17, 21, 25, 29);
   const __m512i pair23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30,
                                            3, 7, 11, 15, 19, 23, 27, 31);
-  const __m512i next = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
-  const __m512i next1 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17);
   const __m512 a01 = _mm512_permutex2var_ps(r[0], pair01, r[1]);
   const __m512 b01 = _mm512_permutex2var_ps(r[2], pair01, r[3]);
   const __m512 a23 = _mm512_permutex2var_ps(r[0], pair23, r[1]);
@@ -73,8 +75,28 @@ __attribute__((always_inline)) inline void split_columns(const __m512* r, __m512
   d[1] = _mm512_shuffle_f32x4(a01, b01, 0xEE);
   d[2] = _mm512_shuffle_f32x4(a23, b23, 0x44);
   d[3] = _mm512_shuffle_f32x4(a23, b23, 0xEE);
-  d[4] = _mm512_permutex2var_ps(d[0], next, r[4]);
-  d[5] = _mm512_permutex2var_ps(d[1], next1, r[4]);
+  d[4] = _mm512_permutex2var_ps(d[0], next4, extra);
+  d[5] = _mm512_permutex2var_ps(d[1], next5, extra);
+}
+
+// next4 for a pitch: lane l takes lane l + 1, or extra lane 2g for the last lane of piece g.
+inline __m512i next_index(int64_t pitch, int second) {
+  alignas(64) int32_t idx[16];
+  for (int l = 0; l < 16; ++l)
+    idx[l] = (l + 1) % pitch ? l + 1 : 16 + 2 * static_cast<int32_t>(l / pitch) + second;
+  return _mm512_load_si512(idx);
+}
+
+// Lanes g * pitch + t, t < n of piece g: where the pieces' tiles sit in a vector.
+inline __mmask16 piece_lanes(const WinogradPiece* pieces, int count, int64_t pitch,
+                             int64_t& total) {
+  uint32_t mask = 0;
+  total = 0;
+  for (int g = 0; g < count; ++g) {
+    mask |= ((1u << pieces[g].n) - 1) << (g * pitch);
+    total += pieces[g].n;
+  }
+  return static_cast<__mmask16>(mask);
 }
 
 // The inverse for 4 columns: out[16p + l] = o[(16p + l) % 4][(16p + l) / 4], p < 4.
@@ -97,47 +119,78 @@ __attribute__((always_inline)) inline void merge_columns(const __m512* o, __m512
   out[3] = pairs(b, phi, d);
 }
 
-void input_avx512(const float* xb, int64_t c, int64_t h, int64_t w, int64_t y0, int64_t x0,
-                  int64_t n, float* v, int64_t ldv, int64_t ldxi) {
-  for (int64_t t0 = 0; t0 < n; t0 += kLanes) {
-    const int64_t nv = min64(kLanes, n - t0);
-    const __mmask16 store = first_lanes(nv);
-    const int64_t xs = x0 + 4 * t0;  // first column of the chunk
-    __mmask16 load[5];
-    for (int q = 0; q < 5; ++q) load[q] = lanes_within(xs + 16 * q, 0, w);
-    for (int64_t ch = 0; ch < c; ++ch) {
-      const float* xc = xb + ch * h * w;
-      // The next channels' rows are a plane apart, too far for the hardware prefetchers:
-      // without this, loads from memory took a third of a batch-16 64 -> 64 32x32 call.
-      if (ch + kPrefetchChannels < c) {
-        const float* pc = xc + kPrefetchChannels * h * w + xs;
-        for (int r = 0; r < 6; ++r) {
-          const int64_t y = y0 + r;
-          if (y < 0 || y >= h) continue;
-          for (int q = 0; q < 5; ++q)
-            if (load[q]) _mm_prefetch(reinterpret_cast<const char*>(pc + y * w + 16 * q), _MM_HINT_T0);
+void input_avx512(const float* x, const WinogradGeometry& g, const WinogradPiece* pieces,
+                  int count, int64_t pitch, float* v, int64_t ldv, int64_t ldxi) {
+  const int64_t per = pitch / 4;  // vectors of 16 floats per piece row
+  const __m512i next4 = next_index(pitch, 0), next5 = next_index(pitch, 1);
+  const __m512i join2 = _mm512_setr_epi32(0, 1, 16, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i join4 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 0, 0, 0, 0, 0, 0, 0, 0);
+  int64_t total;
+  const __mmask16 valid = piece_lanes(pieces, count, pitch, total);
+  const bool packed = valid == first_lanes(total);  // lanes already consecutive
+  const __mmask16 store = first_lanes(total);
+  // Per piece: its first float in a channel plane (its rows are w apart), the rows inside the
+  // image, and the load masks of its row (4 * pitch + 2 floats) against the image columns.
+  const float* base[4];
+  int64_t row0[4];
+  __mmask16 load[4][4], tail[4];
+  for (int p = 0; p < 4; ++p) {
+    const bool live = p < count;
+    const int64_t y0 = live ? pieces[p].ty * kWinogradOut - g.pt : -6;
+    const int64_t x0 = live ? pieces[p].tx * kWinogradOut - g.pl : 0;
+    base[p] = live ? x + pieces[p].image * g.c * g.h * g.w + x0 : x;
+    row0[p] = y0;
+    for (int q = 0; q < per; ++q) load[p][q] = live ? lanes_within(x0 + 16 * q, 0, g.w) : 0;
+    tail[p] = live ? lanes_within(x0 + 4 * pitch, 0, g.w) & 0x3 : 0;
+  }
+  for (int64_t ch = 0; ch < g.c; ++ch) {
+    const int64_t plane = ch * g.h * g.w;
+    __m512 e[6][6];  // e[r][a]: row r of each tile transformed along x, point a
+    for (int r = 0; r < 6; ++r) {
+      __m512 raw[4], ext[4];
+      bool any = false;
+      for (int p = 0; p < 4 / per; ++p) {
+        const int64_t y = row0[p] + r;
+        const bool in = p < count && y >= 0 && y < g.h;
+        any |= in;
+        // Masked lanes are not read, so a row may start in the left padding.
+        const float* row = base[p] + plane + y * g.w;
+        for (int q = 0; q < per; ++q)
+          raw[p * per + q] = in ? _mm512_maskz_loadu_ps(load[p][q], row + 16 * q)
+                                : _mm512_setzero_ps();
+        ext[p] = in ? _mm512_maskz_loadu_ps(tail[p], row + 4 * pitch) : _mm512_setzero_ps();
+        // The next channels' rows are a plane apart, too far for the hardware prefetchers:
+        // without this, loads from memory took a third of a batch-16 64 -> 64 32x32 call.
+        if (in && ch + kPrefetchChannels < g.c) {
+          const float* ahead = row + kPrefetchChannels * g.h * g.w;
+          for (int q = 0; q <= per; ++q)
+            _mm_prefetch(reinterpret_cast<const char*>(ahead + 16 * q), _MM_HINT_T0);
         }
       }
-      __m512 e[6][6];  // e[r][p]: row r of the tile transformed along x, point p
-      for (int r = 0; r < 6; ++r) {
-        const int64_t y = y0 + r;
-        if (y < 0 || y >= h) {
-          for (int p = 0; p < 6; ++p) e[r][p] = _mm512_setzero_ps();
-          continue;
-        }
-        // Masked lanes are not read, so the row may start in the left padding.
-        const float* row = xc + y * w + xs;
-        __m512 raw[5], d[6];
-        for (int q = 0; q < 5; ++q) raw[q] = _mm512_maskz_loadu_ps(load[q], row + 16 * q);
-        split_columns(raw, d);
-        input_line(d, e[r]);
+      if (!any) {
+        for (int a = 0; a < 6; ++a) e[r][a] = _mm512_setzero_ps();
+        continue;
       }
-      float* vc = v + ch * ldv + t0;
-      for (int p = 0; p < 6; ++p) {
-        __m512 col[6], out[6];
-        for (int r = 0; r < 6; ++r) col[r] = e[r][p];
-        input_line(col, out);
-        for (int a = 0; a < 6; ++a) _mm512_mask_storeu_ps(vc + (a * 6 + p) * ldxi, store, out[a]);
+      __m512 extra = ext[0];
+      if (per == 2) {
+        extra = _mm512_permutex2var_ps(ext[0], join2, ext[1]);
+      } else if (per == 1) {
+        const __m512 ab = _mm512_permutex2var_ps(ext[0], join2, ext[1]);
+        const __m512 cd = _mm512_permutex2var_ps(ext[2], join2, ext[3]);
+        extra = _mm512_permutex2var_ps(ab, join4, cd);
+      }
+      __m512 d[6];
+      split_columns(raw, extra, next4, next5, d);
+      input_line(d, e[r]);
+    }
+    float* vc = v + ch * ldv;
+    for (int a = 0; a < 6; ++a) {
+      __m512 col[6], out[6];
+      for (int r = 0; r < 6; ++r) col[r] = e[r][a];
+      input_line(col, out);
+      for (int b = 0; b < 6; ++b) {
+        const __m512 o = packed ? out[b] : _mm512_maskz_compress_ps(valid, out[b]);
+        _mm512_mask_storeu_ps(vc + (b * 6 + a) * ldxi, store, o);
       }
     }
   }
@@ -195,42 +248,49 @@ void gemm_avx512(int64_t rows, int64_t cols, int64_t kc, const float* u, const f
   kGemmRows[rows - 1](cols, kc, u, v, ldv, m, ldm);
 }
 
-void output_avx512(const float* m, int64_t ldxi, int64_t n, float bias, bool relu, float* yk,
-                   int64_t oh, int64_t ow, int64_t oy0, int64_t ox0) {
+void output_avx512(const float* m, int64_t ldxi, const WinogradGeometry& g,
+                   const WinogradPiece* pieces, int count, int64_t pitch, int64_t k, float bias,
+                   bool relu, float* y) {
   const __m512 bv = _mm512_set1_ps(bias);
-  for (int64_t t0 = 0; t0 < n; t0 += kLanes) {
-    const int64_t nv = min64(kLanes, n - t0);
-    const __mmask16 load = first_lanes(nv);
-    const float* mt = m + t0;
-    __m512 b[6][4];  // b[a][j]: point row a transformed along x, output column j
-    for (int a = 0; a < 6; ++a) {
-      __m512 row[6];
-      for (int p = 0; p < 6; ++p) row[p] = _mm512_maskz_loadu_ps(load, mt + (a * 6 + p) * ldxi);
-      output_line(row, b[a]);
+  int64_t total;
+  const __mmask16 valid = piece_lanes(pieces, count, pitch, total);
+  const bool packed = valid == first_lanes(total);
+  const __mmask16 load = first_lanes(total);
+  __m512 b[6][4];  // b[a][j]: point row a transformed along x, output column j
+  for (int a = 0; a < 6; ++a) {
+    __m512 row[6];
+    for (int p = 0; p < 6; ++p) {
+      const __m512 l = _mm512_maskz_loadu_ps(load, m + (a * 6 + p) * ldxi);
+      row[p] = packed ? l : _mm512_maskz_expand_ps(valid, l);  // back to the pieces' lanes
     }
-    __m512 o[4][4];  // o[i][j]: output row i, column j of each tile
-    for (int j = 0; j < 4; ++j) {
-      __m512 col[6], out[4];
-      for (int a = 0; a < 6; ++a) col[a] = b[a][j];
-      output_line(col, out);
-      for (int i = 0; i < 4; ++i) {
-        __m512 val = _mm512_add_ps(out[i], bv);
-        // max(0, v) with 0 first keeps NaN, as in PyTorch's relu
-        if (relu) val = _mm512_max_ps(_mm512_setzero_ps(), val);
-        o[i][j] = val;
-      }
-    }
-    const int64_t xs = ox0 + 4 * t0;
-    const int64_t xe = min64(ow, xs + 4 * nv);  // this chunk's columns end here
-    __mmask16 store[4];
-    for (int q = 0; q < 4; ++q) store[q] = lanes_within(xs + 16 * q, 0, xe);
+    output_line(row, b[a]);
+  }
+  __m512 o[4][4];  // o[i][j]: output row i, column j of each tile
+  for (int j = 0; j < 4; ++j) {
+    __m512 col[6], out[4];
+    for (int a = 0; a < 6; ++a) col[a] = b[a][j];
+    output_line(col, out);
     for (int i = 0; i < 4; ++i) {
-      const int64_t y = oy0 + i;
-      if (y >= oh) break;
-      __m512 out[4];
-      merge_columns(o[i], out);
-      float* row = yk + y * ow + xs;
-      for (int q = 0; q < 4; ++q) _mm512_mask_storeu_ps(row + 16 * q, store[q], out[q]);
+      __m512 val = _mm512_add_ps(out[i], bv);
+      // max(0, v) with 0 first keeps NaN, as in PyTorch's relu
+      if (relu) val = _mm512_max_ps(_mm512_setzero_ps(), val);
+      o[i][j] = val;
+    }
+  }
+  // merge_columns gives 16 floats per 4 lanes: piece p's row is vectors [p * per, p * per + per)
+  const int64_t per = pitch / 4;
+  __m512 rows[4][4];
+  for (int i = 0; i < 4; ++i) merge_columns(o[i], rows[i]);
+  for (int p = 0; p < count; ++p) {
+    const WinogradPiece& pc = pieces[p];
+    const int64_t oy0 = pc.ty * kWinogradOut, xs = pc.tx * kWinogradOut;
+    const int64_t xe = min64(g.ow, xs + 4 * pc.n);  // this piece's columns end here
+    float* yk = y + (pc.image * g.k + k) * g.oh * g.ow + xs;
+    for (int q = 0; q < per; ++q) {
+      const __mmask16 store = lanes_within(xs + 16 * q, 0, xe);
+      if (!store) break;
+      for (int i = 0; i < 4 && oy0 + i < g.oh; ++i)
+        _mm512_mask_storeu_ps(yk + (oy0 + i) * g.ow + 16 * q, store, rows[i][p * per + q]);
     }
   }
 }

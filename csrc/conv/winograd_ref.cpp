@@ -28,21 +28,26 @@ inline void output_line(const float* m, int64_t ms, float* o, int64_t os) {
   o[3 * os] = d1 + 8.0f * d2 + m[5 * ms];
 }
 
-void input_ref(const float* xb, int64_t c, int64_t h, int64_t w, int64_t y0, int64_t x0,
-               int64_t n, float* v, int64_t ldv, int64_t ldxi) {
-  for (int64_t ch = 0; ch < c; ++ch) {
-    const float* xc = xb + ch * h * w;
-    for (int64_t t = 0; t < n; ++t) {
-      float d[6][6], e[6][6], f[6][6];
-      for (int r = 0; r < 6; ++r)
-        for (int q = 0; q < 6; ++q) {
-          const int64_t y = y0 + r, x = x0 + 4 * t + q;
-          d[r][q] = (y >= 0 && y < h && x >= 0 && x < w) ? xc[y * w + x] : 0.0f;
-        }
-      for (int r = 0; r < 6; ++r) input_line(d[r], 1, e[r], 1);  // along x
-      for (int q = 0; q < 6; ++q) input_line(&e[0][q], 6, &f[0][q], 6);  // along y
-      for (int xi = 0; xi < 36; ++xi) v[xi * ldxi + ch * ldv + t] = f[xi / 6][xi % 6];
+void input_ref(const float* x, const WinogradGeometry& g, const WinogradPiece* pieces,
+               int count, int64_t /*pitch*/, float* v, int64_t ldv, int64_t ldxi) {
+  for (int p = 0; p < count; ++p) {
+    const WinogradPiece& pc = pieces[p];
+    const int64_t y0 = pc.ty * kWinogradOut - g.pt, x0 = pc.tx * kWinogradOut - g.pl;
+    for (int64_t ch = 0; ch < g.c; ++ch) {
+      const float* xc = x + (pc.image * g.c + ch) * g.h * g.w;
+      for (int64_t t = 0; t < pc.n; ++t) {
+        float d[6][6], e[6][6], f[6][6];
+        for (int r = 0; r < 6; ++r)
+          for (int q = 0; q < 6; ++q) {
+            const int64_t y = y0 + r, xx = x0 + 4 * t + q;
+            d[r][q] = (y >= 0 && y < g.h && xx >= 0 && xx < g.w) ? xc[y * g.w + xx] : 0.0f;
+          }
+        for (int r = 0; r < 6; ++r) input_line(d[r], 1, e[r], 1);  // along x
+        for (int q = 0; q < 6; ++q) input_line(&e[0][q], 6, &f[0][q], 6);  // along y
+        for (int xi = 0; xi < 36; ++xi) v[xi * ldxi + ch * ldv + t] = f[xi / 6][xi % 6];
+      }
     }
+    v += pc.n;
   }
 }
 
@@ -56,21 +61,28 @@ void gemm_ref(int64_t rows, int64_t cols, int64_t kc, const float* u, const floa
     }
 }
 
-void output_ref(const float* m, int64_t ldxi, int64_t n, float bias, bool relu, float* yk,
-                int64_t oh, int64_t ow, int64_t oy0, int64_t ox0) {
-  for (int64_t t = 0; t < n; ++t) {
-    float a[6][6], b[6][4], o[4][4];
-    for (int xi = 0; xi < 36; ++xi) a[xi / 6][xi % 6] = m[xi * ldxi + t];
-    for (int r = 0; r < 6; ++r) output_line(a[r], 1, b[r], 1);       // along x
-    for (int q = 0; q < 4; ++q) output_line(&b[0][q], 4, &o[0][q], 4);  // along y
-    for (int i = 0; i < 4; ++i)
-      for (int j = 0; j < 4; ++j) {
-        const int64_t y = oy0 + i, x = ox0 + 4 * t + j;
-        if (y >= oh || x >= ow) continue;
-        float val = o[i][j] + bias;
-        if (relu && val < 0.0f) val = 0.0f;  // NaN propagates, as in PyTorch
-        yk[y * ow + x] = val;
-      }
+void output_ref(const float* m, int64_t ldxi, const WinogradGeometry& g,
+                const WinogradPiece* pieces, int count, int64_t /*pitch*/, int64_t k,
+                float bias, bool relu, float* y) {
+  for (int p = 0; p < count; ++p) {
+    const WinogradPiece& pc = pieces[p];
+    float* yk = y + (pc.image * g.k + k) * g.oh * g.ow;
+    const int64_t oy0 = pc.ty * kWinogradOut, ox0 = pc.tx * kWinogradOut;
+    for (int64_t t = 0; t < pc.n; ++t) {
+      float a[6][6], b[6][4], o[4][4];
+      for (int xi = 0; xi < 36; ++xi) a[xi / 6][xi % 6] = m[xi * ldxi + t];
+      for (int r = 0; r < 6; ++r) output_line(a[r], 1, b[r], 1);           // along x
+      for (int q = 0; q < 4; ++q) output_line(&b[0][q], 4, &o[0][q], 4);  // along y
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) {
+          const int64_t yy = oy0 + i, xx = ox0 + 4 * t + j;
+          if (yy >= g.oh || xx >= g.ow) continue;
+          float val = o[i][j] + bias;
+          if (relu && val < 0.0f) val = 0.0f;  // NaN propagates, as in PyTorch
+          yk[yy * g.ow + xx] = val;
+        }
+    }
+    m += pc.n;
   }
 }
 
