@@ -53,13 +53,14 @@ WinogradWeights::WinogradWeights(const Conv2dShape& s, const float* w)
   PCN_CHECK(total <= kMaxElements, "Winograd weights of ", total, " elements are too large");
   u_.resize(static_cast<size_t>(total));
   std::fill(u_.data(), u_.data() + total, 0.0f);
-  // G of F(4x4, 3x3) (interpolation points 0, +-1, +-2, infinity), applied in double so that
-  // U carries one rounding.
-  static const double G[6][3] = {{1.0 / 4, 0, 0},
-                                 {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                 {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
+  // G for the points 0, 1, -1, 1/2, -2 and infinity (winograd.h): row j is (1, p, p^2) / N_j,
+  // N_j the product of p_j - p_l over the other finite points. Applied in double, so that U
+  // carries one rounding.
+  static const double G[6][3] = {{1.0, 0, 0},
+                                 {1.0 / 3, 1.0 / 3, 1.0 / 3},
+                                 {-1.0 / 3, 1.0 / 3, -1.0 / 3},
+                                 {-16.0 / 15, -8.0 / 15, -4.0 / 15},
+                                 {1.0 / 15, -2.0 / 15, 4.0 / 15},
                                  {0, 0, 1}};
   for (int64_t k = 0; k < k_; ++k)
     for (int64_t ch = 0; ch < c_; ++ch) {

@@ -31,27 +31,27 @@ inline __mmask16 lanes_within(int64_t base, int64_t lo, int64_t hi) {
   return static_cast<__mmask16>(first_lanes(hi - base) & ~first_lanes(lo - base));
 }
 
-// v = B^T d on vectors (one 6-point line per lane).
+// v = B^T d on vectors (one 6-point line per lane); points 0, 1, -1, 1/2, -2 (winograd.h).
 __attribute__((always_inline)) inline void input_line(const __m512* d, __m512* v) {
-  const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f);
-  const __m512 two = _mm512_set1_ps(2.0f);
-  v[0] = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2], d[4]));
-  v[1] = _mm512_fnmadd_ps(four, _mm512_add_ps(d[1], d[2]), _mm512_add_ps(d[3], d[4]));
-  v[2] = _mm512_fmadd_ps(four, _mm512_sub_ps(d[1], d[2]), _mm512_sub_ps(d[4], d[3]));
+  const __m512 two = _mm512_set1_ps(2.0f), half = _mm512_set1_ps(0.5f);
+  const __m512 three_halves = _mm512_set1_ps(1.5f), five_halves = _mm512_set1_ps(2.5f);
   const __m512 e = _mm512_sub_ps(d[4], d[2]), f = _mm512_sub_ps(d[3], d[1]);
+  v[0] = _mm512_fmadd_ps(three_halves, f, _mm512_fnmadd_ps(two, d[2], _mm512_add_ps(d[0], d[4])));
+  v[1] = _mm512_fmadd_ps(five_halves, d[3], _mm512_fmadd_ps(half, d[2], _mm512_sub_ps(d[4], d[1])));
+  v[2] = _mm512_fmadd_ps(half, d[3], _mm512_fnmadd_ps(five_halves, d[2], _mm512_add_ps(d[4], d[1])));
   v[3] = _mm512_fmadd_ps(two, f, e);
-  v[4] = _mm512_fnmadd_ps(two, f, e);
-  v[5] = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
+  v[4] = _mm512_fnmadd_ps(half, f, e);
+  v[5] = _mm512_fmadd_ps(three_halves, e, _mm512_fnmadd_ps(two, d[3], _mm512_add_ps(d[5], d[1])));
 }
 
 // o = A^T m on vectors (4 outputs per lane).
 __attribute__((always_inline)) inline void output_line(const __m512* m, __m512* o) {
-  const __m512 s1 = _mm512_add_ps(m[1], m[2]), d1 = _mm512_sub_ps(m[1], m[2]);
-  const __m512 s2 = _mm512_add_ps(m[3], m[4]), d2 = _mm512_sub_ps(m[3], m[4]);
-  o[0] = _mm512_add_ps(_mm512_add_ps(m[0], s1), s2);
-  o[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d2, d1);
-  o[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), s2, s1);
-  o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d2, d1), m[5]);
+  const __m512 s = _mm512_add_ps(m[1], m[2]), d = _mm512_sub_ps(m[1], m[2]);
+  o[0] = _mm512_add_ps(_mm512_add_ps(m[0], s), _mm512_add_ps(m[3], m[4]));
+  o[1] = _mm512_fnmadd_ps(_mm512_set1_ps(2.0f), m[4], _mm512_fmadd_ps(_mm512_set1_ps(0.5f), m[3], d));
+  o[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), m[4], _mm512_fmadd_ps(_mm512_set1_ps(0.25f), m[3], s));
+  o[3] = _mm512_fnmadd_ps(_mm512_set1_ps(8.0f), m[4],
+                          _mm512_fmadd_ps(_mm512_set1_ps(0.125f), m[3], _mm512_add_ps(d, m[5])));
 }
 
 // Splits image rows into tile columns, d[q][l] = row[4t + q] for lane l = g * pitch + t of

@@ -6,26 +6,27 @@
 namespace pcn::conv {
 namespace {
 
-// v = B^T d for one 6-point line (d, v `stride` floats apart).
+// v = B^T d for one 6-point line (d, v `stride` floats apart); B and A of the points
+// 0, 1, -1, 1/2, -2 (winograd.h).
 inline void input_line(const float* d, int64_t ds, float* v, int64_t vs) {
   const float d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds], d4 = d[4 * ds],
               d5 = d[5 * ds];
-  v[0] = 4.0f * d0 - 5.0f * d2 + d4;
-  v[vs] = (d3 + d4) - 4.0f * (d1 + d2);
-  v[2 * vs] = (d4 - d3) + 4.0f * (d1 - d2);
-  v[3 * vs] = (d4 - d2) + 2.0f * (d3 - d1);
-  v[4 * vs] = (d4 - d2) - 2.0f * (d3 - d1);
-  v[5 * vs] = 4.0f * d1 - 5.0f * d3 + d5;
+  const float e = d4 - d2, f = d3 - d1;
+  v[0] = (d0 + d4) - 2.0f * d2 + 1.5f * f;
+  v[vs] = (d4 - d1) + 0.5f * d2 + 2.5f * d3;
+  v[2 * vs] = (d4 + d1) - 2.5f * d2 + 0.5f * d3;
+  v[3 * vs] = e + 2.0f * f;
+  v[4 * vs] = e - 0.5f * f;
+  v[5 * vs] = (d5 + d1) - 2.0f * d3 + 1.5f * e;
 }
 
 // o = A^T m for one 6-point line (4 outputs).
 inline void output_line(const float* m, int64_t ms, float* o, int64_t os) {
-  const float s1 = m[ms] + m[2 * ms], d1 = m[ms] - m[2 * ms];
-  const float s2 = m[3 * ms] + m[4 * ms], d2 = m[3 * ms] - m[4 * ms];
-  o[0] = m[0] + s1 + s2;
-  o[os] = d1 + 2.0f * d2;
-  o[2 * os] = s1 + 4.0f * s2;
-  o[3 * os] = d1 + 8.0f * d2 + m[5 * ms];
+  const float s = m[ms] + m[2 * ms], d = m[ms] - m[2 * ms];
+  o[0] = m[0] + s + (m[3 * ms] + m[4 * ms]);
+  o[os] = d + 0.5f * m[3 * ms] - 2.0f * m[4 * ms];
+  o[2 * os] = s + 0.25f * m[3 * ms] + 4.0f * m[4 * ms];
+  o[3 * os] = (d + m[5 * ms]) + 0.125f * m[3 * ms] - 8.0f * m[4 * ms];
 }
 
 void input_ref(const float* x, const WinogradGeometry& g, const WinogradPiece* pieces,
