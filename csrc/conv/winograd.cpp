@@ -102,11 +102,12 @@ void winograd_forward(const Conv2dShape& s, const float* x, const WinogradWeight
   const int64_t tb = block_tiles(C);
   const int64_t blocks = (total + tb - 1) / tb;
   const int64_t kblocks = u.row_blocks();
-  // Too few blocks for the threads: the row blocks of output channels are split as well, each
-  // part transforming the block's input again.
+  // Blocks that do not spread evenly over the threads (one block at batch 1 on 16x16 maps):
+  // the row blocks of output channels are split in `groups` as well, each group transforming
+  // the block's input again.
   const int64_t nt = get_num_threads();
   const int64_t groups =
-      blocks >= 2 * nt ? 1 : std::min<int64_t>(kblocks, (2 * nt + blocks - 1) / blocks);
+      blocks >= 2 * nt || blocks % nt == 0 ? 1 : std::min<int64_t>(kblocks, nt);
   const int64_t items = blocks * groups;
   // Row strides with one extra cache line, so the 36 points' rows do not fall 4 KB apart
   // (the same L1 set) when C x tiles is a multiple of 1024.
