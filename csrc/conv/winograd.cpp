@@ -115,10 +115,10 @@ void winograd_forward(const Conv2dShape& s, const float* x, const WinogradWeight
   const int64_t ldxi_v = C * ld + 16;
   const int64_t ldxi_m = kWinogradRows * ld + 16;
 
-  // Pieces of up to `pitch` tiles, grouped 16 / pitch to a vector: maps of up to 4 or 8
-  // tiles across fill the vectors with 4 or 2 tile rows.
-  const int64_t pitch = tw <= 4 ? 4 : tw <= 8 ? 8 : 16;
-  const int group = static_cast<int>(16 / pitch);
+  // Pieces of up to `pitch` tiles, grouped lanes / pitch to a vector: maps of up to 4 or 8
+  // tiles across fill the vectors with several tile rows.
+  const int64_t pitch = std::min<int64_t>(kern.lanes, tw <= 4 ? 4 : tw <= 8 ? 8 : 16);
+  const int group = static_cast<int>(kern.lanes / pitch);
   const WinogradGeometry geo{C, s.h, s.w, s.pt, s.pl, K, s.oh, s.ow};
 
   static std::atomic<uint64_t> calls{0};

@@ -298,7 +298,7 @@ void output_avx512(const float* m, int64_t ldxi, const WinogradGeometry& g,
 }  // namespace
 
 const WinogradKernels& winograd_kernels_avx512() {
-  static const WinogradKernels k{&input_avx512, &gemm_avx512, &output_avx512};
+  static const WinogradKernels k{&input_avx512, &gemm_avx512, &output_avx512, kLanes};
   return k;
 }
 

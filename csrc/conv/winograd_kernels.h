@@ -2,12 +2,12 @@
 //
 // The block's tiles are numbered in order (image, tile row, tile column) and cut into
 // "pieces": up to `pitch` consecutive tiles of one tile row. The kernels take groups of up to
-// 16 / pitch consecutive pieces, whose tiles sit at consecutive lanes [lane0, lane0 + sum of
+// lanes / pitch consecutive pieces, whose tiles sit at consecutive lanes [lane0, lane0 + sum of
 // n) of the block's rows. The transformed input V and the GEMM output M are stored by point xi:
 //   V: v[xi * ldxi + c * ldv + lane]      (rows of the block's tiles, one per input channel)
 //   M: m[xi * ldxi + i * ldm + lane]      (one row per output channel of a row block)
 // Vector kernels run across tiles: piece g of a group takes vector lanes [g * pitch,
-// g * pitch + n), so the NCHW rows of 1, 2 or 4 tile rows (16, 8 or 4 tiles) are read and
+// g * pitch + n), so the NCHW rows of whole tile rows of up to 4 or 8 tiles are read and
 // written whole, and tile columns 4 apart are gathered and scattered with in-register permutes.
 #pragma once
 #include <cstdint>
@@ -25,7 +25,7 @@ struct WinogradGeometry {
 };
 
 struct WinogradKernels {
-  // V of the `count` pieces (n <= pitch each; pitch 4, 8 or 16) for all input channels of x
+  // V of the `count` pieces (n <= pitch each; pitch 4, 8 or 16, at most lanes) for all input channels of x
   // (N x c x h x w); v points at lane0 of point 0, channel 0. Reads outside the image are
   // zeros.
   void (*input)(const float* x, const WinogradGeometry& g, const WinogradPiece* pieces,
@@ -40,9 +40,14 @@ struct WinogradKernels {
   void (*output)(const float* m, int64_t ldxi, const WinogradGeometry& g,
                  const WinogradPiece* pieces, int count, int64_t pitch, int64_t k, float bias,
                  bool relu, float* y);
+  // Tiles per vector: a group holds lanes / pitch pieces, pitch <= lanes.
+  int64_t lanes;
 };
 
 const WinogradKernels& winograd_kernels_ref();
+#ifdef PCN_HAVE_AVX2
+const WinogradKernels& winograd_kernels_avx2();
+#endif
 #ifdef PCN_HAVE_AVX512
 const WinogradKernels& winograd_kernels_avx512();
 #endif

@@ -90,13 +90,16 @@ void output_ref(const float* m, int64_t ldxi, const WinogradGeometry& g,
 }  // namespace
 
 const WinogradKernels& winograd_kernels_ref() {
-  static const WinogradKernels k{&input_ref, &gemm_ref, &output_ref};
+  static const WinogradKernels k{&input_ref, &gemm_ref, &output_ref, 16};
   return k;
 }
 
 const WinogradKernels& select_winograd_kernels() {
 #ifdef PCN_HAVE_AVX512
   if (current_isa() == Isa::avx512) return winograd_kernels_avx512();
+#endif
+#ifdef PCN_HAVE_AVX2
+  if (current_isa() >= Isa::avx2) return winograd_kernels_avx2();
 #endif
   return winograd_kernels_ref();
 }
