@@ -17,28 +17,35 @@ bool winograd_applies(const Conv2dShape& s) {
 }
 
 // Measured against conv2d_forward (the direct path for these layers) on the AVX-512 host, 2
-// threads, batch 1 and 16, 3x3 pad 1 (benchmarks/compare_winograd.py --rule and the table in
-// its docstring): Winograd wins 1.3-3x wherever its vector lanes and output tiles are well
-// used, and loses (0.5-0.9x) on maps under about 12x12 with 16-32 channels, with under 16
-// tiles per call (a GEMM on one partial vector of tiles costs what 16 tiles cost: 9x9 and
-// 12x12 maps at batch 1), and with under 16 channels, where the transforms outweigh the
-// GEMMs (3 -> 16 on 32x32: 0.74x). `used` is the share of the computed outputs that are kept
+// threads, batch 1 and 16, 3x3 pad 1 (the table in benchmarks/compare_winograd.py): on the
+// avx512 tier Winograd wins 1.3-3x wherever its vector lanes and output tiles are well used,
+// and loses (0.5-0.9x) on maps under about 12x12 with 16-32 channels, with fewer tiles per
+// call than a vector holds (a GEMM on one partial vector costs what a full one costs: 9x9 and
+// 12x12 maps at batch 1), and with under 16 channels, where the transforms outweigh the GEMMs
+// (3 -> 16 on 32x32: 0.74x). `used` is the share of the computed outputs that are kept
 // (tiles past the map edge) times the share of the vector lanes the transforms fill (tile rows
-// of 3, 5-7 or 17-31 tiles fill 3/4, under 1 and about 1/2 of theirs); the wider the layer,
-// the more of it the larger GEMM saving covers: 16-32 channels need 3/4 (16->16 12x12 1.03x,
-// 32->32 32x8 0.99-1.29x left out), 64 need 1/2 (64->64 8x8 batch 16: 1.35x; 9x9, used 0.42:
-// 1.01x), 256 need 1/4 (256->256 4x4 batch 16: 3.4x, where the direct path runs at 30%).
-// The AVX2 and portable tiers run the portable transforms, far slower than the direct path.
+// of 3 tiles fill 3/4 of theirs, of 5-7 tiles 5/8-7/8, of 17 tiles 17/32); the wider the
+// layer, the more of that waste the GEMM saving covers: 16-32 channels need 3/4 (16->16 12x12:
+// 1.03x; 32->32 32x8, used 1/2: 0.99-1.29x, left out), 64 need 1/2 (64->64 8x8 batch 16:
+// 1.35x; 9x9, used 0.42: 1.01x), 256 need 1/4 (256->256 4x4 batch 16: 3.4x, where the direct
+// path runs at 30%). The avx2 tier (8 tiles per vector, one thread: 1.3-2.0x from 32
+// channels, 1.00x and 0.89x at 16) needs 32 channels with used >= 0.9, or 64 with 1/2.
 bool winograd_pays(const Conv2dShape& s) {
-  if (!winograd_applies(s) || current_isa() != Isa::avx512) return false;
+  if (!winograd_applies(s)) return false;
+  const Isa isa = current_isa();
+  if (isa == Isa::ref) return false;
+  const int64_t lanes = isa == Isa::avx512 ? 16 : 8;
   const int64_t channels = std::min(s.c, s.oc);
-  if (channels < 16) return false;
   const int64_t th = (s.oh + 3) / 4, tw = (s.ow + 3) / 4;
-  if (s.n * th * tw < 16) return false;
-  const int64_t pitch = tw <= 4 ? 4 : tw <= 8 ? 8 : (tw + 15) / 16 * 16;
+  if (s.n * th * tw < lanes) return false;
+  const int64_t pitch = tw <= 4 ? 4 : tw <= 8 ? 8 : (tw + lanes - 1) / lanes * lanes;
   const double used = static_cast<double>(s.oh * s.ow) / static_cast<double>(16 * th * tw) *
                       static_cast<double>(tw) / static_cast<double>(pitch);
-  const double need = channels >= 256 ? 0.25 : channels >= 64 ? 0.5 : 0.75;
+  double need;
+  if (isa == Isa::avx512)
+    need = channels >= 256 ? 0.25 : channels >= 64 ? 0.5 : channels >= 16 ? 0.75 : 2.0;
+  else
+    need = channels >= 64 ? 0.5 : channels >= 32 ? 0.9 : 2.0;
   return used >= need - 1e-9;
 }
 
