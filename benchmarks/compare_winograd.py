@@ -2,16 +2,19 @@
 direct convolution (_C.conv2d_forward) on 3x3 stride-1 pad-1 layers, timed alternately in one
 process.
 
-    python benchmarks/compare_winograd.py [--threads 2] [--reps 21] [--batch 1 64] [--rule]
+    python benchmarks/compare_winograd.py [--threads 2] [--reps 21] [--batch 1 64] [--warm 1]
+                                          [--rule] [--tier avx2]
 
 Each repetition times one call of each path back to back (the order alternating), with a pause
 of --pause seconds before every call, so drift and the other tenants of the machine hit both
-paths alike. After the pause one untimed call of the same path runs first: on this VM, waking
-the second thread of the OpenMP team after 50 ms idle takes about 5.7 ms (0.1 ms after 10 ms),
-which would otherwise be most of every figure; the report gives the median time per path, the direct/Winograd ratio (> 1:
-Winograd faster), both as GFLOP/s of the direct convolution's 2*N*K*C*9*OH*OW, the worst
-error of Winograd relative to the output scale of the direct result, and what
-_C.winograd_pays says. --rule adds the smaller shapes the rule in winograd.cpp was set from.
+paths alike. After the pause, --warm untimed calls of the same path run first: a thread that
+slept through the pause has given its core away, and on this shared 2-core VM getting it back
+took 4-8 ms whenever another process was runnable there (a scheduler slice), which is not the
+kernel's time and would otherwise be most of every batch-1 figure. The report gives the median
+time per path, the direct/Winograd ratio of the medians (> 1: Winograd faster) and of the best
+times, both as GFLOP/s of the direct convolution's 2*N*K*C*9*OH*OW, the worst error of
+Winograd relative to the output scale of the direct result, and what _C.winograd_pays says.
+--rule runs the shapes the rule in winograd.cpp was set from instead.
 """
 
 from __future__ import annotations
@@ -34,20 +37,24 @@ from pyconvnet import _C
 
 # (in_channels, out_channels, size): cifar-cnn's 3x3 layers, then two larger ones.
 CASES = [(32, 32, 32), (32, 64, 16), (64, 64, 16), (64, 64, 32), (128, 128, 16)]
-RULE_CASES = [(16, 16, 32), (16, 32, 16), (32, 32, 8), (64, 64, 8), (128, 128, 8),
-              (16, 16, 8), (8, 16, 32), (3, 32, 32), (256, 256, 8), (32, 32, 64)]
+# The shapes behind winograd_pays (winograd.cpp): channels 3-256, maps 4x4 to 56x56.
+RULE_CASES = [(3, 16, 32), (8, 16, 32), (16, 16, 56), (16, 16, 32), (16, 16, 16), (16, 16, 14),
+              (16, 16, 12), (16, 16, 8), (32, 32, 14), (32, 32, 12), (32, 32, 9), (32, 32, 8),
+              (64, 64, 12), (64, 64, 9), (64, 64, 8), (64, 64, 6), (64, 64, 4), (128, 128, 8),
+              (256, 256, 8), (256, 256, 4)]
 PAD = (1, 1, 1, 1)
 
 
-def timed(fn, pause):
+def timed(fn, pause, warm):
     time.sleep(pause)
-    fn()  # wakes the parked thread team (see the module docstring)
+    for _ in range(warm):
+        fn()  # brings the parked thread team back (see the module docstring)
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
 
 
-def compare(c, k, size, batch, reps, pause, rng):
+def compare(c, k, size, batch, reps, pause, warm, rng):
     x = rng.standard_normal((batch, c, size, size)).astype(np.float32)
     w = (rng.standard_normal((k, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
     b = rng.standard_normal(k).astype(np.float32)
@@ -61,13 +68,13 @@ def compare(c, k, size, batch, reps, pause, rng):
     td, tw = [], []
     for r in range(reps):
         if r % 2:
-            tw.append(timed(winograd, pause)); td.append(timed(direct, pause))
+            tw.append(timed(winograd, pause, warm)); td.append(timed(direct, pause, warm))
         else:
-            td.append(timed(direct, pause)); tw.append(timed(winograd, pause))
+            td.append(timed(direct, pause, warm)); tw.append(timed(winograd, pause, warm))
     md, mw = statistics.median(td), statistics.median(tw)
     flops = 2.0 * batch * k * c * 9 * size * size
     pays = _C.winograd_pays((batch, c, size, size), (k, c, 3, 3), 1, PAD, 1, 1)
-    return md, mw, flops, err, pays
+    return md, mw, min(td) / min(tw), flops, err, pays
 
 
 def main():
@@ -76,21 +83,26 @@ def main():
     ap.add_argument("--reps", type=int, default=21)
     ap.add_argument("--pause", type=float, default=0.05)
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 64])
+    ap.add_argument("--warm", type=int, default=1, help="untimed calls after each pause")
     ap.add_argument("--rule", action="store_true", help="also the shapes behind the rule")
+    ap.add_argument("--tier", default=None, help="kernel tier for both paths (default: best)")
     args = ap.parse_args()
     pyconvnet.set_num_threads(args.threads)
+    if args.tier:
+        _C.set_isa(args.tier)
     print(f"host: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
           f"tier {_C.isa()}; {args.threads} threads; {args.reps} reps, median; "
           f"pause {args.pause} s")
     print(f"{'layer':>22} {'batch':>5} {'direct ms':>10} {'wino ms':>9} {'ratio':>6} "
-          f"{'direct GF/s':>11} {'wino GF/s':>9} {'rel err':>8} pays")
+          f"{'(best)':>6} {'direct GF/s':>11} {'wino GF/s':>9} {'rel err':>8} pays")
     rng = np.random.default_rng(0)
-    cases = CASES + (RULE_CASES if args.rule else [])
+    cases = RULE_CASES if args.rule else CASES
     for batch in args.batch:
         for c, k, size in cases:
-            md, mw, flops, err, pays = compare(c, k, size, batch, args.reps, args.pause, rng)
+            md, mw, best, flops, err, pays = compare(c, k, size, batch, args.reps, args.pause,
+                                                     args.warm, rng)
             print(f"{f'3x3 {c}->{k} {size}x{size}':>22} {batch:>5} {md * 1e3:>10.3f} "
-                  f"{mw * 1e3:>9.3f} {md / mw:>6.2f} {flops / md / 1e9:>11.1f} "
+                  f"{mw * 1e3:>9.3f} {md / mw:>6.2f} {best:>6.2f} {flops / md / 1e9:>11.1f} "
                   f"{flops / mw / 1e9:>9.1f} {err:>8.1e} {pays}", flush=True)
 
 
