@@ -256,8 +256,14 @@ void output_avx2(const float* m, int64_t ldxi, const WinogradGeometry& g,
     }
   }
   const int64_t per = pitch / 2;
+  __m256i store[2][4];  // per piece and vector of its row: the columns inside the map
+  for (int p = 0; p < count; ++p) {
+    const int64_t xs = pieces[p].tx * kWinogradOut;
+    const int64_t xe = min64(g.ow, xs + 4 * pieces[p].n);
+    for (int q = 0; q < per; ++q) store[p][q] = lanes_within(xs + 8 * q, 0, xe);
+  }
   for (int i = 0; i < 4; ++i) {
-    // T[q]: lanes q | q + 4 as 4 consecutive outputs each; rows[...] = lanes 2q', 2q' + 1
+    // T[q]: lanes q | q + 4 as 4 consecutive outputs each; rows[q'] = lanes 2q', 2q' + 1
     __m256 T[4];
     transpose_halves(o[i], T);
     const __m256 rows[4] = {_mm256_permute2f128_ps(T[0], T[1], 0x20),
@@ -268,10 +274,8 @@ void output_avx2(const float* m, int64_t ldxi, const WinogradGeometry& g,
       const WinogradPiece& pc = pieces[p];
       const int64_t oy = pc.ty * kWinogradOut + i, xs = pc.tx * kWinogradOut;
       if (oy >= g.oh) continue;
-      const int64_t xe = min64(g.ow, xs + 4 * pc.n);
       float* yr = y + ((pc.image * g.k + k) * g.oh + oy) * g.ow + xs;
-      for (int q = 0; q < per && xs + 8 * q < xe; ++q)
-        _mm256_maskstore_ps(yr + 8 * q, lanes_within(xs + 8 * q, 0, xe), rows[p * per + q]);
+      for (int q = 0; q < per; ++q) _mm256_maskstore_ps(yr + 8 * q, store[p][q], rows[p * per + q]);
     }
   }
 }
