@@ -83,10 +83,14 @@ inline void compress_expand(unsigned bits, __m256i& compress, __m256i& expand) {
   expand = _mm256_load_si256(reinterpret_cast<const __m256i*>(e));
 }
 
-void input_avx2(const float* x, const WinogradGeometry& g, const WinogradPiece* pieces,
-                int count, int64_t pitch, float* v, int64_t ldv, int64_t ldxi) {
-  const int64_t per = pitch / 2;  // vectors of 8 floats per piece row
-  const int slots = static_cast<int>(kLanes / pitch);
+// PITCH a template argument, so that the loops over pieces and vectors unroll and the row
+// vectors stay in registers.
+template <int PITCH>
+void input_pitch(const float* x, const WinogradGeometry& g, const WinogradPiece* pieces,
+                 int count, float* v, int64_t ldv, int64_t ldxi) {
+  constexpr int64_t pitch = PITCH;
+  constexpr int per = PITCH / 2;  // vectors of 8 floats per piece row
+  constexpr int slots = static_cast<int>(kLanes / PITCH);
   int64_t total;
   const unsigned bits = piece_bits(pieces, count, pitch, total);
   const bool packed = bits == (1u << total) - 1;
@@ -225,9 +229,11 @@ void gemm_avx2(int64_t rows, int64_t cols, int64_t kc, const float* u, const flo
     kGemmRows[min64(6, rows - i) - 1](cols, kc, u + i, v, ldv, m + i * ldm, ldm);
 }
 
-void output_avx2(const float* m, int64_t ldxi, const WinogradGeometry& g,
-                 const WinogradPiece* pieces, int count, int64_t pitch, int64_t k, float bias,
-                 bool relu, float* y) {
+template <int PITCH>
+void output_pitch(const float* m, int64_t ldxi, const WinogradGeometry& g,
+                  const WinogradPiece* pieces, int count, int64_t k, float bias, bool relu,
+                  float* y) {
+  constexpr int64_t pitch = PITCH;
   const __m256 bv = _mm256_set1_ps(bias);
   int64_t total;
   const unsigned bits = piece_bits(pieces, count, pitch, total);
@@ -255,7 +261,7 @@ void output_avx2(const float* m, int64_t ldxi, const WinogradGeometry& g,
       o[i][j] = val;
     }
   }
-  const int64_t per = pitch / 2;
+  constexpr int per = PITCH / 2;
   __m256i store[2][4];  // per piece and vector of its row: the columns inside the map
   for (int p = 0; p < count; ++p) {
     const int64_t xs = pieces[p].tx * kWinogradOut;
@@ -278,6 +284,19 @@ void output_avx2(const float* m, int64_t ldxi, const WinogradGeometry& g,
       for (int q = 0; q < per; ++q) _mm256_maskstore_ps(yr + 8 * q, store[p][q], rows[p * per + q]);
     }
   }
+}
+
+void input_avx2(const float* x, const WinogradGeometry& g, const WinogradPiece* pieces,
+                int count, int64_t pitch, float* v, int64_t ldv, int64_t ldxi) {
+  if (pitch == 4) input_pitch<4>(x, g, pieces, count, v, ldv, ldxi);
+  else input_pitch<8>(x, g, pieces, count, v, ldv, ldxi);
+}
+
+void output_avx2(const float* m, int64_t ldxi, const WinogradGeometry& g,
+                 const WinogradPiece* pieces, int count, int64_t pitch, int64_t k, float bias,
+                 bool relu, float* y) {
+  if (pitch == 4) output_pitch<4>(m, ldxi, g, pieces, count, k, bias, relu, y);
+  else output_pitch<8>(m, ldxi, g, pieces, count, k, bias, relu, y);
 }
 
 }  // namespace

@@ -119,9 +119,13 @@ __attribute__((always_inline)) inline void merge_columns(const __m512* o, __m512
   out[3] = pairs(b, phi, d);
 }
 
-void input_avx512(const float* x, const WinogradGeometry& g, const WinogradPiece* pieces,
-                  int count, int64_t pitch, float* v, int64_t ldv, int64_t ldxi) {
-  const int64_t per = pitch / 4;  // vectors of 16 floats per piece row
+// PITCH a template argument, so that the loops over pieces and vectors unroll and the row
+// vectors stay in registers.
+template <int PITCH>
+void input_pitch(const float* x, const WinogradGeometry& g, const WinogradPiece* pieces,
+                 int count, float* v, int64_t ldv, int64_t ldxi) {
+  constexpr int64_t pitch = PITCH;
+  constexpr int per = PITCH / 4;  // vectors of 16 floats per piece row
   const __m512i next4 = next_index(pitch, 0), next5 = next_index(pitch, 1);
   const __m512i join2 = _mm512_setr_epi32(0, 1, 16, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
   const __m512i join4 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 0, 0, 0, 0, 0, 0, 0, 0);
@@ -248,9 +252,11 @@ void gemm_avx512(int64_t rows, int64_t cols, int64_t kc, const float* u, const f
   kGemmRows[rows - 1](cols, kc, u, v, ldv, m, ldm);
 }
 
-void output_avx512(const float* m, int64_t ldxi, const WinogradGeometry& g,
-                   const WinogradPiece* pieces, int count, int64_t pitch, int64_t k, float bias,
-                   bool relu, float* y) {
+template <int PITCH>
+void output_pitch(const float* m, int64_t ldxi, const WinogradGeometry& g,
+                  const WinogradPiece* pieces, int count, int64_t k, float bias, bool relu,
+                  float* y) {
+  constexpr int64_t pitch = PITCH;
   const __m512 bv = _mm512_set1_ps(bias);
   int64_t total;
   const __mmask16 valid = piece_lanes(pieces, count, pitch, total);
@@ -278,7 +284,7 @@ void output_avx512(const float* m, int64_t ldxi, const WinogradGeometry& g,
     }
   }
   // merge_columns gives 16 floats per 4 lanes: piece p's row is vectors [p * per, p * per + per)
-  const int64_t per = pitch / 4;
+  constexpr int per = PITCH / 4;
   __m512 rows[4][4];
   for (int i = 0; i < 4; ++i) merge_columns(o[i], rows[i]);
   for (int p = 0; p < count; ++p) {
@@ -293,6 +299,21 @@ void output_avx512(const float* m, int64_t ldxi, const WinogradGeometry& g,
         _mm512_mask_storeu_ps(yk + (oy0 + i) * g.ow + 16 * q, store, rows[i][p * per + q]);
     }
   }
+}
+
+void input_avx512(const float* x, const WinogradGeometry& g, const WinogradPiece* pieces,
+                  int count, int64_t pitch, float* v, int64_t ldv, int64_t ldxi) {
+  if (pitch == 4) input_pitch<4>(x, g, pieces, count, v, ldv, ldxi);
+  else if (pitch == 8) input_pitch<8>(x, g, pieces, count, v, ldv, ldxi);
+  else input_pitch<16>(x, g, pieces, count, v, ldv, ldxi);
+}
+
+void output_avx512(const float* m, int64_t ldxi, const WinogradGeometry& g,
+                   const WinogradPiece* pieces, int count, int64_t pitch, int64_t k, float bias,
+                   bool relu, float* y) {
+  if (pitch == 4) output_pitch<4>(m, ldxi, g, pieces, count, k, bias, relu, y);
+  else if (pitch == 8) output_pitch<8>(m, ldxi, g, pieces, count, k, bias, relu, y);
+  else output_pitch<16>(m, ldxi, g, pieces, count, k, bias, relu, y);
 }
 
 }  // namespace
