@@ -192,8 +192,9 @@ def test_rule():
             assert pays == (tier != "ref")
             assert not _C.winograd_pays(x, w, 2, pad, 1, 1)
             assert not _C.winograd_pays((8, 3, 32, 32), (32, 3, 3, 3), 1, pad, 1, 1)
-            # fewer tiles than a vector holds, and tiny maps with few channels
+            # fewer tiles than a vector holds on a small map, tiny maps with few channels
             assert not _C.winograd_pays((1, 32, 8, 8), w, 1, pad, 1, 1)
             assert not _C.winograd_pays((64, 32, 6, 6), w, 1, pad, 1, 1)
+            assert not _C.winograd_pays((64, 8, 32, 32), (16, 8, 3, 3), 1, pad, 1, 1)
         finally:
             _C.set_isa(before)

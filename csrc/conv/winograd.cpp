@@ -16,36 +16,41 @@ bool winograd_applies(const Conv2dShape& s) {
          s.groups == 1 && s.c >= 1 && s.oc >= 1 && s.oh >= 1 && s.ow >= 1;
 }
 
-// Measured against conv2d_forward (the direct path for these layers) on the AVX-512 host, 2
-// threads, batch 1 and 16, 3x3 pad 1 (the table in benchmarks/compare_winograd.py): on the
-// avx512 tier Winograd wins 1.3-3x wherever its vector lanes and output tiles are well used,
-// and loses (0.5-0.9x) on maps under about 12x12 with 16-32 channels, with fewer tiles per
-// call than a vector holds (a GEMM on one partial vector costs what a full one costs: 9x9 and
-// 12x12 maps at batch 1), and with under 16 channels, where the transforms outweigh the GEMMs
-// (3 -> 16 on 32x32: 0.74x). `used` is the share of the computed outputs that are kept
-// (tiles past the map edge) times the share of the vector lanes the transforms fill (tile rows
-// of 3 tiles fill 3/4 of theirs, of 5-7 tiles 5/8-7/8, of 17 tiles 17/32); the wider the
-// layer, the more of that waste the GEMM saving covers: 16-32 channels need 3/4 (16->16 12x12:
-// 1.03x; 32->32 32x8, used 1/2: 0.99-1.29x, left out), 64 need 1/2 (64->64 8x8 batch 16:
-// 1.35x; 9x9, used 0.42: 1.01x), 256 need 1/4 (256->256 4x4 batch 16: 3.4x, where the direct
-// path runs at 30%). The avx2 tier (8 tiles per vector) takes the same rule but for the 256
-// channels case, which was not measured there; against the avx2 direct path, one thread:
-// 1.2-2.1x (16->16 56x56 batch 4: 1.18x, 32->32 12x12 batch 16: 1.34x, 64->64 8x8: 1.41x).
+// Set from `benchmarks/compare_winograd.py --rule --batch 1 16` (2 threads, AVX-512 host, 3x3
+// pad 1, against conv2d_forward, i.e. the direct path): the table is in that script's
+// docstring. `used` is the share of the computed outputs that are kept (4x4 tiles past the map
+// edge are computed whole) times the share of the vector lanes the transforms fill (a tile row
+// of 3 tiles fills 3 of a piece's 4 lanes, of 5-7 tiles 5-7 of 8, of 17 tiles 17 of 32).
+// - Under 16 channels the transforms outweigh the GEMM saving (3 -> 16 on 32x32: 0.79x at
+//   batch 16; 8 -> 16 wins, 1.6-1.8x, but is left to the measured paths).
+// - Fewer tiles per call than a vector holds (batch 1 on maps under 16x16): the GEMMs cost a
+//   full vector each, so only well-used tiles pay: 12x12 (used 3/4) 1.1-1.4x with 16-64
+//   channels; 8x8 and 9x9 (used 1/2, 0.42) 0.8-1.2x, 6x6 and 4x4 0.55-0.83x.
+// - Otherwise 16-32 channels need used >= 1/2 (8x8 batch 16: 1.15x with 16, 1.45x with 32;
+//   9x9, used 0.42: 0.87x with 32) and 64 or more need 1/4 (64->64 4x4 and 6x6 batch 16:
+//   1.4-1.5x; 256->256 4x4: 3.4x, where the direct path runs at 30%).
+// Well-used layers of 16+ channels win 1.3-2.8x. The avx2 tier (8 tiles per vector; one
+// thread against the avx2 direct path: 16->16 56x56 batch 4 1.18x, 32->32 12x12 1.34x, 64->64
+// 8x8 1.41x, 1.3-2.1x on cifar-cnn's layers) takes the same rule, but asks used >= 3/4 below
+// 64 channels and 1/2 from 64, where it was not measured lower.
 bool winograd_pays(const Conv2dShape& s) {
   if (!winograd_applies(s)) return false;
   const Isa isa = current_isa();
   if (isa == Isa::ref) return false;
   const int64_t lanes = isa == Isa::avx512 ? 16 : 8;
   const int64_t channels = std::min(s.c, s.oc);
+  if (channels < 16) return false;
   const int64_t th = (s.oh + 3) / 4, tw = (s.ow + 3) / 4;
-  if (s.n * th * tw < lanes) return false;
   const int64_t pitch = tw <= 4 ? 4 : tw <= 8 ? 8 : (tw + lanes - 1) / lanes * lanes;
   const double used = static_cast<double>(s.oh * s.ow) / static_cast<double>(16 * th * tw) *
                       static_cast<double>(tw) / static_cast<double>(pitch);
-  const double need = channels >= 256 && isa == Isa::avx512 ? 0.25
-                      : channels >= 64                      ? 0.5
-                      : channels >= 16                      ? 0.75
-                                                            : 2.0;
+  double need;
+  if (s.n * th * tw < lanes)
+    need = 0.75;
+  else if (isa == Isa::avx512)
+    need = channels >= 64 ? 0.25 : 0.5;
+  else
+    need = channels >= 64 ? 0.5 : 0.75;
   return used >= need - 1e-9;
 }
 
