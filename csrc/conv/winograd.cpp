@@ -176,13 +176,9 @@ void winograd_forward(const Conv2dShape& s, const float* x, const WinogradWeight
         const int64_t k0 = kb * kWinogradRows, rows = std::min(kWinogradRows, K - k0);
         for (int64_t xi = 0; xi < kWinogradPoints; ++xi)
           kern.gemm(rows, cols, C, u.panel(xi, kb), v + xi * ldxi_v, ld, m + xi * ldxi_m, ld);
-        for (int64_t i = 0; i < rows; ++i) {
-          const int64_t k = k0 + i;
-          const float bk = bias ? bias[k] : 0.0f;
-          for_each_group([&](const WinogradPiece* pc, int count, int64_t lane) {
-            kern.output(m + i * ld + lane, ldxi_m, geo, pc, count, pitch, k, bk, relu, y);
-          });
-        }
+        for_each_group([&](const WinogradPiece* pc, int count, int64_t lane) {
+          kern.output(m + lane, ldxi_m, ld, rows, geo, pc, count, pitch, k0, bias, relu, y);
+        });
       }
     }
   });

@@ -230,58 +230,65 @@ void gemm_avx2(int64_t rows, int64_t cols, int64_t kc, const float* u, const flo
 }
 
 template <int PITCH>
-void output_pitch(const float* m, int64_t ldxi, const WinogradGeometry& g,
-                  const WinogradPiece* pieces, int count, int64_t k, float bias, bool relu,
-                  float* y) {
+void output_pitch(const float* m, int64_t ldxi, int64_t ldm, int64_t nrows,
+                  const WinogradGeometry& g, const WinogradPiece* pieces, int count, int64_t k0,
+                  const float* bias, bool relu, float* y) {
   constexpr int64_t pitch = PITCH;
-  const __m256 bv = _mm256_set1_ps(bias);
+  constexpr int per = PITCH / 2;  // vectors of 8 floats per piece row
   int64_t total;
   const unsigned bits = piece_bits(pieces, count, pitch, total);
   const bool packed = bits == (1u << total) - 1;
   __m256i compress, expand;
   compress_expand(bits, compress, expand);
   const __m256i load = first_lanes(total);
-  __m256 b[6][4];
-  for (int a = 0; a < 6; ++a) {
-    __m256 row[6];
-    for (int p = 0; p < 6; ++p) {
-      const __m256 l = _mm256_maskload_ps(m + (a * 6 + p) * ldxi, load);
-      row[p] = packed ? l : _mm256_permutevar8x32_ps(l, expand);  // back to the pieces' lanes
-    }
-    output_line(row, b[a]);
-  }
-  __m256 o[4][4];
-  for (int j = 0; j < 4; ++j) {
-    __m256 col[6], out[4];
-    for (int a = 0; a < 6; ++a) col[a] = b[a][j];
-    output_line(col, out);
-    for (int i = 0; i < 4; ++i) {
-      __m256 val = _mm256_add_ps(out[i], bv);
-      if (relu) val = _mm256_max_ps(_mm256_setzero_ps(), val);  // keeps NaN, as in PyTorch
-      o[i][j] = val;
-    }
-  }
-  constexpr int per = PITCH / 2;
-  __m256i store[2][4];  // per piece and vector of its row: the columns inside the map
+  float* first[2];
+  int64_t rows_in[2];
+  __m256i store[2][per];  // per piece and vector of its row: the columns inside the map
   for (int p = 0; p < count; ++p) {
-    const int64_t xs = pieces[p].tx * kWinogradOut;
-    const int64_t xe = min64(g.ow, xs + 4 * pieces[p].n);
+    const WinogradPiece& pc = pieces[p];
+    const int64_t oy0 = pc.ty * kWinogradOut, xs = pc.tx * kWinogradOut;
+    const int64_t xe = min64(g.ow, xs + 4 * pc.n);
+    first[p] = y + pc.image * g.k * g.oh * g.ow + oy0 * g.ow + xs;
+    rows_in[p] = min64(4, g.oh - oy0);
     for (int q = 0; q < per; ++q) store[p][q] = lanes_within(xs + 8 * q, 0, xe);
   }
-  for (int i = 0; i < 4; ++i) {
-    // T[q]: lanes q | q + 4 as 4 consecutive outputs each; rows[q'] = lanes 2q', 2q' + 1
-    __m256 T[4];
-    transpose_halves(o[i], T);
-    const __m256 rows[4] = {_mm256_permute2f128_ps(T[0], T[1], 0x20),
-                            _mm256_permute2f128_ps(T[2], T[3], 0x20),
-                            _mm256_permute2f128_ps(T[0], T[1], 0x31),
-                            _mm256_permute2f128_ps(T[2], T[3], 0x31)};
-    for (int p = 0; p < count; ++p) {
-      const WinogradPiece& pc = pieces[p];
-      const int64_t oy = pc.ty * kWinogradOut + i, xs = pc.tx * kWinogradOut;
-      if (oy >= g.oh) continue;
-      float* yr = y + ((pc.image * g.k + k) * g.oh + oy) * g.ow + xs;
-      for (int q = 0; q < per; ++q) _mm256_maskstore_ps(yr + 8 * q, store[p][q], rows[p * per + q]);
+  for (int64_t r = 0; r < nrows; ++r) {
+    const float* mr = m + r * ldm;
+    const __m256 bv = _mm256_set1_ps(bias ? bias[k0 + r] : 0.0f);
+    __m256 b[6][4];
+    for (int a = 0; a < 6; ++a) {
+      __m256 row[6];
+      for (int p = 0; p < 6; ++p) {
+        const __m256 l = _mm256_maskload_ps(mr + (a * 6 + p) * ldxi, load);
+        row[p] = packed ? l : _mm256_permutevar8x32_ps(l, expand);  // back to the pieces' lanes
+      }
+      output_line(row, b[a]);
+    }
+    __m256 o[4][4];
+    for (int j = 0; j < 4; ++j) {
+      __m256 col[6], out[4];
+      for (int a = 0; a < 6; ++a) col[a] = b[a][j];
+      output_line(col, out);
+      for (int i = 0; i < 4; ++i) {
+        __m256 val = _mm256_add_ps(out[i], bv);
+        if (relu) val = _mm256_max_ps(_mm256_setzero_ps(), val);  // keeps NaN, as in PyTorch
+        o[i][j] = val;
+      }
+    }
+    const int64_t plane = (k0 + r) * g.oh * g.ow;
+    for (int i = 0; i < 4; ++i) {
+      // T[q]: lanes q | q + 4 as 4 consecutive outputs each; rows[q'] = lanes 2q', 2q' + 1
+      __m256 T[4];
+      transpose_halves(o[i], T);
+      const __m256 rows[4] = {_mm256_permute2f128_ps(T[0], T[1], 0x20),
+                              _mm256_permute2f128_ps(T[2], T[3], 0x20),
+                              _mm256_permute2f128_ps(T[0], T[1], 0x31),
+                              _mm256_permute2f128_ps(T[2], T[3], 0x31)};
+      for (int p = 0; p < count; ++p) {
+        if (i >= rows_in[p]) continue;
+        for (int q = 0; q < per; ++q)
+          _mm256_maskstore_ps(first[p] + plane + i * g.ow + 8 * q, store[p][q], rows[p * per + q]);
+      }
     }
   }
 }
@@ -292,11 +299,11 @@ void input_avx2(const float* x, const WinogradGeometry& g, const WinogradPiece* 
   else input_pitch<8>(x, g, pieces, count, v, ldv, ldxi);
 }
 
-void output_avx2(const float* m, int64_t ldxi, const WinogradGeometry& g,
-                 const WinogradPiece* pieces, int count, int64_t pitch, int64_t k, float bias,
-                 bool relu, float* y) {
-  if (pitch == 4) output_pitch<4>(m, ldxi, g, pieces, count, k, bias, relu, y);
-  else output_pitch<8>(m, ldxi, g, pieces, count, k, bias, relu, y);
+void output_avx2(const float* m, int64_t ldxi, int64_t ldm, int64_t rows,
+                 const WinogradGeometry& g, const WinogradPiece* pieces, int count,
+                 int64_t pitch, int64_t k0, const float* bias, bool relu, float* y) {
+  if (pitch == 4) output_pitch<4>(m, ldxi, ldm, rows, g, pieces, count, k0, bias, relu, y);
+  else output_pitch<8>(m, ldxi, ldm, rows, g, pieces, count, k0, bias, relu, y);
 }
 
 }  // namespace

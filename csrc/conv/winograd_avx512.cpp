@@ -253,51 +253,60 @@ void gemm_avx512(int64_t rows, int64_t cols, int64_t kc, const float* u, const f
 }
 
 template <int PITCH>
-void output_pitch(const float* m, int64_t ldxi, const WinogradGeometry& g,
-                  const WinogradPiece* pieces, int count, int64_t k, float bias, bool relu,
-                  float* y) {
+void output_pitch(const float* m, int64_t ldxi, int64_t ldm, int64_t nrows,
+                  const WinogradGeometry& g, const WinogradPiece* pieces, int count, int64_t k0,
+                  const float* bias, bool relu, float* y) {
   constexpr int64_t pitch = PITCH;
-  const __m512 bv = _mm512_set1_ps(bias);
+  constexpr int per = PITCH / 4;  // vectors of 16 floats per piece row
   int64_t total;
   const __mmask16 valid = piece_lanes(pieces, count, pitch, total);
   const bool packed = valid == first_lanes(total);
   const __mmask16 load = first_lanes(total);
-  __m512 b[6][4];  // b[a][j]: point row a transformed along x, output column j
-  for (int a = 0; a < 6; ++a) {
-    __m512 row[6];
-    for (int p = 0; p < 6; ++p) {
-      const __m512 l = _mm512_maskz_loadu_ps(load, m + (a * 6 + p) * ldxi);
-      row[p] = packed ? l : _mm512_maskz_expand_ps(valid, l);  // back to the pieces' lanes
-    }
-    output_line(row, b[a]);
-  }
-  __m512 o[4][4];  // o[i][j]: output row i, column j of each tile
-  for (int j = 0; j < 4; ++j) {
-    __m512 col[6], out[4];
-    for (int a = 0; a < 6; ++a) col[a] = b[a][j];
-    output_line(col, out);
-    for (int i = 0; i < 4; ++i) {
-      __m512 val = _mm512_add_ps(out[i], bv);
-      // max(0, v) with 0 first keeps NaN, as in PyTorch's relu
-      if (relu) val = _mm512_max_ps(_mm512_setzero_ps(), val);
-      o[i][j] = val;
-    }
-  }
-  // merge_columns gives 16 floats per 4 lanes: piece p's row is vectors [p * per, p * per + per)
-  constexpr int per = PITCH / 4;
-  __m512 rows[4][4];
-  for (int i = 0; i < 4; ++i) merge_columns(o[i], rows[i]);
+  // Per piece: its first output (channel 0) and the masks of its row's columns in the map.
+  float* first[4];
+  int64_t rows_in[4];
+  __mmask16 store[4][per];
   for (int p = 0; p < count; ++p) {
     const WinogradPiece& pc = pieces[p];
     const int64_t oy0 = pc.ty * kWinogradOut, xs = pc.tx * kWinogradOut;
     const int64_t xe = min64(g.ow, xs + 4 * pc.n);  // this piece's columns end here
-    float* yk = y + (pc.image * g.k + k) * g.oh * g.ow + xs;
-    for (int q = 0; q < per; ++q) {
-      const __mmask16 store = lanes_within(xs + 16 * q, 0, xe);
-      if (!store) break;
-      for (int i = 0; i < 4 && oy0 + i < g.oh; ++i)
-        _mm512_mask_storeu_ps(yk + (oy0 + i) * g.ow + 16 * q, store, rows[i][p * per + q]);
+    first[p] = y + pc.image * g.k * g.oh * g.ow + oy0 * g.ow + xs;
+    rows_in[p] = min64(4, g.oh - oy0);
+    for (int q = 0; q < per; ++q) store[p][q] = lanes_within(xs + 16 * q, 0, xe);
+  }
+  for (int64_t r = 0; r < nrows; ++r) {
+    const float* mr = m + r * ldm;
+    const __m512 bv = _mm512_set1_ps(bias ? bias[k0 + r] : 0.0f);
+    __m512 b[6][4];  // b[a][j]: point row a transformed along x, output column j
+    for (int a = 0; a < 6; ++a) {
+      __m512 row[6];
+      for (int p = 0; p < 6; ++p) {
+        const __m512 l = _mm512_maskz_loadu_ps(load, mr + (a * 6 + p) * ldxi);
+        row[p] = packed ? l : _mm512_maskz_expand_ps(valid, l);  // back to the pieces' lanes
+      }
+      output_line(row, b[a]);
     }
+    __m512 o[4][4];  // o[i][j]: output row i, column j of each tile
+    for (int j = 0; j < 4; ++j) {
+      __m512 col[6], out[4];
+      for (int a = 0; a < 6; ++a) col[a] = b[a][j];
+      output_line(col, out);
+      for (int i = 0; i < 4; ++i) {
+        __m512 val = _mm512_add_ps(out[i], bv);
+        // max(0, v) with 0 first keeps NaN, as in PyTorch's relu
+        if (relu) val = _mm512_max_ps(_mm512_setzero_ps(), val);
+        o[i][j] = val;
+      }
+    }
+    // merge_columns gives 16 floats per 4 lanes: piece p's row is vectors [p * per, p * per + per)
+    __m512 rows[4][4];
+    for (int i = 0; i < 4; ++i) merge_columns(o[i], rows[i]);
+    const int64_t plane = (k0 + r) * g.oh * g.ow;
+    for (int p = 0; p < count; ++p)
+      for (int i = 0; i < rows_in[p]; ++i)
+        for (int q = 0; q < per; ++q)
+          _mm512_mask_storeu_ps(first[p] + plane + i * g.ow + 16 * q, store[p][q],
+                                rows[i][p * per + q]);
   }
 }
 
@@ -308,12 +317,12 @@ void input_avx512(const float* x, const WinogradGeometry& g, const WinogradPiece
   else input_pitch<16>(x, g, pieces, count, v, ldv, ldxi);
 }
 
-void output_avx512(const float* m, int64_t ldxi, const WinogradGeometry& g,
-                   const WinogradPiece* pieces, int count, int64_t pitch, int64_t k, float bias,
-                   bool relu, float* y) {
-  if (pitch == 4) output_pitch<4>(m, ldxi, g, pieces, count, k, bias, relu, y);
-  else if (pitch == 8) output_pitch<8>(m, ldxi, g, pieces, count, k, bias, relu, y);
-  else output_pitch<16>(m, ldxi, g, pieces, count, k, bias, relu, y);
+void output_avx512(const float* m, int64_t ldxi, int64_t ldm, int64_t rows,
+                   const WinogradGeometry& g, const WinogradPiece* pieces, int count,
+                   int64_t pitch, int64_t k0, const float* bias, bool relu, float* y) {
+  if (pitch == 4) output_pitch<4>(m, ldxi, ldm, rows, g, pieces, count, k0, bias, relu, y);
+  else if (pitch == 8) output_pitch<8>(m, ldxi, ldm, rows, g, pieces, count, k0, bias, relu, y);
+  else output_pitch<16>(m, ldxi, ldm, rows, g, pieces, count, k0, bias, relu, y);
 }
 
 }  // namespace

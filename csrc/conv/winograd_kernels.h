@@ -34,12 +34,13 @@ struct WinogradKernels {
   // i < rows, t < cols: one point's GEMM for a row block; c runs in order.
   void (*gemm)(int64_t rows, int64_t cols, int64_t kc, const float* u, const float* v,
                int64_t ldv, float* m, int64_t ldm);
-  // The 4x4 outputs of output channel k for the pieces: m points at lane0 of point 0
-  // (points ldxi apart); adds bias, then max(0, .) with relu, and writes the positions
-  // inside the plane of y (N x k x oh x ow).
-  void (*output)(const float* m, int64_t ldxi, const WinogradGeometry& g,
-                 const WinogradPiece* pieces, int count, int64_t pitch, int64_t k, float bias,
-                 bool relu, float* y);
+  // The 4x4 outputs of output channels k0 .. k0 + rows - 1 for the pieces: m points at lane0
+  // of point 0 of the first channel's row (points ldxi apart, rows ldm apart); adds bias[k]
+  // (when given), then max(0, .) with relu, and writes the positions inside the planes of y
+  // (N x k x oh x ow).
+  void (*output)(const float* m, int64_t ldxi, int64_t ldm, int64_t rows,
+                 const WinogradGeometry& g, const WinogradPiece* pieces, int count,
+                 int64_t pitch, int64_t k0, const float* bias, bool relu, float* y);
   // Tiles per vector: a group holds lanes / pitch pieces, pitch <= lanes.
   int64_t lanes;
 };

@@ -62,28 +62,33 @@ void gemm_ref(int64_t rows, int64_t cols, int64_t kc, const float* u, const floa
     }
 }
 
-void output_ref(const float* m, int64_t ldxi, const WinogradGeometry& g,
-                const WinogradPiece* pieces, int count, int64_t /*pitch*/, int64_t k,
-                float bias, bool relu, float* y) {
-  for (int p = 0; p < count; ++p) {
-    const WinogradPiece& pc = pieces[p];
-    float* yk = y + (pc.image * g.k + k) * g.oh * g.ow;
-    const int64_t oy0 = pc.ty * kWinogradOut, ox0 = pc.tx * kWinogradOut;
-    for (int64_t t = 0; t < pc.n; ++t) {
-      float a[6][6], b[6][4], o[4][4];
-      for (int xi = 0; xi < 36; ++xi) a[xi / 6][xi % 6] = m[xi * ldxi + t];
-      for (int r = 0; r < 6; ++r) output_line(a[r], 1, b[r], 1);           // along x
-      for (int q = 0; q < 4; ++q) output_line(&b[0][q], 4, &o[0][q], 4);  // along y
-      for (int i = 0; i < 4; ++i)
-        for (int j = 0; j < 4; ++j) {
-          const int64_t yy = oy0 + i, xx = ox0 + 4 * t + j;
-          if (yy >= g.oh || xx >= g.ow) continue;
-          float val = o[i][j] + bias;
-          if (relu && val < 0.0f) val = 0.0f;  // NaN propagates, as in PyTorch
-          yk[yy * g.ow + xx] = val;
-        }
+void output_ref(const float* m, int64_t ldxi, int64_t ldm, int64_t rows,
+                const WinogradGeometry& g, const WinogradPiece* pieces, int count,
+                int64_t /*pitch*/, int64_t k0, const float* bias, bool relu, float* y) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t k = k0 + r;
+    const float bk = bias ? bias[k] : 0.0f;
+    const float* mp = m + r * ldm;
+    for (int p = 0; p < count; ++p) {
+      const WinogradPiece& pc = pieces[p];
+      float* yk = y + (pc.image * g.k + k) * g.oh * g.ow;
+      const int64_t oy0 = pc.ty * kWinogradOut, ox0 = pc.tx * kWinogradOut;
+      for (int64_t t = 0; t < pc.n; ++t) {
+        float a[6][6], b[6][4], o[4][4];
+        for (int xi = 0; xi < 36; ++xi) a[xi / 6][xi % 6] = mp[xi * ldxi + t];
+        for (int i = 0; i < 6; ++i) output_line(a[i], 1, b[i], 1);           // along x
+        for (int q = 0; q < 4; ++q) output_line(&b[0][q], 4, &o[0][q], 4);  // along y
+        for (int i = 0; i < 4; ++i)
+          for (int j = 0; j < 4; ++j) {
+            const int64_t yy = oy0 + i, xx = ox0 + 4 * t + j;
+            if (yy >= g.oh || xx >= g.ow) continue;
+            float val = o[i][j] + bk;
+            if (relu && val < 0.0f) val = 0.0f;  // NaN propagates, as in PyTorch
+            yk[yy * g.ow + xx] = val;
+          }
+      }
+      mp += pc.n;
     }
-    m += pc.n;
   }
 }
 
