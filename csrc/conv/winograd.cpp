@@ -24,8 +24,9 @@ bool winograd_applies(const Conv2dShape& s) {
 // - Under 16 channels the transforms outweigh the GEMM saving (3 -> 16 on 32x32: 0.79x at
 //   batch 16; 8 -> 16 wins, 1.6-1.8x, but is left to the measured paths).
 // - Fewer tiles per call than a vector holds (batch 1 on maps under 16x16): the GEMMs cost a
-//   full vector each, so only well-used tiles pay: 12x12 (used 3/4) 1.1-1.4x with 16-64
-//   channels; 8x8 and 9x9 (used 1/2, 0.42) 0.8-1.2x, 6x6 and 4x4 0.55-0.83x.
+//   full vector each, and calls of a few microseconds are mostly overhead, so only 64+
+//   channels on well-used tiles pay: 12x12 (used 3/4) 1.25-1.5x with 64 channels, 0.9-1.3x
+//   (two runs) with 16-32; 8x8 and 9x9 (used 1/2, 0.42) 0.8-1.2x, 6x6 and 4x4 0.55-0.9x.
 // - Otherwise 16-32 channels need used >= 1/2 (8x8 batch 16: 1.15x with 16, 1.45x with 32;
 //   9x9, used 0.42: 0.87x with 32) and 64 or more need 1/4 (64->64 4x4 and 6x6 batch 16:
 //   1.4-1.5x; 256->256 4x4: 3.4x, where the direct path runs at 30%).
@@ -46,7 +47,7 @@ bool winograd_pays(const Conv2dShape& s) {
                       static_cast<double>(tw) / static_cast<double>(pitch);
   double need;
   if (s.n * th * tw < lanes)
-    need = 0.75;
+    need = channels >= 64 ? 0.75 : 2.0;
   else if (isa == Isa::avx512)
     need = channels >= 64 ? 0.25 : 0.5;
   else
