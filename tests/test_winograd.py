@@ -95,6 +95,12 @@ def test_wide_rows_and_large_padding(isa, h, w, pad):
     _check(isa, x, wt, b, pad, relu=True)
 
 
+def test_wide_channels_take_smaller_blocks(isa):
+    # over 96 input channels the blocks hold 16 tiles: several blocks, rows cut between them
+    x, wt, b = _data(2, 128, 20, 17, 19, seed=4)
+    _check(isa, x, wt, b, (1, 1, 1, 1), relu=False)
+
+
 def test_many_channels_and_large_values(isa):
     # 300 input channels (sums of many terms) and inputs of magnitude 1e3
     x, wt, b = _data(1, 300, 24, 10, 10, seed=3)

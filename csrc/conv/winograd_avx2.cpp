@@ -69,18 +69,20 @@ inline unsigned piece_bits(const WinogradPiece* pieces, int count, int64_t pitch
   return bits;
 }
 
-// Index vectors for permutevar8x32: `compress` moves the set lanes of bits to the front in
-// order, `expand` puts the front lanes back.
-inline void compress_expand(unsigned bits, __m256i& compress, __m256i& expand) {
-  alignas(32) int32_t c[8] = {}, e[8] = {};
-  int j = 0;
-  for (int l = 0; l < 8; ++l)
-    if (bits >> l & 1) {
-      c[j] = l;
-      e[l] = j++;
-    }
-  compress = _mm256_load_si256(reinterpret_cast<const __m256i*>(c));
-  expand = _mm256_load_si256(reinterpret_cast<const __m256i*>(e));
+// Index vectors for permutevar8x32 over the set lanes of bits: compress_index moves them to
+// the front in order, expand_index puts the front lanes back.
+inline __m256i compress_index(unsigned bits) {
+  alignas(32) int32_t c[8] = {};
+  for (int l = 0, j = 0; l < 8; ++l)
+    if (bits >> l & 1) c[j++] = l;
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(c));
+}
+
+inline __m256i expand_index(unsigned bits) {
+  alignas(32) int32_t e[8] = {};
+  for (int l = 0, j = 0; l < 8; ++l)
+    if (bits >> l & 1) e[l] = j++;
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(e));
 }
 
 // PITCH a template argument, so that the loops over pieces and vectors unroll and the row
@@ -94,8 +96,7 @@ void input_pitch(const float* x, const WinogradGeometry& g, const WinogradPiece*
   int64_t total;
   const unsigned bits = piece_bits(pieces, count, pitch, total);
   const bool packed = bits == (1u << total) - 1;
-  __m256i compress, expand;
-  compress_expand(bits, compress, expand);
+  const __m256i compress = compress_index(bits);
   const __m256i store = first_lanes(total);
   // Columns 4 and 5: lane l takes lane l + 1 of columns 0 and 1, or for the last lane of a
   // piece the floats 4 * pitch and 4 * pitch + 1 of its row (lanes 2g and 2g + 1 of extra).
@@ -175,7 +176,6 @@ void input_pitch(const float* x, const WinogradGeometry& g, const WinogradPiece*
       }
     }
   }
-  (void)expand;
 }
 
 // R <= 6 rows x V vectors of 8 tiles; masks select the tiles of a partial last vector.
@@ -238,8 +238,7 @@ void output_pitch(const float* m, int64_t ldxi, int64_t ldm, int64_t nrows,
   int64_t total;
   const unsigned bits = piece_bits(pieces, count, pitch, total);
   const bool packed = bits == (1u << total) - 1;
-  __m256i compress, expand;
-  compress_expand(bits, compress, expand);
+  const __m256i expand = expand_index(bits);
   const __m256i load = first_lanes(total);
   float* first[2];
   int64_t rows_in[2];
