@@ -37,11 +37,12 @@ from pyconvnet import _C
 
 # (in_channels, out_channels, size): cifar-cnn's 3x3 layers, then two larger ones.
 CASES = [(32, 32, 32), (32, 64, 16), (64, 64, 16), (64, 64, 32), (128, 128, 16)]
-# The shapes behind winograd_pays (winograd.cpp): channels 3-256, maps 4x4 to 56x56.
-RULE_CASES = [(3, 16, 32), (8, 16, 32), (16, 16, 56), (16, 16, 32), (16, 16, 16), (16, 16, 14),
-              (16, 16, 12), (16, 16, 8), (32, 32, 14), (32, 32, 12), (32, 32, 9), (32, 32, 8),
-              (64, 64, 12), (64, 64, 9), (64, 64, 8), (64, 64, 6), (64, 64, 4), (128, 128, 8),
-              (256, 256, 8), (256, 256, 4)]
+# The shapes behind winograd_pays (winograd.cpp): channels 3-256, maps 4x4 to 64x64.
+RULE_CASES = [(3, 32, 32), (3, 32, 64), (4, 16, 32), (4, 16, 24), (8, 16, 64), (8, 16, 32),
+              (8, 32, 48), (8, 32, 24), (8, 16, 8), (16, 16, 56), (16, 16, 40), (16, 16, 32),
+              (16, 16, 16), (16, 16, 14), (16, 16, 12), (16, 16, 8), (32, 32, 14), (32, 32, 12),
+              (32, 32, 9), (32, 32, 8), (64, 64, 12), (64, 64, 9), (64, 64, 8), (64, 64, 6),
+              (64, 64, 4), (128, 128, 8), (256, 256, 8), (256, 256, 4)]
 PAD = (1, 1, 1, 1)
 
 
@@ -108,3 +109,38 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+# The rule's table (winograd_pays in csrc/conv/winograd.cpp), from
+#   python benchmarks/compare_winograd.py --rule --batch 1 16 --reps 25 --pause 0 --warm 0
+# on the AVX-512 host (2 threads, avx512 tier, load average 1.1, 2026-11-30 08:20 UTC); without
+# the pause the threads keep their cores, so these are kernel times. Direct/Winograd ratio of
+# the medians (> 1: Winograd faster) and whether winograd_pays picks Winograd:
+#                      batch 1         batch 16
+#   3x3   3->32  32x32   0.99  no       1.11  no
+#   3x3   3->32  64x64   0.93  no       0.99  no
+#   3x3   4->16  32x32   1.76  yes      1.77  yes
+#   3x3   4->16  24x24   0.89  no       1.00  no
+#   3x3   8->16  64x64   1.83  yes      2.02  yes
+#   3x3   8->16  32x32   1.98  yes      2.10  yes
+#   3x3   8->32  48x48   1.08  no       1.18  no
+#   3x3   8->32  24x24   0.95  no       1.22  no
+#   3x3   8->16   8x8    0.99  no       1.39  no
+#   3x3  16->16  56x56   1.42  yes      1.65  yes
+#   3x3  16->16  40x40   1.23  yes      1.41  yes
+#   3x3  16->16  32x32   2.34  yes      2.41  yes
+#   3x3  16->16  16x16   1.51  yes      2.04  yes
+#   3x3  16->16  14x14   1.34  yes      1.56  yes
+#   3x3  16->16  12x12   1.17  no       1.31  yes
+#   3x3  16->16   8x8    0.96  no       1.49  yes
+#   3x3  32->32  14x14   1.37  yes      1.79  yes
+#   3x3  32->32  12x12   1.13  no       1.56  yes
+#   3x3  32->32   9x9    0.86  no       0.96  no
+#   3x3  32->32   8x8    0.83  no       1.65  yes
+#   3x3  64->64  12x12   1.48  yes      2.12  yes
+#   3x3  64->64   9x9    1.13  no       1.19  yes
+#   3x3  64->64   8x8    1.02  no       2.15  yes
+#   3x3  64->64   6x6    0.88  no       1.49  yes
+#   3x3  64->64   4x4    0.79  no       1.70  yes
+#   3x3 128->128  8x8    1.05  no       2.58  yes
+#   3x3 256->256  8x8    1.25  no       3.05  yes
+#   3x3 256->256  4x4    0.81  no       3.52  yes

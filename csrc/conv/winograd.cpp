@@ -16,37 +16,43 @@ bool winograd_applies(const Conv2dShape& s) {
          s.groups == 1 && s.c >= 1 && s.oc >= 1 && s.oh >= 1 && s.ow >= 1;
 }
 
-// Set from `benchmarks/compare_winograd.py --rule --batch 1 16` (2 threads, AVX-512 host, 3x3
-// pad 1, against conv2d_forward, i.e. the direct path): the table is in that script's
-// docstring. `used` is the share of the computed outputs that are kept (4x4 tiles past the map
-// edge are computed whole) times the share of the vector lanes the transforms fill (a tile row
-// of 3 tiles fills 3 of a piece's 4 lanes, of 5-7 tiles 5-7 of 8, of 17 tiles 17 of 32).
-// - Under 16 channels the transforms outweigh the GEMM saving (3 -> 16 on 32x32: 0.79x at
-//   batch 16; 8 -> 16 wins, 1.6-1.8x, but is left to the measured paths).
+// Set from the tables at the end of benchmarks/compare_winograd.py (2 threads, AVX-512 host,
+// 3x3 pad 1, batch 1 and 16, against conv2d_forward, i.e. the direct path for 4+ input and 16+
+// output channels). `used` is the share of the computed outputs that are kept (4x4 tiles past
+// the map edge are computed whole) times the share of the vector lanes the transforms fill (a
+// tile row of 3 tiles fills 3 of a piece's 4 lanes, of 6 tiles 6 of 8, of 10 tiles 10 of 16).
+// - 16+ channels (the smaller of in and out): 1.2-3.5x where used is at least 1/2 (16->16
+//   40x40, used 5/8: 1.23-1.41x); 16-32 channels need used >= 1/2 (8x8 batch 16: 1.49x with
+//   16, 1.65x with 32; 9x9, used 0.42: 0.96x with 32) and 64 or more 1/4 (64->64 4x4 and 6x6
+//   batch 16: 1.49-1.70x; 256->256 4x4: 3.5x).
 // - Fewer tiles per call than a vector holds (batch 1 on maps under 16x16): the GEMMs cost a
-//   full vector each, and calls of a few microseconds are mostly overhead, so only 64+
-//   channels on well-used tiles pay: 12x12 (used 3/4) 1.25-1.5x with 64 channels, 0.9-1.3x
-//   (two runs) with 16-32; 8x8 and 9x9 (used 1/2, 0.42) 0.8-1.2x, 6x6 and 4x4 0.55-0.9x.
-// - Otherwise 16-32 channels need used >= 1/2 (8x8 batch 16: 1.15x with 16, 1.45x with 32;
-//   9x9, used 0.42: 0.87x with 32) and 64 or more need 1/4 (64->64 4x4 and 6x6 batch 16:
-//   1.4-1.5x; 256->256 4x4: 3.4x, where the direct path runs at 30%).
-// Well-used layers of 16+ channels win 1.3-2.8x. The avx2 tier (8 tiles per vector; one
-// thread against the avx2 direct path: 16->16 56x56 batch 4 1.18x, 32->32 12x12 1.34x, 64->64
-// 8x8 1.41x, 1.3-2.1x on cifar-cnn's layers) takes the same rule, but asks used >= 3/4 below
-// 64 channels and 1/2 from 64, where it was not measured lower.
+//   full vector each and the calls take a few microseconds, so only 64+ channels on
+//   well-used tiles pay: 12x12 (used 3/4) 1.48x with 64 channels, 1.13-1.17x with 16-32; 8x8
+//   and 9x9 (used 1/2, 0.42) 0.83-1.13x, 6x6 and 4x4 0.79-0.88x.
+// - 4-15 channels: only fully used maps (sides multiples of 4, with 4, 8 or 16k tiles across)
+//   pay: 4->16 and 8->16 on 32x32 and 64x64 1.76-2.10x; partly used ones gain little or lose
+//   (24x24, 48x48: 0.89-1.22x; 8->16 8x8 at batch 16 1.39x is left out), and 3 input channels
+//   do not pay (3->32 on 32x32 and 64x64: 0.93-1.11x).
+// The avx2 tier (8 tiles per vector; one thread against the avx2 direct path: 16->16 56x56
+// batch 4 1.18x, 32->32 12x12 1.34x, 64->64 8x8 1.41x, 1.3-2.1x on cifar-cnn's layers) takes
+// 16+ channels only, with used >= 3/4 below 64 channels and 1/2 from 64.
 bool winograd_pays(const Conv2dShape& s) {
   if (!winograd_applies(s)) return false;
   const Isa isa = current_isa();
   if (isa == Isa::ref) return false;
   const int64_t lanes = isa == Isa::avx512 ? 16 : 8;
   const int64_t channels = std::min(s.c, s.oc);
-  if (channels < 16) return false;
   const int64_t th = (s.oh + 3) / 4, tw = (s.ow + 3) / 4;
+  const bool few_tiles = s.n * th * tw < lanes;
   const int64_t pitch = tw <= 4 ? 4 : tw <= 8 ? 8 : (tw + lanes - 1) / lanes * lanes;
   const double used = static_cast<double>(s.oh * s.ow) / static_cast<double>(16 * th * tw) *
                       static_cast<double>(tw) / static_cast<double>(pitch);
   double need;
-  if (s.n * th * tw < lanes)
+  if (channels < 4 || (channels < 16 && (isa != Isa::avx512 || few_tiles)))
+    return false;
+  else if (channels < 16)
+    need = 1.0;
+  else if (few_tiles)
     need = channels >= 64 ? 0.75 : 2.0;
   else if (isa == Isa::avx512)
     need = channels >= 64 ? 0.25 : 0.5;
