@@ -1,7 +1,9 @@
-// AVX-512 Winograd F(4x4, 3x3) kernels (winograd_kernels.h), vectorised across 16 tiles of a
-// tile row: lane t of a vector belongs to tile t, so a row of the image (tiles 4 floats apart)
-// is loaded as 5 vectors and split into its 6 tile columns with permutes, and the 4 output
-// columns of 16 tiles are merged back into 64 consecutive floats of an output row.
+// AVX-512 Winograd F(4x4, 3x3) kernels (winograd_kernels.h), vectorised across 16 tiles: one
+// piece of 16 tiles of a tile row, two of 8 or four of 4 (maps up to 32 or 16 wide). The rows
+// of the pieces' 6x6 inputs (tiles 4 floats apart) are loaded as 4 vectors, plus the 2 floats
+// past each piece, and split into the 6 tile columns with permutes; the 4 output columns are
+// merged back into whole output rows the same way. The GEMM tile is 12 output channels x 32
+// tiles (24 accumulators).
 #include <immintrin.h>
 
 #include "conv/winograd.h"
