@@ -110,6 +110,32 @@ def main():
 if __name__ == "__main__":
     main()
 
+# Results on the AVX-512 host (2-core AMD Zen 5 VM, 2 threads), 2026-11-30, load average 1.5:
+#   python benchmarks/compare_winograd.py --reps 31 --warm 3
+#                    layer batch  direct ms   wino ms  ratio (best) direct GF/s wino GF/s  rel err pays
+#         3x3 32->32 32x32     1      0.065     0.024   2.71   2.64       290.7     787.9  1.2e-06 True
+#         3x3 32->64 16x16     1      0.040     0.018   2.24   2.17       236.2     528.8  1.3e-06 True
+#         3x3 64->64 16x16     1      0.074     0.030   2.45   2.44       254.4     623.6  1.6e-06 True
+#         3x3 64->64 32x32     1      0.209     0.071   2.95   3.27       362.0    1068.8  2.1e-06 True
+#       3x3 128->128 16x16     1      0.254     0.087   2.94   2.91       297.0     872.4  2.2e-06 True
+#         3x3 32->32 32x32    64      2.929     1.121   2.61   2.68       412.4    1077.3  1.6e-06 True
+#         3x3 32->64 16x16    64      1.313     0.519   2.53   2.61       460.1    1163.7  1.6e-06 True
+#         3x3 64->64 16x16    64      2.509     0.914   2.75   2.84       481.5    1322.1  2.1e-06 True
+#         3x3 64->64 32x32    64     10.918     4.216   2.59   2.59       442.5    1146.0  2.3e-06 True
+#       3x3 128->128 16x16    64     10.821     3.604   3.00   3.04       446.5    1340.8  3.4e-06 True
+#   python benchmarks/compare_winograd.py --reps 31 --warm 3 --tier avx2   (load average 1.3)
+#                    layer batch  direct ms   wino ms  ratio (best) direct GF/s wino GF/s  rel err pays
+#         3x3 32->32 32x32     1      0.093     0.058   1.61   1.68       202.0     325.2  1.2e-06 True
+#         3x3 32->64 16x16     1      0.053     0.031   1.69   1.63       178.3     301.3  1.3e-06 True
+#         3x3 64->64 16x16     1      0.101     0.056   1.78   1.74       187.7     334.9  1.6e-06 True
+#         3x3 64->64 32x32     1      0.363     0.189   1.92   1.84       208.0     400.5  2.1e-06 True
+#       3x3 128->128 16x16     1      0.374     0.185   2.02   1.94       201.9     407.2  2.2e-06 True
+#         3x3 32->32 32x32    64      5.084     3.126   1.63   1.67       237.6     386.5  1.6e-06 True
+#         3x3 32->64 16x16    64      2.552     1.420   1.80   1.85       236.7     425.4  1.6e-06 True
+#         3x3 64->64 16x16    64      5.210     2.745   1.90   1.93       231.8     440.1  2.1e-06 True
+#         3x3 64->64 32x32    64     20.090    11.635   1.73   1.70       240.5     415.3  2.3e-06 True
+#       3x3 128->128 16x16    64     21.465    10.828   1.98   1.97       225.1     446.2  3.4e-06 True
+
 # The rule's table (winograd_pays in csrc/conv/winograd.cpp), from
 #   python benchmarks/compare_winograd.py --rule --batch 1 16 --reps 25 --pause 0 --warm 0
 # on the AVX-512 host (2 threads, avx512 tier, load average 1.1, 2026-11-30 08:20 UTC); without
