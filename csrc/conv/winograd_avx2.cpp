@@ -29,9 +29,10 @@ __attribute__((always_inline)) inline void input_line(const __m256* d, __m256* v
   const __m256 two = _mm256_set1_ps(2.0f), half = _mm256_set1_ps(0.5f);
   const __m256 three_halves = _mm256_set1_ps(1.5f), five_halves = _mm256_set1_ps(2.5f);
   const __m256 e = _mm256_sub_ps(d[4], d[2]), f = _mm256_sub_ps(d[3], d[1]);
-  v[0] = _mm256_fmadd_ps(three_halves, f, _mm256_fnmadd_ps(two, d[2], _mm256_add_ps(d[0], d[4])));
+  const __m256 s04 = _mm256_add_ps(d[0], d[4]), s14 = _mm256_add_ps(d[4], d[1]);
+  v[0] = _mm256_fmadd_ps(three_halves, f, _mm256_fnmadd_ps(two, d[2], s04));
   v[1] = _mm256_fmadd_ps(five_halves, d[3], _mm256_fmadd_ps(half, d[2], _mm256_sub_ps(d[4], d[1])));
-  v[2] = _mm256_fmadd_ps(half, d[3], _mm256_fnmadd_ps(five_halves, d[2], _mm256_add_ps(d[4], d[1])));
+  v[2] = _mm256_fmadd_ps(half, d[3], _mm256_fnmadd_ps(five_halves, d[2], s14));
   v[3] = _mm256_fmadd_ps(two, f, e);
   v[4] = _mm256_fnmadd_ps(half, f, e);
   v[5] = _mm256_fmadd_ps(three_halves, e, _mm256_fnmadd_ps(two, d[3], _mm256_add_ps(d[5], d[1])));
@@ -41,8 +42,10 @@ __attribute__((always_inline)) inline void input_line(const __m256* d, __m256* v
 __attribute__((always_inline)) inline void output_line(const __m256* m, __m256* o) {
   const __m256 s = _mm256_add_ps(m[1], m[2]), d = _mm256_sub_ps(m[1], m[2]);
   o[0] = _mm256_add_ps(_mm256_add_ps(m[0], s), _mm256_add_ps(m[3], m[4]));
-  o[1] = _mm256_fnmadd_ps(_mm256_set1_ps(2.0f), m[4], _mm256_fmadd_ps(_mm256_set1_ps(0.5f), m[3], d));
-  o[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), m[4], _mm256_fmadd_ps(_mm256_set1_ps(0.25f), m[3], s));
+  o[1] = _mm256_fnmadd_ps(_mm256_set1_ps(2.0f), m[4],
+                          _mm256_fmadd_ps(_mm256_set1_ps(0.5f), m[3], d));
+  o[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), m[4],
+                         _mm256_fmadd_ps(_mm256_set1_ps(0.25f), m[3], s));
   o[3] = _mm256_fnmadd_ps(_mm256_set1_ps(8.0f), m[4],
                           _mm256_fmadd_ps(_mm256_set1_ps(0.125f), m[3], _mm256_add_ps(d, m[5])));
 }
@@ -110,7 +113,8 @@ void input_pitch(const float* x, const WinogradGeometry& g, const WinogradPiece*
   const __m256i inext = _mm256_load_si256(reinterpret_cast<const __m256i*>(next));
   const __m256i iex4 = _mm256_load_si256(reinterpret_cast<const __m256i*>(ex4));
   const __m256i iex5 = _mm256_load_si256(reinterpret_cast<const __m256i*>(ex5));
-  const __m256 is_last = _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(last)));
+  const __m256 is_last =
+      _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(last)));
   const float* base[2];
   int64_t row0[2];
   __m256i load[2][4], tail[2];

@@ -38,9 +38,10 @@ __attribute__((always_inline)) inline void input_line(const __m512* d, __m512* v
   const __m512 two = _mm512_set1_ps(2.0f), half = _mm512_set1_ps(0.5f);
   const __m512 three_halves = _mm512_set1_ps(1.5f), five_halves = _mm512_set1_ps(2.5f);
   const __m512 e = _mm512_sub_ps(d[4], d[2]), f = _mm512_sub_ps(d[3], d[1]);
-  v[0] = _mm512_fmadd_ps(three_halves, f, _mm512_fnmadd_ps(two, d[2], _mm512_add_ps(d[0], d[4])));
+  const __m512 s04 = _mm512_add_ps(d[0], d[4]), s14 = _mm512_add_ps(d[4], d[1]);
+  v[0] = _mm512_fmadd_ps(three_halves, f, _mm512_fnmadd_ps(two, d[2], s04));
   v[1] = _mm512_fmadd_ps(five_halves, d[3], _mm512_fmadd_ps(half, d[2], _mm512_sub_ps(d[4], d[1])));
-  v[2] = _mm512_fmadd_ps(half, d[3], _mm512_fnmadd_ps(five_halves, d[2], _mm512_add_ps(d[4], d[1])));
+  v[2] = _mm512_fmadd_ps(half, d[3], _mm512_fnmadd_ps(five_halves, d[2], s14));
   v[3] = _mm512_fmadd_ps(two, f, e);
   v[4] = _mm512_fnmadd_ps(half, f, e);
   v[5] = _mm512_fmadd_ps(three_halves, e, _mm512_fnmadd_ps(two, d[3], _mm512_add_ps(d[5], d[1])));
@@ -50,8 +51,10 @@ __attribute__((always_inline)) inline void input_line(const __m512* d, __m512* v
 __attribute__((always_inline)) inline void output_line(const __m512* m, __m512* o) {
   const __m512 s = _mm512_add_ps(m[1], m[2]), d = _mm512_sub_ps(m[1], m[2]);
   o[0] = _mm512_add_ps(_mm512_add_ps(m[0], s), _mm512_add_ps(m[3], m[4]));
-  o[1] = _mm512_fnmadd_ps(_mm512_set1_ps(2.0f), m[4], _mm512_fmadd_ps(_mm512_set1_ps(0.5f), m[3], d));
-  o[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), m[4], _mm512_fmadd_ps(_mm512_set1_ps(0.25f), m[3], s));
+  o[1] = _mm512_fnmadd_ps(_mm512_set1_ps(2.0f), m[4],
+                          _mm512_fmadd_ps(_mm512_set1_ps(0.5f), m[3], d));
+  o[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), m[4],
+                         _mm512_fmadd_ps(_mm512_set1_ps(0.25f), m[3], s));
   o[3] = _mm512_fnmadd_ps(_mm512_set1_ps(8.0f), m[4],
                           _mm512_fmadd_ps(_mm512_set1_ps(0.125f), m[3], _mm512_add_ps(d, m[5])));
 }

@@ -25,9 +25,9 @@ struct WinogradGeometry {
 };
 
 struct WinogradKernels {
-  // V of the `count` pieces (n <= pitch each; pitch 4, 8 or 16, at most lanes) for all input channels of x
-  // (N x c x h x w); v points at lane0 of point 0, channel 0. Reads outside the image are
-  // zeros.
+  // V of the `count` pieces (n <= pitch each; pitch 4, 8 or 16, at most lanes) for all
+  // input channels of x (N x c x h x w); v points at lane0 of point 0, channel 0. Reads
+  // outside the image are zeros.
   void (*input)(const float* x, const WinogradGeometry& g, const WinogradPiece* pieces,
                 int count, int64_t pitch, float* v, int64_t ldv, int64_t ldxi);
   // m[i * ldm + t] = sum over c < kc of u[c * kWinogradRows + i] * v[c * ldv + t], for
