@@ -101,6 +101,8 @@ void input_pitch(const float* x, const WinogradGeometry& g, const WinogradPiece*
   const bool packed = bits == (1u << total) - 1;
   const __m256i compress = compress_index(bits);
   const __m256i store = first_lanes(total);
+  // A masked store (vmaskmovps) costs far more than a plain one on AMD cores: only for tails.
+  const bool whole = total == kLanes;
   // Columns 4 and 5: lane l takes lane l + 1 of columns 0 and 1, or for the last lane of a
   // piece the floats 4 * pitch and 4 * pitch + 1 of its row (lanes 2g and 2g + 1 of extra).
   alignas(32) int32_t next[8], ex4[8], ex5[8], last[8];
@@ -176,14 +178,16 @@ void input_pitch(const float* x, const WinogradGeometry& g, const WinogradPiece*
       input_line(col, out);
       for (int b = 0; b < 6; ++b) {
         const __m256 o = packed ? out[b] : _mm256_permutevar8x32_ps(out[b], compress);
-        _mm256_maskstore_ps(vc + (b * 6 + a) * ldxi, store, o);
+        if (whole) _mm256_storeu_ps(vc + (b * 6 + a) * ldxi, o);
+        else _mm256_maskstore_ps(vc + (b * 6 + a) * ldxi, store, o);
       }
     }
   }
 }
 
-// R <= 6 rows x V vectors of 8 tiles; masks select the tiles of a partial last vector.
-template <int R, int V>
+// R <= 6 rows x V vectors of 8 tiles; with MASKED, masks select the tiles of a partial last
+// vector (plain loads and stores otherwise: vmaskmovps stores are slow on AMD cores).
+template <int R, int V, bool MASKED>
 void gemm_tile(int64_t kc, const float* u, const float* v, int64_t ldv, float* m, int64_t ldm,
                __m256i m0, __m256i m1) {
   __m256 acc[R][V];
@@ -192,8 +196,9 @@ void gemm_tile(int64_t kc, const float* u, const float* v, int64_t ldv, float* m
 #pragma GCC unroll 2
   for (int64_t ch = 0; ch < kc; ++ch) {
     __m256 b[V];
-    b[0] = _mm256_maskload_ps(v + ch * ldv, m0);
-    if constexpr (V == 2) b[1] = _mm256_maskload_ps(v + ch * ldv + 8, m1);
+    const float* vc = v + ch * ldv;
+    b[0] = MASKED ? _mm256_maskload_ps(vc, m0) : _mm256_loadu_ps(vc);
+    if constexpr (V == 2) b[1] = MASKED ? _mm256_maskload_ps(vc + 8, m1) : _mm256_loadu_ps(vc + 8);
     const float* uc = u + ch * kWinogradRows;
     for (int i = 0; i < R; ++i) {
       const __m256 a = _mm256_broadcast_ss(uc + i);
@@ -201,8 +206,13 @@ void gemm_tile(int64_t kc, const float* u, const float* v, int64_t ldv, float* m
     }
   }
   for (int i = 0; i < R; ++i) {
-    _mm256_maskstore_ps(m + i * ldm, m0, acc[i][0]);
-    if constexpr (V == 2) _mm256_maskstore_ps(m + i * ldm + 8, m1, acc[i][1]);
+    if constexpr (MASKED) {
+      _mm256_maskstore_ps(m + i * ldm, m0, acc[i][0]);
+      if constexpr (V == 2) _mm256_maskstore_ps(m + i * ldm + 8, m1, acc[i][1]);
+    } else {
+      _mm256_storeu_ps(m + i * ldm, acc[i][0]);
+      if constexpr (V == 2) _mm256_storeu_ps(m + i * ldm + 8, acc[i][1]);
+    }
   }
 }
 
@@ -213,11 +223,11 @@ void gemm_rows(int64_t cols, int64_t kc, const float* u, const float* v, int64_t
   for (int64_t t = 0; t < cols; t += 2 * kLanes) {
     const int64_t left = cols - t;
     if (left >= 2 * kLanes)
-      gemm_tile<R, 2>(kc, u, v + t, ldv, m + t, ldm, full, full);
+      gemm_tile<R, 2, false>(kc, u, v + t, ldv, m + t, ldm, full, full);
     else if (left > kLanes)
-      gemm_tile<R, 2>(kc, u, v + t, ldv, m + t, ldm, full, first_lanes(left - kLanes));
+      gemm_tile<R, 2, true>(kc, u, v + t, ldv, m + t, ldm, full, first_lanes(left - kLanes));
     else
-      gemm_tile<R, 1>(kc, u, v + t, ldv, m + t, ldm, first_lanes(left), full);
+      gemm_tile<R, 1, true>(kc, u, v + t, ldv, m + t, ldm, first_lanes(left), full);
   }
 }
 
@@ -247,13 +257,17 @@ void output_pitch(const float* m, int64_t ldxi, int64_t ldm, int64_t nrows,
   float* first[2];
   int64_t rows_in[2];
   __m256i store[2][per];  // per piece and vector of its row: the columns inside the map
+  bool whole[2][per];     // all 8 of them inside (a plain store)
   for (int p = 0; p < count; ++p) {
     const WinogradPiece& pc = pieces[p];
     const int64_t oy0 = pc.ty * kWinogradOut, xs = pc.tx * kWinogradOut;
     const int64_t xe = min64(g.ow, xs + 4 * pc.n);
     first[p] = y + pc.image * g.k * g.oh * g.ow + oy0 * g.ow + xs;
     rows_in[p] = min64(4, g.oh - oy0);
-    for (int q = 0; q < per; ++q) store[p][q] = lanes_within(xs + 8 * q, 0, xe);
+    for (int q = 0; q < per; ++q) {
+      store[p][q] = lanes_within(xs + 8 * q, 0, xe);
+      whole[p][q] = xs + 8 * q + 8 <= xe;
+    }
   }
   for (int64_t r = 0; r < nrows; ++r) {
     const float* mr = m + r * ldm;
@@ -289,8 +303,11 @@ void output_pitch(const float* m, int64_t ldxi, int64_t ldm, int64_t nrows,
                               _mm256_permute2f128_ps(T[2], T[3], 0x31)};
       for (int p = 0; p < count; ++p) {
         if (i >= rows_in[p]) continue;
-        for (int q = 0; q < per; ++q)
-          _mm256_maskstore_ps(first[p] + plane + i * g.ow + 8 * q, store[p][q], rows[p * per + q]);
+        for (int q = 0; q < per; ++q) {
+          float* dst = first[p] + plane + i * g.ow + 8 * q;
+          if (whole[p][q]) _mm256_storeu_ps(dst, rows[p * per + q]);
+          else _mm256_maskstore_ps(dst, store[p][q], rows[p * per + q]);
+        }
       }
     }
   }
