@@ -136,37 +136,39 @@ if __name__ == "__main__":
 #     3x3 64->64 32x32    64     20.090    11.635   1.73   1.70       240.5     415.3  2.3e-06 True
 #   3x3 128->128 16x16    64     21.465    10.828   1.98   1.97       225.1     446.2  3.4e-06 True
 
-# The rule's table (winograd_pays in csrc/conv/winograd.cpp), from
-#   python benchmarks/compare_winograd.py --rule --batch 1 16 --reps 25 --pause 0 --warm 0
-# on the AVX-512 host (2 threads, avx512 tier, load average 1.1, 2026-11-30 08:20 UTC); without
-# the pause the threads keep their cores, so these are kernel times. Direct/Winograd ratio of
-# the medians (> 1: Winograd faster) and whether winograd_pays picks Winograd:
-#                      batch 1         batch 16
-#   3x3   3->32  32x32   0.99  no       1.11  no
-#   3x3   3->32  64x64   0.93  no       0.99  no
-#   3x3   4->16  32x32   1.76  yes      1.77  yes
-#   3x3   4->16  24x24   0.89  no       1.00  no
-#   3x3   8->16  64x64   1.83  yes      2.02  yes
-#   3x3   8->16  32x32   1.98  yes      2.10  yes
-#   3x3   8->32  48x48   1.08  no       1.18  no
-#   3x3   8->32  24x24   0.95  no       1.22  no
-#   3x3   8->16   8x8    0.99  no       1.39  no
-#   3x3  16->16  56x56   1.42  yes      1.65  yes
-#   3x3  16->16  40x40   1.23  yes      1.41  yes
-#   3x3  16->16  32x32   2.34  yes      2.41  yes
-#   3x3  16->16  16x16   1.51  yes      2.04  yes
-#   3x3  16->16  14x14   1.34  yes      1.56  yes
-#   3x3  16->16  12x12   1.17  no       1.31  yes
-#   3x3  16->16   8x8    0.96  no       1.49  yes
-#   3x3  32->32  14x14   1.37  yes      1.79  yes
-#   3x3  32->32  12x12   1.13  no       1.56  yes
-#   3x3  32->32   9x9    0.86  no       0.96  no
-#   3x3  32->32   8x8    0.83  no       1.65  yes
-#   3x3  64->64  12x12   1.48  yes      2.12  yes
-#   3x3  64->64   9x9    1.13  no       1.19  yes
-#   3x3  64->64   8x8    1.02  no       2.15  yes
-#   3x3  64->64   6x6    0.88  no       1.49  yes
-#   3x3  64->64   4x4    0.79  no       1.70  yes
-#   3x3 128->128  8x8    1.05  no       2.58  yes
-#   3x3 256->256  8x8    1.25  no       3.05  yes
-#   3x3 256->256  4x4    0.81  no       3.52  yes
+# The rule's tables (winograd_pays in csrc/conv/winograd.cpp), from
+#   python benchmarks/compare_winograd.py --rule --batch 1 16 --reps 25 --pause 0 --warm 0 \
+#       [--tier avx2]
+# on the AVX-512 host (2 threads, load average 1.3, 2026-11-30 08:27 UTC); without the pause
+# the threads keep their cores, so these are kernel times. Direct/Winograd ratio of the
+# medians (> 1: Winograd faster) on each tier against that tier's direct path; + where
+# winograd_pays picks Winograd:
+#                      avx512: batch 1  batch 16    avx2: batch 1  batch 16
+#   3x3   3->32  32x32     1.07      1.13            1.28      1.30
+#   3x3   3->32  64x64     1.05      1.07            1.25      1.32
+#   3x3   4->16  32x32     1.77 +    1.85 +          1.58 +    1.58 +
+#   3x3   4->16  24x24     0.91      0.97            0.76      0.86
+#   3x3   8->16  64x64     1.91 +    2.06 +          1.66 +    1.81 +
+#   3x3   8->16  32x32     1.99 +    2.14 +          1.68 +    1.83 +
+#   3x3   8->32  48x48     1.11      1.19            1.49      1.56
+#   3x3   8->32  24x24     1.01      1.22            0.98      1.35
+#   3x3   8->16   8x8      1.05      1.35            0.89      1.20
+#   3x3  16->16  56x56     1.40 +    1.65 +          1.48 +    1.70 +
+#   3x3  16->16  40x40     1.29 +    1.40 +          1.30 +    1.53 +
+#   3x3  16->16  32x32     2.32 +    2.41 +          2.02 +    2.12 +
+#   3x3  16->16  16x16     1.50 +    2.03 +          1.45 +    2.08 +
+#   3x3  16->16  14x14     1.30 +    1.55 +          1.22 +    1.57 +
+#   3x3  16->16  12x12     1.16      1.28 +          0.96      1.47 +
+#   3x3  16->16   8x8      1.00      1.45 +          0.90      1.40 +
+#   3x3  32->32  14x14     1.39 +    1.82 +          1.51 +    2.03 +
+#   3x3  32->32  12x12     1.11      1.57 +          1.06      2.00 +
+#   3x3  32->32   9x9      0.86      0.98            0.82      1.35
+#   3x3  32->32   8x8      0.82      1.64 +          0.88      1.91 +
+#   3x3  64->64  12x12     1.49 +    2.10 +          1.47 +    2.58 +
+#   3x3  64->64   9x9      1.10      1.19 +          1.15      1.68 +
+#   3x3  64->64   8x8      1.00      2.16 +          1.17      2.50 +
+#   3x3  64->64   6x6      0.86      1.47 +          0.92      1.51 +
+#   3x3  64->64   4x4      0.80      1.70 +          0.78      2.06 +
+#   3x3 128->128  8x8      1.02      2.57 +          1.20      2.93 +
+#   3x3 256->256  8x8      1.19      2.22 +          1.27      2.97 +
+#   3x3 256->256  4x4      0.79      2.94 +          0.74      2.67 +
