@@ -14,8 +14,9 @@
 // The tiles are processed in blocks (winograd.cpp) so that a block's V stays in L2 while every
 // output channel reads it. The GEMMs do 36 multiply-adds per 16 outputs and input channel
 // where the direct convolution does 144; the transforms cost the rest (see winograd_pays). On
-// the AVX-512 host the GEMMs run at the FMA peak and the whole layer 2-3.4x faster than
-// conv2d_forward on cifar-cnn's layers (benchmarks/compare_winograd.py).
+// the AVX-512 host the GEMMs run at the FMA peak and the whole layer 2.2-3.0x faster than
+// conv2d_forward on cifar-cnn's layers at batch 1 and 64 (2 threads; the avx2 tier 2.1-3.4x
+// faster than its direct path; benchmarks/compare_winograd.py).
 //
 // Tiers: AVX-512 (16 tiles per vector) and AVX2 (8) kernels in winograd_avx512.cpp and
 // winograd_avx2.cpp, a portable one-tile-at-a-time path in winograd_ref.cpp; the tier is read
