@@ -18,6 +18,7 @@ void register_softmax(py::module_& m);
 void register_optim(py::module_& m);
 void register_packed_linear(py::module_& m);
 void register_infer(py::module_& m);
+void register_winograd(py::module_& m);
 }  // namespace pcn::bind
 
 PYBIND11_MODULE(_C, m) {
@@ -37,4 +38,5 @@ PYBIND11_MODULE(_C, m) {
   pcn::bind::register_optim(m);
   pcn::bind::register_packed_linear(m);
   pcn::bind::register_infer(m);
+  pcn::bind::register_winograd(m);
 }
