@@ -1,6 +1,11 @@
 // Convolution weights frozen for serving: packed once, at construction, for the algorithm
-// conv2d_forward chooses for this shape (choose_forward) on the ISA current then.
+// chosen for this shape on the ISA current then: Winograd F(4x4, 3x3) where winograd_pays
+// says it beats the direct path at batch 1 (and so at every batch), else the algorithm of
+// conv2d_forward (choose_forward). Winograd's results differ from the direct path's by
+// rounding (a few 1e-6 of the output scale, within the serving contract's 1e-4), which is
+// why training keeps conv2d_forward.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -8,6 +13,7 @@
 #include "common/cpu_features.h"
 #include "common/shapes.h"
 #include "conv/conv2d.h"
+#include "conv/winograd.h"
 #include "gemm/pack.h"
 
 namespace pcn::conv {
@@ -27,6 +33,7 @@ class PreparedConv2d {
  private:
   Conv2dShape s_;
   ForwardAlgo algo_;
+  std::unique_ptr<WinogradWeights> winograd_;  // set when Winograd runs
   Isa isa_;
   std::vector<float> w_, bias_;
   AlignedBuffer taps_;                 // direct

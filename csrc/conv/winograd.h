@@ -61,6 +61,7 @@ class WinogradWeights {
   int64_t in_channels() const { return c_; }
   int64_t out_channels() const { return k_; }
   int64_t row_blocks() const { return kblocks_; }
+  int64_t bytes() const { return static_cast<int64_t>(u_.size() * sizeof(float)); }
   // The C x kWinogradRows panel of point xi, output channels [kb * 12, kb * 12 + 12).
   const float* panel(int64_t xi, int64_t kb) const {
     return u_.data() + (xi * kblocks_ + kb) * c_ * kWinogradRows;
