@@ -295,10 +295,19 @@ def net_wide():
                  MaxPool2d(2, ceil_mode=True), Flatten(), Linear(37 * 3 * 3, 10)], (4, 12, 12), 11)
 
 
+def net_winograd():
+    """3x3 stride-1 layers with enough channels for the Winograd path on the vector tiers
+    (16 -> 24 on 20x20, then 24 -> 32 with asymmetric padding on 10x10: maps that are not a
+    multiple of the 4x4 output tile), BN folded, ReLU and pool fused."""
+    return _net([Conv2d(16, 24, 3, padding=1), BatchNorm2d(24), ReLU(), MaxPool2d(2),
+                 Conv2d(24, 32, 3, padding=(1, 2)), ReLU(), GlobalAvgPool2d(), Flatten(),
+                 Linear(32, 6)], (16, 20, 20), 12)
+
+
 NETS = {f.__name__[4:]: f for f in (
     net_conv_bn_relu, net_conv_bn_nobias, net_conv_leaky_strided, net_grouped_dilated,
     net_same_asymmetric, net_bn_standalone, net_softmax_channels, net_softmax_fallback, net_mlp,
-    net_pool_edges, net_wide)}
+    net_pool_edges, net_wide, net_winograd)}
 NET_SEEDS = {name: k for k, name in enumerate(NETS)}
 
 
@@ -683,6 +692,13 @@ def test_summary_names_each_layer_and_a_kernel_per_step(name):
 def test_summary_mentions_dropout():
     text = InferenceModel(make("conv_bn_relu")).summary()
     assert "Dropout" in text, text
+
+
+def test_winograd_runs_where_it_pays(isa):
+    """On the vector tiers the 3x3 stride-1 layers of net_winograd take the Winograd path (and
+    its outputs meet the oracle in test_fp32_matches_oracle_and_model_predict)."""
+    text = InferenceModel(make("winograd")).summary()
+    assert ("winograd" in text) == (isa != "ref"), text
 
 
 def test_summary_shows_fusion_and_fallback():
