@@ -10,6 +10,7 @@ void register_config(py::module_& m);
 void register_gemm(py::module_& m);
 void register_conv(py::module_& m);
 void register_linear(py::module_& m);
+void register_packed_linear(py::module_& m);
 void register_pool(py::module_& m);
 void register_norm(py::module_& m);
 void register_activation(py::module_& m);
@@ -27,6 +28,7 @@ PYBIND11_MODULE(_C, m) {
   pcn::bind::register_gemm(m);
   pcn::bind::register_conv(m);
   pcn::bind::register_linear(m);
+  pcn::bind::register_packed_linear(m);
   pcn::bind::register_pool(m);
   pcn::bind::register_norm(m);
   pcn::bind::register_activation(m);

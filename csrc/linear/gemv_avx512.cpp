@@ -1,0 +1,87 @@
+// AVX-512 GEMV over the float32 panels of PackedLinear (gemv.h): one zmm per panel row, so a
+// k step of P panels is P aligned 64-byte loads, each used by the FMAs of all R rows. P
+// panels at once give R * P independent FMA chains (P streams the prefetchers follow); the
+// sum per element is that of the 12 x 32 AVX-512 micro-kernel (ukernel_12x32_avx512.cpp):
+// FMA over k in order within a block, blocks added in order, then bias and max(0, v).
+#include <immintrin.h>
+
+#include "linear/gemv.h"
+
+namespace pcn::linear {
+namespace {
+
+template <int R, int P>
+void panels(const GemvArgs& a, int64_t p) {
+  const float* x = static_cast<const float*>(a.x);
+  const float* w = static_cast<const float*>(a.w);
+  __m512 tot[R][P] = {};  // set by the first block (k > 0); zeroed for the compiler
+  for (int64_t pc = 0; pc < a.k; pc += a.kcb) {
+    const int64_t kc = a.k - pc < a.kcb ? a.k - pc : a.kcb;
+    const float* wq[P];
+#pragma GCC unroll 4
+    for (int q = 0; q < P; ++q) wq[q] = w + pc * a.npad + (p + q) * kc * kPanel;
+    const float* xk = x + pc;
+    __m512 acc[R][P];
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+      for (int q = 0; q < P; ++q) acc[i][q] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      __m512 wv[P];
+#pragma GCC unroll 4
+      for (int q = 0; q < P; ++q) wv[q] = _mm512_load_ps(wq[q] + kk * kPanel);
+#pragma GCC unroll 8
+      for (int i = 0; i < R; ++i) {
+        const __m512 xv = _mm512_set1_ps(xk[i * a.ldx + kk]);
+#pragma GCC unroll 4
+        for (int q = 0; q < P; ++q) acc[i][q] = _mm512_fmadd_ps(xv, wv[q], acc[i][q]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+      for (int q = 0; q < P; ++q)
+        tot[i][q] = pc == 0 ? acc[i][q] : _mm512_add_ps(tot[i][q], acc[i][q]);
+  }
+#pragma GCC unroll 4
+  for (int q = 0; q < P; ++q) {
+    const int64_t col = (p + q) * kPanel;
+    const int64_t cols = a.n - col < kPanel ? a.n - col : kPanel;
+    const __mmask16 mk = cols >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << cols) - 1);
+    const __m512 b = a.bias ? _mm512_maskz_loadu_ps(mk, a.bias + col) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i) {
+      __m512 v = tot[i][q];
+      if (a.bias) v = _mm512_add_ps(v, b);
+      // max(0, v) with 0 first keeps NaN (as the micro-kernels do).
+      if (a.relu) v = _mm512_maskz_max_ps(__mmask16(0xFFFF), _mm512_setzero_ps(), v);
+      _mm512_mask_storeu_ps(a.y + i * a.ldy + col, mk, v);
+    }
+  }
+}
+
+template <int R>
+void rows(const GemvArgs& a, int64_t p0, int64_t p1) {
+  constexpr int P = R <= 4 ? 4 : 2;  // R * P <= 16 accumulators
+  int64_t p = p0;
+  for (; p + P <= p1; p += P) panels<R, P>(a, p);
+  for (; p < p1; ++p) panels<R, 1>(a, p);
+}
+
+}  // namespace
+
+void gemv_avx512(const GemvArgs& a, int64_t p0, int64_t p1) {
+  switch (a.m) {
+    case 1: rows<1>(a, p0, p1); break;
+    case 2: rows<2>(a, p0, p1); break;
+    case 3: rows<3>(a, p0, p1); break;
+    case 4: rows<4>(a, p0, p1); break;
+    case 5: rows<5>(a, p0, p1); break;
+    case 6: rows<6>(a, p0, p1); break;
+    case 7: rows<7>(a, p0, p1); break;
+    default: rows<8>(a, p0, p1); break;
+  }
+}
+
+}  // namespace pcn::linear

@@ -1,0 +1,91 @@
+// AVX512-BF16 GEMV over the bfloat16 panels of PackedLinear (gemv.h; this file alone gets
+// -mavx512bf16): a panel row is 16 outputs x 2 inputs, one 64-byte load, and VDPBF16PS adds
+// both products of each output to its float32 sum (per the ISA: the odd input's product
+// first, then the even one's, each rounded to nearest even; bf16 subnormals read as zero and
+// float32 subnormal results flushed to zero). Half the bytes of the float32 panels per
+// multiply-add, which is what bounds a batch of one.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "linear/gemv.h"
+
+namespace pcn::linear {
+namespace {
+
+template <int R, int P>
+void panels(const GemvArgs& a, int64_t p) {
+  const uint32_t* x = static_cast<const uint32_t*>(a.x);
+  const uint16_t* w = static_cast<const uint16_t*>(a.w);
+  __m512 tot[R][P] = {};  // set by the first block (k > 0); zeroed for the compiler
+  for (int64_t pc = 0; pc < a.k; pc += a.kcb) {
+    const int64_t kc = a.k - pc < a.kcb ? a.k - pc : a.kcb;
+    const int64_t kc2 = (kc + 1) / 2;
+    const uint16_t* wq[P];
+#pragma GCC unroll 4
+    for (int q = 0; q < P; ++q) wq[q] = w + pc * a.npad + (p + q) * kc2 * 2 * kPanel;
+    const uint32_t* xk = x + pc / 2;
+    __m512 acc[R][P];
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+      for (int q = 0; q < P; ++q) acc[i][q] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+    for (int64_t kk = 0; kk < kc2; ++kk) {
+      __m512bh wv[P];
+#pragma GCC unroll 4
+      for (int q = 0; q < P; ++q)
+        wv[q] = (__m512bh)_mm512_load_si512(reinterpret_cast<const void*>(wq[q] + kk * 2 * kPanel));
+#pragma GCC unroll 8
+      for (int i = 0; i < R; ++i) {
+        const __m512bh xv = (__m512bh)_mm512_set1_epi32(static_cast<int>(xk[i * a.ldx + kk]));
+#pragma GCC unroll 4
+        for (int q = 0; q < P; ++q) acc[i][q] = _mm512_dpbf16_ps(acc[i][q], xv, wv[q]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+      for (int q = 0; q < P; ++q)
+        tot[i][q] = pc == 0 ? acc[i][q] : _mm512_add_ps(tot[i][q], acc[i][q]);
+  }
+#pragma GCC unroll 4
+  for (int q = 0; q < P; ++q) {
+    const int64_t col = (p + q) * kPanel;
+    const int64_t cols = a.n - col < kPanel ? a.n - col : kPanel;
+    const __mmask16 mk = cols >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << cols) - 1);
+    const __m512 b = a.bias ? _mm512_maskz_loadu_ps(mk, a.bias + col) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i) {
+      __m512 v = tot[i][q];
+      if (a.bias) v = _mm512_add_ps(v, b);
+      if (a.relu) v = _mm512_maskz_max_ps(__mmask16(0xFFFF), _mm512_setzero_ps(), v);
+      _mm512_mask_storeu_ps(a.y + i * a.ldy + col, mk, v);
+    }
+  }
+}
+
+template <int R>
+void rows(const GemvArgs& a, int64_t p0, int64_t p1) {
+  constexpr int P = R <= 4 ? 4 : 2;
+  int64_t p = p0;
+  for (; p + P <= p1; p += P) panels<R, P>(a, p);
+  for (; p < p1; ++p) panels<R, 1>(a, p);
+}
+
+}  // namespace
+
+void gemv_bf16_avx512(const GemvArgs& a, int64_t p0, int64_t p1) {
+  switch (a.m) {
+    case 1: rows<1>(a, p0, p1); break;
+    case 2: rows<2>(a, p0, p1); break;
+    case 3: rows<3>(a, p0, p1); break;
+    case 4: rows<4>(a, p0, p1); break;
+    case 5: rows<5>(a, p0, p1); break;
+    case 6: rows<6>(a, p0, p1); break;
+    case 7: rows<7>(a, p0, p1); break;
+    default: rows<8>(a, p0, p1); break;
+  }
+}
+
+}  // namespace pcn::linear
