@@ -10,6 +10,11 @@
 namespace pcn::linear {
 namespace {
 
+// Each panel's line 32 rows (2 KB) ahead: the four streams of a batch of one are 128 KB apart
+// and restart at every 4 KB page for the hardware prefetcher (measured +5-10% on 3136 -> 1024
+// and 4096 -> 256 from DRAM, one thread).
+constexpr int64_t kPrefetchRows = 32;
+
 template <int R, int P>
 void panels(const GemvArgs& a, int64_t p) {
   const float* x = static_cast<const float*>(a.x);
@@ -30,7 +35,10 @@ void panels(const GemvArgs& a, int64_t p) {
     for (int64_t kk = 0; kk < kc; ++kk) {
       __m512 wv[P];
 #pragma GCC unroll 4
-      for (int q = 0; q < P; ++q) wv[q] = _mm512_load_ps(wq[q] + kk * kPanel);
+      for (int q = 0; q < P; ++q) {
+        _mm_prefetch(reinterpret_cast<const char*>(wq[q] + (kk + kPrefetchRows) * kPanel), _MM_HINT_T0);
+        wv[q] = _mm512_load_ps(wq[q] + kk * kPanel);
+      }
 #pragma GCC unroll 8
       for (int i = 0; i < R; ++i) {
         const __m512 xv = _mm512_set1_ps(xk[i * a.ldx + kk]);

@@ -19,13 +19,15 @@ static_assert(NR == kPanel, "GEMV panels are the GEMM's B panels");
 
 // Up to this many rows the GEMV streams the weights once for all rows; more rows go to the
 // GEMM micro-kernels (which also stream them once per MC rows, at their full FMA rate).
-// Measured on Zen 5, 2 threads, 3136 -> 1024 and 4096 -> 256 (report of the packed-linear
-// branch): the GEMV is ahead up to these counts.
+// Measured on Zen 5, one thread, weights from DRAM (3136 -> 1024, 4096 -> 256, 512 -> 128):
+// avx512 GEMV ahead of the GEMM by 3-68% for 2..8 rows; avx2 by 2-39% up to 4 rows, behind
+// from 5 (two passes over the weights); ref ahead from 3 rows by 2.5-7x (the portable 3..6-row
+// micro-kernels are slow), 12% behind at 2 and even at 1.
 int64_t gemv_max_rows(Isa isa) {
   switch (isa) {
     case Isa::avx512: return 8;
     case Isa::avx2: return 4;
-    default: return 4;
+    default: return 8;
   }
 }
 constexpr int64_t kGemvMaxRowsBf16 = 8;
