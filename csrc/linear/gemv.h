@@ -43,6 +43,8 @@ void gemv_avx512(const GemvArgs& a, int64_t p0, int64_t p1);
 // inputs pc + 2q and pc + 2q + 1 of one output, low half first; zero past k). x likewise in
 // pairs. VDPBF16PS: needs cpu_has_avx512_bf16().
 void gemv_bf16_avx512(const GemvArgs& a, int64_t p0, int64_t p1);
+// The same for any number of rows (12-row groups; the same sums, so the same bits).
+void gemm_bf16_avx512(const GemvArgs& a, int64_t p0, int64_t p1);
 #endif
 
 }  // namespace pcn::linear

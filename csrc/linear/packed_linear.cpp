@@ -159,9 +159,11 @@ PackedLinear::PackedLinear(int64_t in, int64_t out, const float* w, const float*
 
 PackedLinear::Path PackedLinear::path(int64_t m) const {
   const Isa isa = current_isa();
-  if (bf16_pairs_)
-    return isa == Isa::avx512 && m <= kGemvMaxRowsBf16 ? Path::gemv_bf16 : Path::gemm_bf16_pairs;
-  return m <= gemv_max_rows(isa) ? Path::gemv : Path::gemm;
+  if (bf16_pairs_) {
+    if (isa != Isa::avx512) return Path::gemm_bf16_pairs;
+    return m <= kGemvMaxRowsBf16 ? Path::gemv_bf16 : Path::gemm_bf16;
+  }
+  return m <= std::min(gemv_max_rows(isa), kGemvMaxRows) ? Path::gemv : Path::gemm;
 }
 
 void PackedLinear::forward(int64_t m, const float* x, float* y, bool relu) const {
@@ -178,7 +180,8 @@ void PackedLinear::forward(int64_t m, const float* x, float* y, bool relu) const
   const Path pth = path(m);
   GemvArgs args{m, in_, npad_, out_, kcb_, x, in_, w_.data(), bias, y, out_, relu};
   AlignedBuffer xbuf;
-  if (pth == Path::gemv_bf16) {
+  const bool dot = pth == Path::gemv_bf16 || pth == Path::gemm_bf16;
+  if (dot) {
     // x as bfloat16 pairs, a zero past an odd in_.
     const int64_t ld2 = (in_ + 1) / 2;
     xbuf.resize(static_cast<size_t>(m * ld2));
@@ -200,23 +203,22 @@ void PackedLinear::forward(int64_t m, const float* x, float* y, bool relu) const
     forward_gemm(m, x, y, relu);
     return;
   }
+  const int64_t np = npad_ / NR;
 #ifdef PCN_HAVE_AVX512
+  if (pth == Path::gemm_bf16) {
+    // Threads split pairs of panels (the kernel's unit); each output is one thread's sum.
+    const int64_t grain = m * in_ >= (int64_t(1) << 16) ? 2 : np + 1;
+    parallel_for(np, grain, [&](int64_t p0, int64_t p1) { gemm_bf16_avx512(args, p0, p1); });
+    return;
+  }
   const GemvFn fn = pth == Path::gemv_bf16 ? &gemv_bf16_avx512 : gemv_kernel(current_isa());
 #else
   const GemvFn fn = gemv_kernel(current_isa());
 #endif
-  const int64_t np = npad_ / NR;
   // At least ~64 KB of weights per thread: smaller layers are not worth waking a team for.
-  const int64_t panel_bytes = in_ * NR * (pth == Path::gemv_bf16 ? 2 : 4);
+  const int64_t panel_bytes = in_ * NR * (dot ? 2 : 4);
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / panel_bytes);
-  for (int64_t i0 = 0; i0 < m; i0 += kGemvMaxRows) {
-    GemvArgs a = args;
-    a.m = std::min(kGemvMaxRows, m - i0);
-    a.x = pth == Path::gemv_bf16 ? static_cast<const void*>(static_cast<const uint32_t*>(args.x) + i0 * args.ldx)
-                                 : static_cast<const void*>(static_cast<const float*>(args.x) + i0 * args.ldx);
-    a.y = y + i0 * out_;
-    parallel_for(np, grain, [&](int64_t p0, int64_t p1) { fn(a, p0, p1); });
-  }
+  parallel_for(np, grain, [&](int64_t p0, int64_t p1) { fn(args, p0, p1); });
 }
 
 void PackedLinear::forward_gemm(int64_t m, const float* x, float* y, bool relu) const {
@@ -270,6 +272,7 @@ std::string PackedLinear::kernel_name(int64_t m) const {
     case Path::gemv: return (emulated ? "gemv bf16 emulated " : "gemv ") + tier;
     case Path::gemm: return (emulated ? "gemm bf16 emulated " : "gemm ") + tier + " prepacked";
     case Path::gemv_bf16: return "gemv bf16 avx512-bf16 dot";
+    case Path::gemm_bf16: return "gemm bf16 avx512-bf16 dot";
     default: return "gemm bf16 emulated " + tier + " (bf16 panels widened per call)";
   }
 }

@@ -16,9 +16,11 @@
 // as bfloat16 pairs and read by VDPBF16PS; elsewhere the rounded values are kept as float32
 // and run through the float32 kernels (an exact emulation of the rounding). bfloat16 pairs:
 // block pc holds, per panel j, (kc + 1) / 2 rows of NR pairs (inputs pc + 2q, pc + 2q + 1 of
-// one output, low half first). Rounding as in common/bf16.h (subnormals to zero). The GEMM
-// path on bfloat16 pairs widens them to float32 panels as it goes (exact) and runs the float32
-// micro-kernels on the rounded x: same values, other sum order than VDPBF16PS.
+// one output, low half first). Rounding as in common/bf16.h (subnormals to zero). Batches
+// past the GEMV run a 12-row VDPBF16PS kernel with the GEMV's sums (the same bits per row at
+// any batch size here too). If the tier is changed away from avx512 after construction, the
+// pairs are widened to float32 panels per call (exact) for the float32 micro-kernels on the
+// rounded x: same values, another sum order than VDPBF16PS.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -42,11 +44,11 @@ class PackedLinear {
   // Bytes held by the packed weights and bias.
   int64_t bytes() const;
   // Which kernel runs for m rows, for summaries: e.g. "gemv avx512", "gemm avx512 prepacked",
-  // "gemv bf16 avx512-bf16 dot", "gemm bf16 emulated".
+  // "gemv bf16 avx512-bf16 dot", "gemm bf16 avx512-bf16 dot", "gemv bf16 emulated avx2".
   std::string kernel_name(int64_t m) const;
 
  private:
-  enum class Path { gemv, gemm, gemv_bf16, gemm_bf16_pairs };
+  enum class Path { gemv, gemm, gemv_bf16, gemm_bf16, gemm_bf16_pairs };
   Path path(int64_t m) const;
   // Rows of at most gemm::MC through the GEMM driver on the packed panels; x already rounded
   // for bf16.
