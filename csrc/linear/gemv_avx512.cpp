@@ -19,7 +19,6 @@ template <int R, int P>
 void panels(const GemvArgs& a, int64_t p) {
   const float* x = static_cast<const float*>(a.x);
   const float* w = static_cast<const float*>(a.w);
-  __m512 tot[R][P] = {};  // set by the first block (k > 0); zeroed for the compiler
   for (int64_t pc = 0; pc < a.k; pc += a.kcb) {
     const int64_t kc = a.k - pc < a.kcb ? a.k - pc : a.kcb;
     const float* wq[P];
@@ -27,7 +26,7 @@ void panels(const GemvArgs& a, int64_t p) {
     for (int q = 0; q < P; ++q) wq[q] = w + pc * a.npad + (p + q) * kc * kPanel;
     const float* xk = x + pc;
     __m512 acc[R][P];
-#pragma GCC unroll 8
+#pragma GCC unroll 12
     for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
       for (int q = 0; q < P; ++q) acc[i][q] = _mm512_setzero_ps();
@@ -39,32 +38,31 @@ void panels(const GemvArgs& a, int64_t p) {
         _mm_prefetch(reinterpret_cast<const char*>(wq[q] + (kk + kPrefetchRows) * kPanel), _MM_HINT_T0);
         wv[q] = _mm512_load_ps(wq[q] + kk * kPanel);
       }
-#pragma GCC unroll 8
+#pragma GCC unroll 12
       for (int i = 0; i < R; ++i) {
         const __m512 xv = _mm512_set1_ps(xk[i * a.ldx + kk]);
 #pragma GCC unroll 4
         for (int q = 0; q < P; ++q) acc[i][q] = _mm512_fmadd_ps(xv, wv[q], acc[i][q]);
       }
     }
-#pragma GCC unroll 8
-    for (int i = 0; i < R; ++i)
+    // Block sums go through y (exact: float32 stored and reloaded), as the micro-kernels
+    // accumulate into C; bias and ReLU after the last block.
+    const bool first = pc == 0, last = pc + kc == a.k;
 #pragma GCC unroll 4
-      for (int q = 0; q < P; ++q)
-        tot[i][q] = pc == 0 ? acc[i][q] : _mm512_add_ps(tot[i][q], acc[i][q]);
-  }
-#pragma GCC unroll 4
-  for (int q = 0; q < P; ++q) {
-    const int64_t col = (p + q) * kPanel;
-    const int64_t cols = a.n - col < kPanel ? a.n - col : kPanel;
-    const __mmask16 mk = cols >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << cols) - 1);
-    const __m512 b = a.bias ? _mm512_maskz_loadu_ps(mk, a.bias + col) : _mm512_setzero_ps();
-#pragma GCC unroll 8
-    for (int i = 0; i < R; ++i) {
-      __m512 v = tot[i][q];
-      if (a.bias) v = _mm512_add_ps(v, b);
-      // max(0, v) with 0 first keeps NaN (as the micro-kernels do).
-      if (a.relu) v = _mm512_maskz_max_ps(__mmask16(0xFFFF), _mm512_setzero_ps(), v);
-      _mm512_mask_storeu_ps(a.y + i * a.ldy + col, mk, v);
+    for (int q = 0; q < P; ++q) {
+      const int64_t col = (p + q) * kPanel;
+      const int64_t cols = a.n - col < kPanel ? a.n - col : kPanel;
+      const __mmask16 mk = cols >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << cols) - 1);
+      const __m512 b = last && a.bias ? _mm512_maskz_loadu_ps(mk, a.bias + col) : _mm512_setzero_ps();
+#pragma GCC unroll 12
+      for (int i = 0; i < R; ++i) {
+        float* yi = a.y + i * a.ldy + col;
+        __m512 v = first ? acc[i][q] : _mm512_add_ps(_mm512_maskz_loadu_ps(mk, yi), acc[i][q]);
+        if (last && a.bias) v = _mm512_add_ps(v, b);
+        // max(0, v) with 0 first keeps NaN (as the micro-kernels do).
+        if (last && a.relu) v = _mm512_maskz_max_ps(__mmask16(0xFFFF), _mm512_setzero_ps(), v);
+        _mm512_mask_storeu_ps(yi, mk, v);
+      }
     }
   }
 }
