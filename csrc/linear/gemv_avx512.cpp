@@ -75,7 +75,36 @@ void rows(const GemvArgs& a, int64_t p0, int64_t p1) {
   for (; p < p1; ++p) panels<R, 1>(a, p);
 }
 
+// Any number of rows in groups of 12 against pairs of panels: 24 accumulators, each loaded
+// weight vector used by 12 rows; a pair's weights stay in L2 across the groups.
+template <int R>
+void row_group(const GemvArgs& a, int64_t p0, int64_t p1) {
+  int64_t p = p0;
+  for (; p + 2 <= p1; p += 2) panels<R, 2>(a, p);
+  for (; p < p1; ++p) panels<R, 1>(a, p);
+}
+
+using RowGroupFn = void (*)(const GemvArgs&, int64_t, int64_t);
+constexpr RowGroupFn kRowGroups[12] = {&row_group<1>, &row_group<2>,  &row_group<3>,
+                                       &row_group<4>, &row_group<5>,  &row_group<6>,
+                                       &row_group<7>, &row_group<8>,  &row_group<9>,
+                                       &row_group<10>, &row_group<11>, &row_group<12>};
+
 }  // namespace
+
+void gemm_rows_avx512(const GemvArgs& a, int64_t p0, int64_t p1) {
+  const float* x = static_cast<const float*>(a.x);
+  for (int64_t pb = p0; pb < p1; pb += 2) {
+    const int64_t pe = pb + 2 < p1 ? pb + 2 : p1;
+    for (int64_t i = 0; i < a.m; i += 12) {
+      GemvArgs g = a;
+      g.m = a.m - i < 12 ? a.m - i : 12;
+      g.x = x + i * a.ldx;
+      g.y = a.y + i * a.ldy;
+      kRowGroups[g.m - 1](g, pb, pe);
+    }
+  }
+}
 
 void gemv_avx512(const GemvArgs& a, int64_t p0, int64_t p1) {
   switch (a.m) {

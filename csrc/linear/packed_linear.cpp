@@ -163,7 +163,8 @@ PackedLinear::Path PackedLinear::path(int64_t m) const {
     if (isa != Isa::avx512) return Path::gemm_bf16_pairs;
     return m <= kGemvMaxRowsBf16 ? Path::gemv_bf16 : Path::gemm_bf16;
   }
-  return m <= std::min(gemv_max_rows(isa), kGemvMaxRows) ? Path::gemv : Path::gemm;
+  if (m <= std::min(gemv_max_rows(isa), kGemvMaxRows)) return Path::gemv;
+  return isa == Isa::avx512 ? Path::rows : Path::gemm;
 }
 
 void PackedLinear::forward(int64_t m, const float* x, float* y, bool relu) const {
@@ -205,10 +206,19 @@ void PackedLinear::forward(int64_t m, const float* x, float* y, bool relu) const
   }
   const int64_t np = npad_ / NR;
 #ifdef PCN_HAVE_AVX512
-  if (pth == Path::gemm_bf16) {
-    // Threads split pairs of panels (the kernel's unit); each output is one thread's sum.
-    const int64_t grain = m * in_ >= (int64_t(1) << 16) ? 2 : np + 1;
-    parallel_for(np, grain, [&](int64_t p0, int64_t p1) { gemm_bf16_avx512(args, p0, p1); });
+  if (pth == Path::gemm_bf16 || pth == Path::rows) {
+    const GemvFn rows_fn = pth == Path::rows ? &gemm_rows_avx512 : &gemm_bf16_avx512;
+    // Threads split pairs of panels (the kernels' unit); each output is one thread's sum.
+    // Row blocks of MC keep the x rows a panel pair meets in cache, as the GEMM's A block.
+    for (int64_t i0 = 0; i0 < m; i0 += gemm::MC) {
+      GemvArgs a = args;
+      a.m = std::min(gemm::MC, m - i0);
+      a.x = dot ? static_cast<const void*>(static_cast<const uint32_t*>(args.x) + i0 * args.ldx)
+                : static_cast<const void*>(static_cast<const float*>(args.x) + i0 * args.ldx);
+      a.y = y + i0 * out_;
+      const int64_t grain = a.m * in_ >= (int64_t(1) << 16) ? 2 : np + 1;
+      parallel_for(np, grain, [&](int64_t p0, int64_t p1) { rows_fn(a, p0, p1); });
+    }
     return;
   }
   const GemvFn fn = pth == Path::gemv_bf16 ? &gemv_bf16_avx512 : gemv_kernel(current_isa());
@@ -271,6 +281,7 @@ std::string PackedLinear::kernel_name(int64_t m) const {
   switch (path(m)) {
     case Path::gemv: return (emulated ? "gemv bf16 emulated " : "gemv ") + tier;
     case Path::gemm: return (emulated ? "gemm bf16 emulated " : "gemm ") + tier + " prepacked";
+    case Path::rows: return emulated ? "gemm bf16 emulated avx512 12x32 direct" : "gemm avx512 12x32 direct";
     case Path::gemv_bf16: return "gemv bf16 avx512-bf16 dot";
     case Path::gemm_bf16: return "gemm bf16 avx512-bf16 dot";
     default: return "gemm bf16 emulated " + tier + " (bf16 panels widened per call)";
