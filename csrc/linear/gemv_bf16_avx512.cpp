@@ -13,6 +13,9 @@
 namespace pcn::linear {
 namespace {
 
+// Each panel's line 32 rows (2 KB) ahead, as in gemv_avx512.cpp.
+constexpr int64_t kPrefetchRows = 32;
+
 template <int R, int P>
 void panels(const GemvArgs& a, int64_t p) {
   const uint32_t* x = static_cast<const uint32_t*>(a.x);
@@ -33,8 +36,10 @@ void panels(const GemvArgs& a, int64_t p) {
     for (int64_t kk = 0; kk < kc2; ++kk) {
       __m512bh wv[P];
 #pragma GCC unroll 4
-      for (int q = 0; q < P; ++q)
+      for (int q = 0; q < P; ++q) {
+        _mm_prefetch(reinterpret_cast<const char*>(wq[q] + (kk + kPrefetchRows) * 2 * kPanel), _MM_HINT_T0);
         wv[q] = (__m512bh)_mm512_load_si512(reinterpret_cast<const void*>(wq[q] + kk * 2 * kPanel));
+      }
 #pragma GCC unroll 12
       for (int i = 0; i < R; ++i) {
         const __m512bh xv = (__m512bh)_mm512_set1_epi32(static_cast<int>(xk[i * a.ldx + kk]));

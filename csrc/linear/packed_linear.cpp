@@ -18,8 +18,8 @@ using gemm::NR;
 static_assert(NR == kPanel, "GEMV panels are the GEMM's B panels");
 
 // Up to this many rows the GEMV streams the weights once for all rows; more rows go to the
-// GEMM micro-kernels (which also stream them once per MC rows, at their full FMA rate).
-// Measured on Zen 5, one thread, weights from DRAM (3136 -> 1024, 4096 -> 256, 512 -> 128):
+// 12-row tiles (avx512) or the GEMM driver (which stream them once per MC rows, at their full
+// FMA rate). Measured on Zen 5, one thread, weights from DRAM (3136 -> 1024, 4096 -> 256, 512 -> 128):
 // avx512 GEMV ahead of the GEMM by 3-68% for 2..8 rows; avx2 by 2-39% up to 4 rows, behind
 // from 5 (two passes over the weights); ref ahead from 3 rows by 2.5-7x (the portable 3..6-row
 // micro-kernels are slow), 12% behind at 2 and even at 1.
