@@ -12,7 +12,7 @@ namespace pcn::linear {
 constexpr int64_t kPanel = 16;  // outputs per panel (gemm::NR)
 
 struct GemvArgs {
-  int64_t m;       // rows, 1..kGemvMaxRows
+  int64_t m;       // rows: 1..kGemvMaxRows, any count for the avx512 kernels
   int64_t k;       // inputs (> 0)
   int64_t npad;    // outputs rounded up to kPanel
   int64_t n;       // outputs
@@ -37,8 +37,8 @@ void gemv_ref(const GemvArgs& a, int64_t p0, int64_t p1);
 void gemv_avx2(const GemvArgs& a, int64_t p0, int64_t p1);
 #endif
 #ifdef PCN_HAVE_AVX512
+// Any number of rows (12-row groups).
 void gemv_avx512(const GemvArgs& a, int64_t p0, int64_t p1);
-void gemm_rows_avx512(const GemvArgs& a, int64_t p0, int64_t p1);
 // bfloat16 weights (kcb even): block pc starts at (uint16) w + pc * npad; its panel p at
 // + p * kc2 * 2 * kPanel, kc2 = (kc + 1) / 2, holds kc2 rows of kPanel pairs (the weights of
 // inputs pc + 2q and pc + 2q + 1 of one output, low half first; zero past k). x likewise in

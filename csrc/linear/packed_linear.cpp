@@ -207,7 +207,7 @@ void PackedLinear::forward(int64_t m, const float* x, float* y, bool relu) const
   const int64_t np = npad_ / NR;
 #ifdef PCN_HAVE_AVX512
   if (pth == Path::gemm_bf16 || pth == Path::rows) {
-    const GemvFn rows_fn = pth == Path::rows ? &gemm_rows_avx512 : &gemm_bf16_avx512;
+    const GemvFn rows_fn = pth == Path::rows ? &gemv_avx512 : &gemm_bf16_avx512;
     // Threads split pairs of panels (the kernels' unit); each output is one thread's sum.
     // Row blocks of MC keep the x rows a panel pair meets in cache, as the GEMM's A block.
     for (int64_t i0 = 0; i0 < m; i0 += gemm::MC) {
