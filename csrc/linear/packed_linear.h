@@ -9,10 +9,10 @@
 // that read x in place (no A packing; measured 10-47% ahead of the driver on one thread, Zen 5),
 // in blocks of MC rows; avx2 and ref use the GEMM driver.
 // KC_NARROW is the k block PackedA chooses for at most MC rows, so the GEMM runs the batch in
-// blocks of MC rows. Per output element every path (GEMV of any row count, GEMM) computes the
-// same sum in the same order as the micro-kernels of the current tier, so a row's result does
-// not depend on the batch it comes in (float32, and bfloat16 without AVX512-BF16); for at
-// most MC rows it is also the result of linear_forward on the same tier.
+// blocks of MC rows. Per output element every path (GEMV, 12-row tiles, GEMM driver) computes
+// the same sum in the same order as the micro-kernels of the current tier, so a row's result
+// does not depend on the batch it comes in; for at most MC rows it is also the result of
+// linear_forward on the same tier (float32, and bfloat16 run through the float32 kernels).
 //
 // Precision::bf16 rounds W (at construction) and x (at each call) to bfloat16, round to
 // nearest even, and accumulates in float32: on CPUs with AVX512-BF16 the weights are stored
