@@ -18,11 +18,12 @@ using gemm::NR;
 static_assert(NR == kPanel, "GEMV panels are the GEMM's B panels");
 
 // Up to this many rows the GEMV streams the weights once for all rows; more rows go to the
-// 12-row tiles (avx512) or the GEMM driver (which stream them once per MC rows, at their full
-// FMA rate). Measured on Zen 5, one thread, weights from DRAM (3136 -> 1024, 4096 -> 256, 512 -> 128):
-// avx512 GEMV ahead of the GEMM by 3-68% for 2..8 rows; avx2 by 2-39% up to 4 rows, behind
-// from 5 (two passes over the weights); ref ahead from 3 rows by 2.5-7x (the portable 3..6-row
-// micro-kernels are slow), 12% behind at 2 and even at 1.
+// GEMM driver (avx2, ref), or on avx512 to the same kernel in 12-row groups per MC-row block.
+// Measured on Zen 5, one thread, weights from DRAM (3136 -> 1024, 4096 -> 256, 512 -> 128),
+// GEMV against the GEMM driver: avx512 ahead by 3-68% for 2..8 rows (and its 12-row groups
+// 10-47% ahead past that); avx2 ahead by 2-39% up to 4 rows, behind from 5 (two passes over
+// the weights); ref ahead from 3 rows by 2.5-7x (the portable 3..6-row micro-kernels are
+// slow), 12% behind at 2 and even at 1.
 int64_t gemv_max_rows(Isa isa) {
   switch (isa) {
     case Isa::avx512: return 8;
