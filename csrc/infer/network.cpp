@@ -262,6 +262,9 @@ void Network::add_conv(const float* w, const float* bias, int64_t oc, int64_t kh
 
 void Network::add_linear(std::shared_ptr<const linear::PackedLinear> lin, Act act, float param) {
   const Dims in = output();
+  PCN_CHECK((lin->precision() == linear::Precision::bf16) == bf16_,
+            "the fully connected layer's precision does not match the network's (",
+            bf16_ ? "bf16" : "fp32", ")");
   PCN_CHECK(lin->in() == in.size(), "the fully connected layer expects ", lin->in(),
             " features, but the previous step gives (", in.c, ", ", in.h, ", ", in.w, ") = ",
             in.size());
