@@ -98,7 +98,10 @@ class LinearStep final : public Step {
     lin_->forward(n, x, y, act_ == Act::relu);
     if (act_ != Act::relu && act_ != Act::none) apply_act(act_, param_, y, y, n * out.size());
   }
-  std::string kernel() const override { return with_act(lin_->kernel_name(1), act_); }
+  std::string kernel() const override {
+    const std::string one = lin_->kernel_name(1), many = lin_->kernel_name(64);
+    return with_act(one == many ? one : one + " at batch 1, " + many + " at 64", act_);
+  }
   int64_t weight_bytes() const override { return lin_->bytes(); }
 
  private:
