@@ -250,12 +250,12 @@ class InferenceModel:
         self._lock = threading.Lock()
         self._compiled = {}
         if self.input_shape is not None:
-            self._compile(self.input_shape)
+            self._compile(self.input_shape, "the model's input_shape")
 
     # ------------------------------------------------------------------ compile per shape
     _MAX_SHAPES = 8  # compiled input shapes kept (the oldest is dropped past this)
 
-    def _compile(self, sample_shape):
+    def _compile(self, sample_shape, what="x with samples of shape"):
         got = self._compiled.get(sample_shape)
         if got is not None:
             return got
@@ -265,10 +265,10 @@ class InferenceModel:
                 try:
                     got = _Compiled(self._entries, sample_shape, self.precision == "bf16")
                 except ValueError as e:
-                    raise ValueError(f"x with samples of shape {sample_shape} does not fit this model: {e}") from None
-                if len(self._compiled) >= self._MAX_SHAPES:
-                    self._compiled.pop(next(iter(self._compiled)))
-                self._compiled = {**self._compiled, sample_shape: got}  # readers see old or new
+                    raise ValueError(f"{what} {sample_shape} does not fit this model: {e}") from None
+                # a new dict swapped in whole: readers without the lock see the old or the new
+                kept = list(self._compiled.items())[-(self._MAX_SHAPES - 1):]
+                self._compiled = dict(kept + [(sample_shape, got)])
         return got
 
     # ------------------------------------------------------------------ public API

@@ -890,3 +890,65 @@ def test_bf16_model_changes_after_construction_do_not_matter():
         for p in L.params():
             p.data *= 2.0
     assert im.predict(x).tobytes() == y.tobytes()
+
+
+# ============================================================================ review regressions
+def test_huge_padding_is_a_value_error_not_a_crash():
+    """An output size that overflows must be refused before any buffer is sized from it."""
+    model = Sequential([Conv2d(1, 1, 1, padding=(2 ** 39, 2 ** 23 - 1)), GlobalAvgPool2d(), Flatten()])
+    with pytest.raises(ValueError, match=r"\bx\b"):
+        InferenceModel(model).predict(np.zeros((1, 1, 1, 2), np.float32))
+    net = pyconvnet._C.Network([1, 1, 2])
+    with pytest.raises(ValueError, match="too large|overflow"):
+        net.add_conv(np.ones((1, 1, 1, 1), np.float32), None, (1, 1), (2 ** 39, 2 ** 23, 2 ** 39, 2 ** 23),
+                     (1, 1), 1)
+
+
+def test_bad_pool_arguments_name_them():
+    net = pyconvnet._C.Network([2, 6, 6])
+    with pytest.raises(ValueError, match="kernel_size"):
+        net.add_pool("max", (7, 7), (1, 1), (0, 0))
+    with pytest.raises(ValueError, match="norm_type"):
+        net.add_pool("lp", (2, 2), (2, 2), (0, 0), norm_type=float("nan"))
+
+
+def test_a_network_cannot_change_once_it_has_run():
+    net = pyconvnet._C.Network([3, 4, 4])
+    net.add_activation("relu")
+    net.run(np.ones((2, 3, 4, 4), np.float32))
+    with pytest.raises(ValueError, match="cannot change"):
+        net.add_activation("tanh")
+
+
+def test_tier_switched_by_another_thread_leaves_outputs_unchanged():
+    """A frozen convolution keeps the kernels it was packed for: with another thread switching
+    the tier all the time, no call pairs one tier's weight layout with another tier's kernels
+    (which read out of bounds and gave errors of 100 before). Elementwise kernels (ELU's exp)
+    and the fully connected layer follow the tier of the moment, which changes only the last
+    bits."""
+    tiers = [t for t in pyconvnet._C.supported_isas()]
+    if len(tiers) < 2:
+        pytest.skip("one tier on this CPU")
+    model = make("wide")
+    im = InferenceModel(model)
+    x = inputs(model, 3, seed=5)
+    want = im.predict(x)
+    start = pyconvnet._C.isa()
+    stop = threading.Event()
+
+    def toggle():
+        k = 0
+        while not stop.is_set():
+            pyconvnet._C.set_isa(tiers[k % len(tiers)])
+            k += 1
+
+    t = threading.Thread(target=toggle)
+    t.start()
+    try:
+        got = [im.predict(x) for _ in range(300)]
+    finally:
+        stop.set()
+        t.join()
+        pyconvnet._C.set_isa(start)
+    for g in got:
+        assert_close_to(g, want, tol=1e-5, what="the output of a quiet call")

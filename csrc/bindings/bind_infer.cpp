@@ -54,6 +54,7 @@ FArray run(const Network& net, py::handle x_obj) {
   FArray y = (o.h == 1 && o.w == 1) ? new_float({n, o.c}) : new_float({n, o.c, o.h, o.w});
   const float* xp = x.data();
   float* yp = y.mutable_data();
+  net.freeze();  // with the GIL held: no add_* can be halfway through
   {
     py::gil_scoped_release nogil;
     net.run(n, xp, yp);
@@ -86,6 +87,9 @@ void register_infer(py::module_& m) {
                        shape_str(w), " with groups=", groups, " does not fit ",
                        net.output().c, " input channels");
              const float* wp = w.data();
+             // packing (a Winograd transform, a few ms for wide layers) without the GIL; w and
+             // b stay referenced here
+             py::gil_scoped_release nogil;
              net.add_conv(wp, bp, w.shape(0), w.shape(2), w.shape(3), stride[0], stride[1],
                           padding[0], padding[1], padding[2], padding[3], dilation[0],
                           dilation[1], groups, infer::parse_act(act), act_param);

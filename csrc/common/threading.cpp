@@ -109,7 +109,10 @@ class Pool {
     take_chunks();
     // No new worker may join past this point; wait only for those already in the job.
     open_.store(false);
-    while (active_.load() != 0) cpu_relax();
+    for (int spins = 0; active_.load() != 0; ++spins) {
+      if (spins < kSpins) cpu_relax();
+      else std::this_thread::yield();  // a worker that joined may have lost its core
+    }
     job_ = nullptr;
     if (err_) {
       std::exception_ptr e = err_;
@@ -163,15 +166,16 @@ class Pool {
         cpu_relax();
         e = epoch_.load();
       }
-      if (e == seen) {
+      // A worker past the thread count now asked for sleeps through jobs until it is wanted
+      // again, instead of waking and spinning for each.
+      if (e == seen || index >= allowed_.load()) {
         std::unique_lock<std::mutex> lock(m_);
         sleepers_.fetch_add(1);
-        cv_.wait(lock, [&] { return epoch_.load() != seen; });
+        cv_.wait(lock, [&] { return epoch_.load() != seen && index < allowed_.load(); });
         sleepers_.fetch_sub(1);
         e = epoch_.load();
       }
       seen = e;
-      if (index >= allowed_.load()) continue;  // fewer threads asked for this time
       if (!join()) continue;
       take_chunks();
       active_.fetch_sub(1);
@@ -204,7 +208,9 @@ Pool& pool() {
 }  // namespace
 
 bool leads_pool() { return t_leads; }
-bool in_pool_chunk() { return t_in_chunk; }
+thread_local bool t_serial = false;   // loops of this thread run serially (set_serial)
+bool in_pool_chunk() { return t_in_chunk || t_serial; }
+void set_serial(bool serial) { t_serial = serial; }
 bool pool_acquire() {
   if (!pool().acquire()) return false;
   t_leads = true;

@@ -68,11 +68,12 @@ void inplace_forward(InplaceGemmFn kernel, const Conv2dShape& s, const float* x,
 
 }  // namespace
 
-ForwardAlgo choose_forward(const Conv2dShape& s) {
-  if (use_depthwise(s)) return ForwardAlgo::depthwise;
-  if (use_direct_conv(s)) return ForwardAlgo::direct;
-  if (select_im2col_inplace() && inplace_fits(s)) return ForwardAlgo::im2col_inplace;
-  return is_pointwise(s) ? ForwardAlgo::pointwise_gemm : ForwardAlgo::im2col_gemm;
+ForwardPlan plan_forward(const Conv2dShape& s) {
+  if (use_depthwise(s)) return {ForwardAlgo::depthwise};
+  if (use_direct_conv(s)) return {ForwardAlgo::direct, &select_direct_ukernels()};
+  if (const InplaceGemmFn inplace = select_im2col_inplace(); inplace && inplace_fits(s))
+    return {ForwardAlgo::im2col_inplace, nullptr, inplace};
+  return {is_pointwise(s) ? ForwardAlgo::pointwise_gemm : ForwardAlgo::im2col_gemm};
 }
 
 const char* forward_algo_name(ForwardAlgo a) {
@@ -95,20 +96,21 @@ std::vector<gemm::PackedA> pack_gemm_weights(const Conv2dShape& s, const float* 
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y, bool relu) {
-  conv2d_forward_with(s, choose_forward(s), x, w, nullptr, nullptr, bias, y, relu);
+  conv2d_forward_with(s, plan_forward(s), x, w, nullptr, nullptr, bias, y, relu);
 }
 
-void conv2d_forward_with(const Conv2dShape& s, ForwardAlgo algo, const float* x, const float* w,
+void conv2d_forward_with(const Conv2dShape& s, const ForwardPlan& plan, const float* x, const float* w,
                          const float* packed_taps, const std::vector<gemm::PackedA>* packed_a,
                          const float* bias, float* y, bool relu) {
   const int64_t ohw = s.oh * s.ow;
   if (s.n == 0 || s.oc == 0 || ohw == 0) return;
+  const ForwardAlgo algo = plan.algo;
   if (algo == ForwardAlgo::depthwise) {
     depthwise_forward(s, x, w, bias, y, relu);
     return;
   }
   if (algo == ForwardAlgo::direct) {
-    direct_conv_forward(s, x, w, bias, y, relu, packed_taps);
+    direct_conv_forward(s, *plan.direct, x, w, bias, y, relu, packed_taps);
     return;
   }
   const int64_t ocg = s.ocg(), cg = s.cg();
@@ -119,7 +121,7 @@ void conv2d_forward_with(const Conv2dShape& s, ForwardAlgo algo, const float* x,
   }
   const std::vector<gemm::PackedA>& packed = *packed_a;
   if (algo == ForwardAlgo::im2col_inplace) {
-    inplace_forward(select_im2col_inplace(), s, x, packed, bias, y, relu);
+    inplace_forward(plan.inplace, s, x, packed, bias, y, relu);
     return;
   }
 

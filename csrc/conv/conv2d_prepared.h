@@ -1,5 +1,6 @@
 // Convolution weights frozen for serving: packed once, at construction, for the algorithm
-// chosen for this shape on the ISA current then: Winograd F(4x4, 3x3) where winograd_pays
+// and kernels chosen for this shape on the ISA current then (and kept: a tier switched later
+// does not change a frozen layer): Winograd F(4x4, 3x3) where winograd_pays
 // says it beats the direct path at batch 1 (and so at every batch), else the algorithm of
 // conv2d_forward (choose_forward). Winograd's results differ from the direct path's by
 // rounding (a few 1e-6 of the output scale, within the serving contract's 1e-4), which is
@@ -22,9 +23,7 @@ class PreparedConv2d {
  public:
   // s.n is ignored. w (OIHW) and bias (oc floats or null) are copied.
   PreparedConv2d(const Conv2dShape& s, const float* w, const float* bias);
-  // y = conv(x) + bias (then ReLU) for n images. Should the ISA have been switched since
-  // construction (pcn::set_isa), the packed layout no longer fits the kernels and the
-  // weights are packed again in the call.
+  // y = conv(x) + bias (then ReLU) for n images.
   void forward(int64_t n, const float* x, float* y, bool relu) const;
   std::string algorithm() const;
   int64_t bytes() const;
@@ -32,10 +31,11 @@ class PreparedConv2d {
 
  private:
   Conv2dShape s_;
-  ForwardAlgo algo_;
+  ForwardPlan plan_;
   std::unique_ptr<WinogradWeights> winograd_;  // set when Winograd runs
+  const WinogradKernels* winograd_kernels_ = nullptr;
   Isa isa_;
-  std::vector<float> w_, bias_;
+  std::vector<float> w_, bias_;  // w_: what the depthwise kernel reads
   AlignedBuffer taps_;                 // direct
   std::vector<gemm::PackedA> packed_;  // GEMM paths
 };

@@ -107,12 +107,16 @@ int64_t block_tiles(int64_t c) { return c <= 96 ? 32 : 16; }
 
 void winograd_forward(const Conv2dShape& s, const float* x, const WinogradWeights& u,
                       const float* bias, float* y, bool relu) {
+  winograd_forward(s, select_winograd_kernels(), x, u, bias, y, relu);
+}
+
+void winograd_forward(const Conv2dShape& s, const WinogradKernels& kern, const float* x,
+                      const WinogradWeights& u, const float* bias, float* y, bool relu) {
   PCN_CHECK(winograd_applies(s), "winograd_forward: shape not supported");
   PCN_CHECK(u.in_channels() == s.c && u.out_channels() == s.oc,
             "winograd_forward: weights for ", u.in_channels(), " -> ", u.out_channels(),
             " channels, input shape needs ", s.c, " -> ", s.oc);
   if (s.n == 0) return;
-  const WinogradKernels& kern = select_winograd_kernels();
   const int64_t C = s.c, K = s.oc;
   const int64_t tw = (s.ow + kWinogradOut - 1) / kWinogradOut;
   const int64_t th = (s.oh + kWinogradOut - 1) / kWinogradOut;

@@ -77,5 +77,9 @@ class WinogradWeights {
 // channels when there are few tiles); every output is the same sum whatever the thread count.
 void winograd_forward(const Conv2dShape& s, const float* x, const WinogradWeights& u,
                       const float* bias, float* y, bool relu);
+// The same with the kernel table given (winograd_kernels.h), instead of the current tier's.
+struct WinogradKernels;
+void winograd_forward(const Conv2dShape& s, const WinogradKernels& kern, const float* x,
+                      const WinogradWeights& u, const float* bias, float* y, bool relu);
 
 }  // namespace pcn::conv

@@ -1,11 +1,13 @@
 #include "infer/network.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "activation/activation.h"
 #include "common/aligned_buffer.h"
 #include "common/bf16.h"
 #include "common/check.h"
+#include "common/shape_checks.h"
 #include "common/threading.h"
 
 namespace pcn::infer {
@@ -70,8 +72,10 @@ class ConvStep final : public Step {
            bool bf16)
       : conv_(s, w, bias), act_(act), param_(param), bf16_(bf16) {}
   void run(int64_t n, const float* x, float* y) const override {
-    // The weights were rounded when the model was frozen; products of two bfloat16 values are
-    // exact in float32, so the float32 kernels then accumulate bfloat16 products in float32.
+    // The weights were rounded when the model was frozen. Products of two bfloat16 values are
+    // exact in float32, so the direct and GEMM kernels accumulate exact bfloat16 products in
+    // float32; Winograd transforms the rounded values in float32 first (within its usual
+    // few 1e-6 of the output scale).
     if (bf16_) x = rounded_input(x, n * in.size());
     conv_.forward(n, x, y, act_ == Act::relu);
     if (act_ != Act::relu && act_ != Act::none) apply_act(act_, param_, y, y, n * out.size());
@@ -239,7 +243,10 @@ class AffineStep final : public Step {
 }  // namespace
 
 void Network::push(std::unique_ptr<Step> s) {
-  PCN_CHECK(s->out.size() > 0, "step ", steps_.size(), " (", s->kernel(),
+  const int64_t size = checked_mul(checked_mul(s->out.c, s->out.h, "step output"), s->out.w, "step output");
+  PCN_CHECK(size <= kMaxElements, "step ", steps_.size(), " (", s->kernel(), ") would produce ",
+            size, " floats per sample, too many to allocate");
+  PCN_CHECK(size > 0, "step ", steps_.size(), " (", s->kernel(),
             ") would produce an empty output from input (", s->in.c, ", ", s->in.h, ", ",
             s->in.w, ")");
   steps_.push_back(std::move(s));
@@ -248,15 +255,11 @@ void Network::push(std::unique_ptr<Step> s) {
 void Network::add_conv(const float* w, const float* bias, int64_t oc, int64_t kh, int64_t kw,
                        int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
                        int64_t dh, int64_t dw, int64_t groups, Act act, float act_param) {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
   const Dims in = output();
-  PCN_CHECK(oc >= 1 && kh >= 1 && kw >= 1 && sh >= 1 && sw >= 1 && dh >= 1 && dw >= 1 &&
-                groups >= 1 && pt >= 0 && pl >= 0 && pb >= 0 && pr >= 0,
-            "invalid convolution arguments");
-  PCN_CHECK(in.c % groups == 0 && oc % groups == 0, "convolution groups (", groups,
-            ") must divide the input channels (", in.c, ") and out_channels (", oc, ")");
   Conv2dShape s{1, in.c, in.h, in.w, oc, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, groups, 0, 0};
-  s.oh = window_output_size(in.h, kh, sh, pt, pb, dh, false);
-  s.ow = window_output_size(in.w, kw, sw, pl, pr, dw, false);
+  finish_conv_shape(s);
   auto step = std::make_unique<ConvStep>(s, w, bias, act, act_param, bf16_);
   step->in = in;
   step->out = {oc, s.oh, s.ow};
@@ -264,6 +267,8 @@ void Network::add_conv(const float* w, const float* bias, int64_t oc, int64_t kh
 }
 
 void Network::add_linear(std::shared_ptr<const linear::PackedLinear> lin, Act act, float param) {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
   const Dims in = output();
   PCN_CHECK((lin->precision() == linear::Precision::bf16) == bf16_,
             "the fully connected layer's precision does not match the network's (",
@@ -280,18 +285,16 @@ void Network::add_linear(std::shared_ptr<const linear::PackedLinear> lin, Act ac
 
 void Network::add_pool(PoolKind kind, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
                        int64_t pw, bool ceil_mode, bool count_include_pad, double p) {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
   const Dims in = output();
-  PCN_CHECK(kh >= 1 && kw >= 1 && sh >= 1 && sw >= 1 && ph >= 0 && pw >= 0 && 2 * ph <= kh &&
-                2 * pw <= kw,
-            "invalid pooling arguments");
-  Pool2dShape s{1, in.c, in.h, in.w, kh, kw, sh, sw, ph, pw, ceil_mode, 0, 0};
-  s.oh = window_output_size(in.h, kh, sh, ph, ph, 1, ceil_mode);
-  s.ow = window_output_size(in.w, kw, sw, pw, pw, 1, ceil_mode);
+  PCN_CHECK(kind != PoolKind::lp || (std::isfinite(p) && p > 0.0),
+            "norm_type must be a finite number > 0, got ", p);
+  const Pool2dShape s = make_pool_shape(1, in.c, in.h, in.w, kh, kw, sh, sw, ph, pw, ceil_mode,
+                                        "the previous step's output");
   auto step = std::make_unique<PoolStep>(s, kind, count_include_pad, p);
   step->in = in;
   step->out = {in.c, s.oh, s.ow};
-  PCN_CHECK(step->out.size() > 0, "pooling would produce an empty output from (", in.c, ", ",
-            in.h, ", ", in.w, ")");
   if (!steps_.empty() && dynamic_cast<const ConvStep*>(steps_.back().get())) {
     std::unique_ptr<Step> conv = std::move(steps_.back());
     steps_.back() = std::make_unique<ConvPoolStep>(std::move(conv), std::move(step));
@@ -301,6 +304,8 @@ void Network::add_pool(PoolKind kind, int64_t kh, int64_t kw, int64_t sh, int64_
 }
 
 void Network::add_global_avg_pool() {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
   auto step = std::make_unique<GlobalAvgPoolStep>();
   step->in = output();
   step->out = {step->in.c, 1, 1};
@@ -308,12 +313,16 @@ void Network::add_global_avg_pool() {
 }
 
 void Network::add_activation(Act act, float param) {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
   auto step = std::make_unique<ActStep>(act, param);
   step->in = step->out = output();
   push(std::move(step));
 }
 
 void Network::add_flatten() {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
   auto step = std::make_unique<FlattenStep>();
   step->in = output();
   step->out = {step->in.size(), 1, 1};
@@ -321,15 +330,23 @@ void Network::add_flatten() {
 }
 
 void Network::add_softmax() {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
   auto step = std::make_unique<SoftmaxStep>();
   step->in = step->out = output();
   push(std::move(step));
 }
 
 void Network::add_affine(const float* scale, const float* shift) {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
   auto step = std::make_unique<AffineStep>(scale, shift, output().c);
   step->in = step->out = output();
   push(std::move(step));
+}
+
+void Network::check_open() const {
+  PCN_CHECK(!frozen_.load(), "a network cannot change once it has run");
 }
 
 int64_t Network::max_activation() const {

@@ -6,11 +6,14 @@
 // into its weights, and an activation that a kernel can apply to its output tile (ReLU after a
 // convolution or a fully connected layer) is fused into it.
 //
-// Thread safety: a Network is immutable once built; run() keeps its activations in buffers
-// owned by the calling thread, so many threads may run one Network at once.
+// Thread safety: freeze() (done by the binding before the first run, with the GIL held) makes
+// every add_* fail from then on, so a Network is immutable while it runs; run() keeps its
+// activations in buffers owned by the calling thread, so many threads may run one at once.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -75,12 +78,19 @@ class Network {
 
   // y receives n samples of output().size() floats.
   void run(int64_t n, const float* x, float* y) const;
+  void freeze() const {
+    std::lock_guard<std::mutex> lock(build_);  // waits for an add_* in progress
+    frozen_.store(true);
+  }
   const std::vector<std::unique_ptr<Step>>& steps() const { return steps_; }
   // Largest activation of one sample (floats) between steps.
   int64_t max_activation() const;
 
  private:
   void push(std::unique_ptr<Step> s);
+  void check_open() const;
+  mutable std::atomic<bool> frozen_{false};
+  mutable std::mutex build_;  // add_* may run without the GIL (packing)
   Dims input_;
   bool bf16_;
   std::vector<std::unique_ptr<Step>> steps_;
