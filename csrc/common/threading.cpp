@@ -109,10 +109,7 @@ class Pool {
     take_chunks();
     // No new worker may join past this point; wait only for those already in the job.
     open_.store(false);
-    for (int spins = 0; active_.load() != 0; ++spins) {
-      if (spins < kSpins) cpu_relax();
-      else std::this_thread::yield();  // a worker that joined may have lost its core
-    }
+    for (int spins = 0; active_.load() != 0; ++spins) relax(spins);
     job_ = nullptr;
     if (err_) {
       std::exception_ptr e = err_;
@@ -163,7 +160,7 @@ class Pool {
       // Spin a little (the next loop of a network is usually microseconds away), then sleep.
       uint64_t e = epoch_.load();
       for (int spins = 0; e == seen && spins < kSpins; ++spins) {
-        cpu_relax();
+        relax(spins);
         e = epoch_.load();
       }
       // A worker past the thread count now asked for sleeps through jobs until it is wanted
@@ -184,6 +181,14 @@ class Pool {
 
   // About 100 us of PAUSE on current x86 cores.
   static constexpr int kSpins = 4000;
+
+  // One step of a wait: PAUSE, and every 64th step a yield, so that a thread the scheduler
+  // placed on the same core as the one it waits for (wake-affine placement) hands the core
+  // back within microseconds instead of holding it for a whole time slice.
+  static void relax(int spins) {
+    if ((spins & 63) == 63) std::this_thread::yield();
+    else cpu_relax();
+  }
 
   std::atomic<bool> busy_{false};
   std::atomic<int> allowed_{0};
