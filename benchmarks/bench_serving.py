@@ -232,7 +232,7 @@ def host() -> str:
             f"amx {'/'.join(amx) if amx else 'no'}; load average {os.getloadavg()[0]:.1f}")
 
 
-def time_systems(net, batch, names, rounds, pause, threads):
+def time_systems(net, batch, names, rounds, pause, threads, warm=0):
     """{name: (median, best) seconds per call} from round-robin rounds, after the output check."""
     model, x = inputs(net, batch)
     ref, ref_name = reference(model, x, threads)
@@ -259,18 +259,24 @@ def time_systems(net, batch, names, rounds, pause, threads):
     # load hits all of them alike; medians over the rounds. The pause lets the previous
     # library's worker threads stop spinning (ONNX Runtime, OpenVINO and OpenMP pools busy-wait
     # after a call and would slow whoever runs next).
+    # With --warm N, N untimed calls follow the pause: the timed call then sees a busy
+    # service's steady state (threads awake, caches warm) while the pause still keeps the
+    # libraries apart.
     times = {name: [] for name in runs}
     for _ in range(rounds):
         for name, run in runs.items():
             time.sleep(pause)
+            for _ in range(warm):
+                run()
             t0 = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - t0)
     return {name: (float(np.median(ts)), min(ts)) for name, ts in times.items()}
 
 
-def print_table(net, batch, medians, rounds, pause):
-    print(f"{net}, batch {batch}: medians of {rounds} rounds, {pause} s pause before each call; ratios: "
+def print_table(net, batch, medians, rounds, pause, warm=0):
+    then = f" and {warm} untimed calls" if warm else ""
+    print(f"{net}, batch {batch}: medians of {rounds} rounds, {pause} s pause{then} before each timed call; ratios: "
           f"InferenceModel fp32 (bf16) images/s / this system's (above 1: pyconvnet faster)")
     print(f"  {'system':31s} {'images/s':>9s} {'latency ms':>11s} {'(best)':>8s} {'fp32 IM / it':>13s} "
           f"{'bf16 IM / it':>13s}")
@@ -389,6 +395,8 @@ def main(argv=None):
     p.add_argument("--systems", nargs="+", choices=list(SYSTEMS), default=list(SYSTEMS))
     p.add_argument("--rounds", type=int, default=ROUNDS, help=f"round-robin rounds (default {ROUNDS})")
     p.add_argument("--pause", type=float, default=PAUSE_S, help=f"seconds before each timed call (default {PAUSE_S})")
+    p.add_argument("--warm", type=int, default=0, help="untimed calls between the pause and each timed "
+                   "call (steady state of a busy service; default 0: the call right after the pause)")
     p.add_argument("--threads", type=int, default=THREADS, help="threads for every library (default 2, "
                    "or PYCONVNET_BENCH_THREADS)")
     p.add_argument("--memory", action="store_true", help="measure the peak memory of an InferenceModel "
@@ -413,8 +421,9 @@ def main(argv=None):
           f"OpenVINO INFERENCE_NUM_THREADS {args.threads}, torch {args.threads}")
     for net in args.nets:
         for batch in args.batches or BATCHES:
-            medians = time_systems(net, batch, args.systems, args.rounds, args.pause, args.threads)
-            print_table(net, batch, medians, args.rounds, args.pause)
+            medians = time_systems(net, batch, args.systems, args.rounds, args.pause, args.threads,
+                                   args.warm)
+            print_table(net, batch, medians, args.rounds, args.pause, args.warm)
 
 
 if __name__ == "__main__":
