@@ -3,6 +3,8 @@
 Builds ONNX graphs directly with `onnx.helper` (no exporter) for a single convolution and for
 a pyconvnet Sequential made of Conv2d / ReLU / MaxPool2d / Flatten / Linear / Dropout layers,
 with the same weights, and runs them with a fixed number of intra-op threads.
+`sequential_onnx` returns the model's graph itself, for other runtimes that read ONNX
+(OpenVINO in bench_serving.py).
 """
 
 from __future__ import annotations
@@ -17,9 +19,14 @@ def _modules():
     return onnx, ort
 
 
-def _session(onnx, ort, graph, threads: int):
+def _model(onnx, graph):
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
     model.ir_version = min(model.ir_version, 9)
+    return model
+
+
+def _session(onnx, ort, graph, threads: int):
+    model = _model(onnx, graph)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -54,9 +61,20 @@ def conv2d(x_shape, w, b, stride: int, pad: int, threads: int):
 
 def sequential(model, x_shape, threads: int):
     """Callable x -> model.predict(x) in ONNX Runtime (inference graph, same weights)."""
+    onnx, ort = _modules()
+    return _session(onnx, ort, _sequential_graph(onnx, model, x_shape), threads)
+
+
+def sequential_onnx(model, x_shape):
+    """The ONNX ModelProto of `model`'s inference graph for input shape `x_shape` (input "x",
+    output "y"), for other runtimes that read ONNX (needs only the onnx package)."""
+    onnx = pytest.importorskip("onnx")
+    return _model(onnx, _sequential_graph(onnx, model, x_shape))
+
+
+def _sequential_graph(onnx, model, x_shape):
     from pyconvnet.layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
 
-    onnx, ort = _modules()
     h = onnx.helper
     tp = onnx.TensorProto
     nodes, inits = [], []
@@ -90,4 +108,4 @@ def sequential(model, x_shape, threads: int):
     out_shape = list(model.output_shape((x_shape[0],) + tuple(x_shape[1:])))
     graph = h.make_graph(nodes, "sequential", [h.make_tensor_value_info("x", tp.FLOAT, list(x_shape))],
                          [h.make_tensor_value_info("y", tp.FLOAT, out_shape)], initializer=inits)
-    return _session(onnx, ort, graph, threads)
+    return graph

@@ -32,6 +32,28 @@ CHILD_AFTER_THREADS = textwrap.dedent("""
     print("ok")
 """)
 
+SERVING_CHILD = textwrap.dedent("""
+    import os
+    import numpy as np
+    import pyconvnet
+    from pyconvnet.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
+    pyconvnet.set_num_threads(2)
+    pyconvnet.manual_seed(0)
+    model = pyconvnet.Sequential([Conv2d(3, 16, 3, padding=1), ReLU(), MaxPool2d(2), Flatten(),
+                                  Linear(16 * 8 * 8, 10)], input_shape=(3, 16, 16))
+    serving = pyconvnet.InferenceModel(model)
+    x = np.random.default_rng(0).standard_normal((5, 3, 16, 16)).astype(np.float32)
+    parent = serving.predict(x)     # starts the serving pool's worker threads
+    pid = os.fork()
+    if pid == 0:                    # the workers do not exist here
+        ok = serving.predict(x).tobytes() == parent.tobytes()
+        os._exit(0 if ok else 3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0, status
+    assert serving.predict(x).tobytes() == parent.tobytes()
+    print("ok")
+""")
+
 POOL = textwrap.dedent("""
     import multiprocessing as mp
     import numpy as np
@@ -54,7 +76,8 @@ POOL = textwrap.dedent("""
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="no fork on Windows")
-@pytest.mark.parametrize("script", [CHILD_AFTER_THREADS, POOL], ids=["os.fork", "multiprocessing-fork"])
+@pytest.mark.parametrize("script", [CHILD_AFTER_THREADS, SERVING_CHILD, POOL],
+                         ids=["os.fork", "serving-pool", "multiprocessing-fork"])
 def test_forked_child_finishes(tmp_path, script):
     path = tmp_path / "child.py"
     path.write_text(script)

@@ -35,7 +35,7 @@ inline FArray as_float(const py::handle& obj, const char* name) {
     throw py::type_error(cat(name, " must be a numpy.ndarray of float32, got ",
                              std::string(Py_TYPE(obj.ptr())->tp_name)));
   auto arr = py::reinterpret_borrow<py::array>(obj);
-  if (!arr.dtype().is(py::dtype::of<float>()))
+  if (!arr.dtype().equal(py::dtype::of<float>()))
     throw py::type_error(cat(name, " must have dtype float32, got ",
                              std::string(py::str(arr.dtype()))));
   if (!(arr.flags() & py::array::c_style))
@@ -55,7 +55,7 @@ inline py::array_t<T, py::array::c_style> as_typed(const py::handle& obj, const 
   if (!py::isinstance<py::array>(obj))
     throw py::type_error(cat(name, " must be a numpy.ndarray of ", dtype_name));
   auto arr = py::reinterpret_borrow<py::array>(obj);
-  if (!arr.dtype().is(py::dtype::of<T>()))
+  if (!arr.dtype().equal(py::dtype::of<T>()))
     throw py::type_error(cat(name, " must have dtype ", dtype_name, ", got ",
                              std::string(py::str(arr.dtype()))));
   if (!(arr.flags() & py::array::c_style))

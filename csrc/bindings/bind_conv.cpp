@@ -2,6 +2,7 @@
 #include <pybind11/pybind11.h>
 
 #include "bindings/arrays.h"
+#include "common/shape_checks.h"
 #include "common/shapes.h"
 #include "conv/conv2d.h"
 
@@ -42,31 +43,9 @@ Conv2dShape conv_shape(const FArray& x, const FArray& w, const py::handle& strid
   s.sh = st[0]; s.sw = st[1]; s.dh = di[0]; s.dw = di[1];
   s.pt = pd[0]; s.pl = pd[1]; s.pb = pd[2]; s.pr = pd[3];
   s.groups = groups;
-  PCN_CHECK(groups >= 1, "groups must be >= 1, got ", groups);
-  PCN_CHECK(s.sh >= 1 && s.sw >= 1, "stride must be >= 1, got (", s.sh, ", ", s.sw, ")");
-  PCN_CHECK(s.dh >= 1 && s.dw >= 1, "dilation must be >= 1, got (", s.dh, ", ", s.dw, ")");
-  PCN_CHECK(s.pt >= 0 && s.pl >= 0 && s.pb >= 0 && s.pr >= 0, "padding must be >= 0, got (",
-            s.pt, ", ", s.pl, ", ", s.pb, ", ", s.pr, ")");
-  PCN_CHECK(s.c >= 1, "x must have at least one channel, got shape ", shape_str(x));
-  PCN_CHECK(s.oc >= 1 && s.kh >= 1 && s.kw >= 1, "weight must have non-zero dimensions, got shape ",
-            shape_str(w));
-  PCN_CHECK(s.c % groups == 0, "in_channels (", s.c, ") must be divisible by groups (", groups, ")");
-  PCN_CHECK(s.oc % groups == 0, "out_channels (", s.oc, ") must be divisible by groups (", groups, ")");
+  finish_conv_shape(s);
   PCN_CHECK(w.shape(1) == s.c / groups, "weight has shape ", shape_str(w), " but x has ", s.c,
             " channels and groups=", groups, ": expected weight.shape[1] == ", s.c / groups);
-  const int64_t ph = checked_add(checked_add(s.h, s.pt, "padding"), s.pb, "padding");
-  const int64_t pw = checked_add(checked_add(s.w, s.pl, "padding"), s.pr, "padding");
-  const int64_t eh = checked_add(checked_mul(s.dh, s.kh - 1, "dilation"), 1, "dilation");
-  const int64_t ew = checked_add(checked_mul(s.dw, s.kw - 1, "dilation"), 1, "dilation");
-  PCN_CHECK(eh <= ph && ew <= pw, "kernel larger than the input: dilated kernel extent (", eh, ", ",
-            ew, ") exceeds the padded input (", ph, ", ", pw, ")");
-  s.oh = window_output_size(s.h, s.kh, s.sh, s.pt, s.pb, s.dh, false);
-  s.ow = window_output_size(s.w, s.kw, s.sw, s.pl, s.pr, s.dw, false);
-  // Scratch and output sizes must be representable and allocatable.
-  const int64_t out = checked_mul(checked_mul(checked_mul(s.n, s.oc, "output"), s.oh, "output"),
-                                  s.ow, "output");
-  PCN_CHECK(out <= kMaxElements, "output of ", out, " elements is too large to allocate");
-  checked_mul(checked_mul(s.kdim(), s.oh, "im2col"), s.ow, "im2col");
   return s;
 }
 

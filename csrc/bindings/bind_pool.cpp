@@ -11,6 +11,7 @@
 
 #include "bindings/arrays.h"
 #include "common/check.h"
+#include "common/shape_checks.h"
 #include "common/shapes.h"
 #include "pool/pool.h"
 
@@ -70,30 +71,8 @@ std::array<int64_t, 4> shape4_arg(const py::handle& v, const char* name) {
 // Validates the pooling geometry and computes the output size (PyTorch's rules).
 Pool2dShape pool_shape(const std::array<int64_t, 4>& in, const Pair& k, const Pair& st,
                        const Pair& pad, bool ceil_mode, const char* what) {
-  PCN_CHECK(in[2] >= 1 && in[3] >= 1, what, " must have non-empty height and width, got shape (",
-            in[0], ", ", in[1], ", ", in[2], ", ", in[3], ")");
-  PCN_CHECK(pad[0] <= k[0] / 2 && pad[1] <= k[1] / 2, "padding ", pair_str(pad),
-            " must be at most half of kernel_size ", pair_str(k));
-  const int64_t ph_in = in[2] + 2 * pad[0], pw_in = in[3] + 2 * pad[1];
-  PCN_CHECK(k[0] <= ph_in && k[1] <= pw_in, "kernel_size ", pair_str(k),
-            " is larger than the padded input (", ph_in, ", ", pw_in, ")");
-  Pool2dShape s{};
-  s.n = in[0];
-  s.c = in[1];
-  s.h = in[2];
-  s.w = in[3];
-  s.kh = k[0];
-  s.kw = k[1];
-  s.sh = st[0];
-  s.sw = st[1];
-  s.ph = pad[0];
-  s.pw = pad[1];
-  s.ceil_mode = ceil_mode;
-  s.oh = window_output_size(s.h, s.kh, s.sh, s.ph, s.ph, 1, ceil_mode);
-  s.ow = window_output_size(s.w, s.kw, s.sw, s.pw, s.pw, 1, ceil_mode);
-  PCN_CHECK(s.oh >= 1 && s.ow >= 1, "output size (", s.oh, ", ", s.ow, ") is too small");
-  checked_mul(checked_mul(checked_mul(s.n, s.c, "input"), s.h, "input"), s.w, "input");
-  return s;
+  return make_pool_shape(in[0], in[1], in[2], in[3], k[0], k[1], st[0], st[1], pad[0], pad[1],
+                         ceil_mode, what);
 }
 
 Pool2dShape pool_shape_from(const FArray& x, const py::handle& kernel, const py::handle& stride,

@@ -10,12 +10,15 @@ void register_config(py::module_& m);
 void register_gemm(py::module_& m);
 void register_conv(py::module_& m);
 void register_linear(py::module_& m);
+void register_packed_linear(py::module_& m);
 void register_pool(py::module_& m);
 void register_norm(py::module_& m);
 void register_activation(py::module_& m);
 void register_dropout(py::module_& m);
 void register_softmax(py::module_& m);
 void register_optim(py::module_& m);
+void register_infer(py::module_& m);
+void register_winograd(py::module_& m);
 }  // namespace pcn::bind
 
 PYBIND11_MODULE(_C, m) {
@@ -27,10 +30,13 @@ PYBIND11_MODULE(_C, m) {
   pcn::bind::register_gemm(m);
   pcn::bind::register_conv(m);
   pcn::bind::register_linear(m);
+  pcn::bind::register_packed_linear(m);
   pcn::bind::register_pool(m);
   pcn::bind::register_norm(m);
   pcn::bind::register_activation(m);
   pcn::bind::register_dropout(m);
   pcn::bind::register_softmax(m);
   pcn::bind::register_optim(m);
+  pcn::bind::register_infer(m);
+  pcn::bind::register_winograd(m);
 }

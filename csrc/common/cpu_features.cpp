@@ -108,6 +108,14 @@ Isa best_isa() { return supported_isas().back(); }
 
 bool cpu_has_avx2_fma() { return isa_supported(Isa::avx2); }
 
+bool cpu_has_avx512_bf16() {
+#if defined(PCN_HAVE_AVX512)
+  return cpu_features().avx512_bf16 && isa_supported(Isa::avx512);
+#else
+  return false;
+#endif
+}
+
 namespace {
 std::atomic<int> g_isa{static_cast<int>(best_isa())};
 }  // namespace

@@ -29,6 +29,10 @@ Isa best_isa();
 
 Isa current_isa();
 bool cpu_has_avx2_fma();
+// AVX512-BF16 (VDPBF16PS, VCVTNEPS2BF16; CPUID leaf 7 subleaf 1 EAX bit 5) usable: the CPU has
+// it and everything the avx512 tier needs, ZMM state included. Independent of current_isa():
+// callers use it only while the avx512 tier is current.
+bool cpu_has_avx512_bf16();
 // Returns false (and changes nothing) if the CPU cannot run `isa`.
 bool set_isa(Isa isa);
 const char* isa_name(Isa isa);

@@ -3,6 +3,8 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <cstdlib>
 #include <thread>
 
@@ -61,6 +63,181 @@ void set_num_threads(int n) {
 
 bool forked_after_threads() { return g_forked_after_threads.load(); }
 void note_team_started() { g_team_started.store(true, std::memory_order_relaxed); }
+
+namespace detail {
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+thread_local bool t_leads = false;    // this thread holds the pool (run_as_one_team)
+thread_local bool t_in_chunk = false; // this thread runs a chunk of a pool job
+
+// Worker threads kept for the life of the process (never destroyed: they sleep between calls,
+// and joining them at exit would only add a way to hang there).
+class Pool {
+ public:
+  bool acquire() {
+    const int nt = get_num_threads();
+    if (nt <= 1 || forked_after_threads()) return false;
+    bool expected = false;
+    if (!busy_.compare_exchange_strong(expected, true)) return false;
+    try {
+      grow(nt - 1);
+    } catch (...) {
+      busy_.store(false);
+      return false;  // no threads to be had: run without the pool
+    }
+    allowed_ = nt - 1;
+    return true;
+  }
+  void release() { busy_.store(false); }
+  int team_size() const { return allowed_ + 1; }
+
+  void run(const PoolJob& job) {
+    job_ = &job;
+    next_.store(0);
+    open_.store(true);  // seq_cst: pairs with the workers' active_ increment (see join)
+    epoch_.fetch_add(1);
+    if (sleepers_.load() > 0) {
+      std::lock_guard<std::mutex> lock(m_);
+      cv_.notify_all();
+    }
+    take_chunks();
+    // No new worker may join past this point; wait only for those already in the job.
+    open_.store(false);
+    for (int spins = 0; active_.load() != 0; ++spins) relax(spins);
+    job_ = nullptr;
+    if (err_) {
+      std::exception_ptr e = err_;
+      err_ = nullptr;
+      std::rethrow_exception(e);
+    }
+  }
+
+ private:
+  void grow(int workers) {
+    while (static_cast<int>(threads_) < workers) {
+      const int index = static_cast<int>(threads_);
+      std::thread(&Pool::work, this, index).detach();
+      ++threads_;
+      note_team_started();
+    }
+  }
+
+  void take_chunks() {
+    const PoolJob& job = *job_;
+    t_in_chunk = true;
+    for (int64_t k = next_.fetch_add(1); k < job.chunks; k = next_.fetch_add(1)) {
+      try {
+        job.run(job.ctx, k);
+      } catch (...) {
+        next_.store(job.chunks);  // stop handing out chunks
+        std::lock_guard<std::mutex> lock(err_m_);
+        if (!err_) err_ = std::current_exception();
+      }
+    }
+    t_in_chunk = false;
+  }
+
+  // Dekker-style handshake with run(): a worker announces itself in active_ and then checks
+  // that the job is still open; the leader closes the job and then waits for active_ to drain.
+  // With sequentially consistent atomics one of the two sees the other, so a worker never
+  // touches a job whose leader has returned.
+  bool join() {
+    active_.fetch_add(1);
+    if (open_.load()) return true;
+    active_.fetch_sub(1);
+    return false;
+  }
+
+  void work(int index) {
+    uint64_t seen = epoch_.load();
+    for (;;) {
+      // Spin a little (the next loop of a network is usually microseconds away), then sleep.
+      uint64_t e = epoch_.load();
+      for (int spins = 0; e == seen && spins < kSpins; ++spins) {
+        relax(spins);
+        e = epoch_.load();
+      }
+      // A worker past the thread count now asked for sleeps through jobs until it is wanted
+      // again, instead of waking and spinning for each.
+      if (e == seen || index >= allowed_.load()) {
+        std::unique_lock<std::mutex> lock(m_);
+        sleepers_.fetch_add(1);
+        cv_.wait(lock, [&] { return epoch_.load() != seen && index < allowed_.load(); });
+        sleepers_.fetch_sub(1);
+        e = epoch_.load();
+      }
+      seen = e;
+      if (!join()) continue;
+      take_chunks();
+      active_.fetch_sub(1);
+    }
+  }
+
+  // About 100 us of PAUSE on current x86 cores.
+  static constexpr int kSpins = 4000;
+
+  // One step of a wait: PAUSE, and every 64th step a yield, so that a thread the scheduler
+  // placed on the same core as the one it waits for (wake-affine placement) hands the core
+  // back within microseconds instead of holding it for a whole time slice.
+  static void relax(int spins) {
+    if ((spins & 63) == 63) std::this_thread::yield();
+    else cpu_relax();
+  }
+
+  std::atomic<bool> busy_{false};
+  std::atomic<int> allowed_{0};
+  size_t threads_ = 0;  // changed only by the leader
+  const PoolJob* job_ = nullptr;
+  std::atomic<uint64_t> epoch_{0};
+  std::atomic<int64_t> next_{0};
+  std::atomic<bool> open_{false};
+  std::atomic<int> active_{0};
+  std::atomic<int> sleepers_{0};
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::exception_ptr err_ = nullptr;
+  std::mutex err_m_;
+};
+
+Pool& pool() {
+  static Pool* p = new Pool();  // leaked on purpose (see Pool)
+  return *p;
+}
+
+}  // namespace
+
+bool leads_pool() { return t_leads; }
+thread_local bool t_serial = false;   // loops of this thread run serially (set_serial)
+bool in_pool_chunk() { return t_in_chunk || t_serial; }
+void set_serial(bool serial) { t_serial = serial; }
+bool pool_acquire() {
+  if (!pool().acquire()) return false;
+  t_leads = true;
+  return true;
+}
+void pool_release() {
+  t_leads = false;
+  pool().release();
+}
+int pool_team_size() { return pool().team_size(); }
+void pool_run(const PoolJob& job) {
+  t_leads = false;  // nested loops inside the leader's chunks run serially
+  try {
+    pool().run(job);
+  } catch (...) {
+    t_leads = true;
+    throw;
+  }
+  t_leads = true;
+}
+
+}  // namespace detail
 
 const char* openmp_runtime() {
 #ifdef PCN_HAVE_OPENMP

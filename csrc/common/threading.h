@@ -48,6 +48,74 @@ void run_team(int nt, Body&& body) {
 }  // namespace detail
 #endif
 
+namespace detail {
+// The serving pool behind run_as_one_team (threading.cpp): worker threads kept between calls.
+// A loop is handed to it as chunks taken in turn from a counter by the calling thread and by
+// whichever workers are awake; the caller never waits for a worker that has not joined the
+// loop (one that is asleep, descheduled or still waking up), only for the workers that did.
+struct PoolJob {
+  void (*run)(void* ctx, int64_t chunk);
+  void* ctx;
+  int64_t chunks;
+};
+// Whether the calling thread leads the pool now (inside run_as_one_team, not inside a chunk).
+bool leads_pool();
+// Whether loops on the calling thread run serially: inside a chunk of a pool job (nested
+// loops), or in a run_as_one_team call that found the pool held by another thread.
+bool in_pool_chunk();
+void set_serial(bool serial);
+// Runs every chunk of job; rethrows the first exception a chunk raised.
+void pool_run(const PoolJob& job);
+// Makes the calling thread the pool's leader with get_num_threads() - 1 workers; false when
+// the pool is taken (another thread leads it) or threads are not to be used.
+bool pool_acquire();
+void pool_release();
+int pool_team_size();
+
+template <class F>
+void pool_run(int64_t chunks, F& f) {
+  pool_run(PoolJob{[](void* c, int64_t k) { (*static_cast<F*>(c))(k); }, &f, chunks});
+}
+}  // namespace detail
+
+// Runs body() on the calling thread with the serving pool held for all of it: every
+// parallel_for and parallel_for_dynamic inside hands its chunks (the same chunks as outside,
+// so the same bits) to the pool's workers instead of starting an OpenMP region per loop. For
+// a whole network per call (infer/network.cpp). When another thread holds the pool, body()
+// runs with every loop serial on the calling thread; a nested call just runs body().
+template <class Body>
+void run_as_one_team(Body&& body) {
+  if (detail::leads_pool() || detail::in_pool_chunk()) {
+    body();
+    return;
+  }
+  if (!detail::pool_acquire()) {
+    // Another thread's call holds the pool: this one runs on its own thread, so concurrent
+    // requests share the cores instead of each starting a team of get_num_threads().
+    struct Restore {
+      ~Restore() { detail::set_serial(false); }
+    } restore;
+    detail::set_serial(true);
+    body();
+    return;
+  }
+  struct Release {
+    ~Release() { detail::pool_release(); }
+  } release;
+  body();
+}
+
+namespace detail {
+// [begin, end) of part t of `parts` over n items in units of `grain`: the one split of
+// parallel_for, used both by OpenMP teams and by the pool (the same chunks, so the same bits).
+inline void static_part(int64_t n, int64_t grain, int64_t units, int64_t t, int64_t parts,
+                        int64_t& begin, int64_t& end) {
+  const int64_t lo = units * t / parts, hi = units * (t + 1) / parts;
+  begin = lo * grain;
+  end = hi * grain < n ? hi * grain : n;
+}
+}  // namespace detail
+
 // Calls fn(begin, end) on contiguous chunks covering [0, n), at most one chunk per thread.
 // Chunk boundaries are multiples of `grain`. Exceptions thrown by fn are rethrown here.
 template <class F>
@@ -56,12 +124,30 @@ void parallel_for(int64_t n, int64_t grain, F&& fn) {
   if (grain < 1) grain = 1;
   int64_t units = (n + grain - 1) / grain;
   int nt = get_num_threads();
+  if (detail::in_pool_chunk()) {
+    fn(int64_t(0), n);
+    return;
+  }
+  if (detail::leads_pool()) {
+    const int64_t parts = std::min<int64_t>(detail::pool_team_size(), units);
+    if (parts <= 1) {
+      fn(int64_t(0), n);
+      return;
+    }
+    auto chunk = [&](int64_t t) {
+      int64_t b, e;
+      detail::static_part(n, grain, units, t, parts, b, e);
+      if (b < e) fn(b, e);
+    };
+    detail::pool_run(parts, chunk);
+    return;
+  }
   if (nt > units) nt = static_cast<int>(units);
 #ifdef PCN_HAVE_OPENMP
   if (nt > 1) {
     detail::run_team(nt, [&](int t, int team) {
-      int64_t lo = units * t / team, hi = units * (t + 1) / team;
-      int64_t b = lo * grain, e = hi * grain < n ? hi * grain : n;
+      int64_t b, e;
+      detail::static_part(n, grain, units, t, team, b, e);
       if (b < e) fn(b, e);
     });
     return;
@@ -80,6 +166,19 @@ void parallel_for_dynamic(int64_t n, int64_t chunk, F&& fn) {
   if (chunk < 1) chunk = 1;
   const int64_t chunks = (n + chunk - 1) / chunk;
   int nt = get_num_threads();
+  if (detail::in_pool_chunk()) {
+    fn(int64_t(0), n);
+    return;
+  }
+  if (detail::leads_pool()) {
+    if (chunks <= 1) {
+      fn(int64_t(0), n);
+      return;
+    }
+    auto part = [&](int64_t k) { fn(k * chunk, std::min(n, (k + 1) * chunk)); };
+    detail::pool_run(chunks, part);
+    return;
+  }
   if (nt > chunks) nt = static_cast<int>(chunks);
 #ifdef PCN_HAVE_OPENMP
   if (nt > 1) {

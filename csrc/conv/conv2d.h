@@ -1,6 +1,11 @@
 // 2-D convolution, NCHW, weights OIHW (PyTorch layout). Shapes are validated by the caller.
 #pragma once
+#include <vector>
+
 #include "common/shapes.h"
+#include "conv/direct_ukernel.h"
+#include "conv/im2col_inplace.h"
+#include "gemm/pack.h"
 
 namespace pcn::conv {
 
@@ -13,6 +18,29 @@ inline bool is_pointwise(const Conv2dShape& s) {
 // y = conv(x, w) + bias (optional), then relu (optional). y has shape (n, oc, oh, ow).
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y, bool relu);
+
+// The forward algorithms, and the one rule that picks among them for a shape on the current
+// ISA (measurements beside use_depthwise, use_direct_conv and inplace_fits). The plan holds the
+// kernels of the ISA read once when it was made, so a tier switched meanwhile (set_isa from
+// another thread) cannot pair one tier's weight layout with another's kernels.
+enum class ForwardAlgo { depthwise, direct, im2col_inplace, pointwise_gemm, im2col_gemm };
+struct ForwardPlan {
+  ForwardAlgo algo;
+  const DirectUkernels* direct = nullptr;  // algo == direct
+  InplaceGemmFn inplace = nullptr;         // algo == im2col_inplace
+};
+ForwardPlan plan_forward(const Conv2dShape& s);
+const char* forward_algo_name(ForwardAlgo a);
+
+// The weights of each group as the GEMM paths read them (A = W_g, ocg x kdim).
+std::vector<gemm::PackedA> pack_gemm_weights(const Conv2dShape& s, const float* w);
+
+// conv2d_forward with the plan given and, optionally, weights packed beforehand for it:
+// packed_taps (direct: pack_direct_taps with plan.direct) or packed_a (GEMM paths:
+// pack_gemm_weights). Null means pack in this call.
+void conv2d_forward_with(const Conv2dShape& s, const ForwardPlan& plan, const float* x, const float* w,
+                         const float* packed_taps, const std::vector<gemm::PackedA>* packed_a,
+                         const float* bias, float* y, bool relu);
 
 // Gradients of y = conv(x, w) + b for the upstream gradient dy. Any output pointer may be
 // null (not wanted). dx and db are overwritten; dw is overwritten.

@@ -68,28 +68,64 @@ void inplace_forward(InplaceGemmFn kernel, const Conv2dShape& s, const float* x,
 
 }  // namespace
 
+ForwardPlan plan_forward(const Conv2dShape& s) {
+  if (use_depthwise(s)) return {ForwardAlgo::depthwise};
+  if (use_direct_conv(s)) return {ForwardAlgo::direct, &select_direct_ukernels()};
+  if (const InplaceGemmFn inplace = select_im2col_inplace(); inplace && inplace_fits(s))
+    return {ForwardAlgo::im2col_inplace, nullptr, inplace};
+  return {is_pointwise(s) ? ForwardAlgo::pointwise_gemm : ForwardAlgo::im2col_gemm};
+}
+
+const char* forward_algo_name(ForwardAlgo a) {
+  switch (a) {
+    case ForwardAlgo::depthwise: return "depthwise";
+    case ForwardAlgo::direct: return "direct";
+    case ForwardAlgo::im2col_inplace: return "im2col in place";
+    case ForwardAlgo::pointwise_gemm: return "pointwise gemm";
+    case ForwardAlgo::im2col_gemm: return "im2col gemm";
+  }
+  return "?";
+}
+
+std::vector<gemm::PackedA> pack_gemm_weights(const Conv2dShape& s, const float* w) {
+  const int64_t ocg = s.ocg(), kdim = s.kdim();
+  std::vector<gemm::PackedA> packed(s.groups);
+  for (int64_t g = 0; g < s.groups; ++g) packed[g].pack({w + g * ocg * kdim, kdim, 1}, ocg, kdim);
+  return packed;
+}
+
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y, bool relu) {
+  conv2d_forward_with(s, plan_forward(s), x, w, nullptr, nullptr, bias, y, relu);
+}
+
+void conv2d_forward_with(const Conv2dShape& s, const ForwardPlan& plan, const float* x, const float* w,
+                         const float* packed_taps, const std::vector<gemm::PackedA>* packed_a,
+                         const float* bias, float* y, bool relu) {
   const int64_t ohw = s.oh * s.ow;
   if (s.n == 0 || s.oc == 0 || ohw == 0) return;
-  if (use_depthwise(s)) {
+  const ForwardAlgo algo = plan.algo;
+  if (algo == ForwardAlgo::depthwise) {
     depthwise_forward(s, x, w, bias, y, relu);
     return;
   }
-  if (use_direct_conv(s)) {
-    direct_conv_forward(s, x, w, bias, y, relu);
+  if (algo == ForwardAlgo::direct) {
+    direct_conv_forward(s, *plan.direct, x, w, bias, y, relu, packed_taps);
     return;
   }
-  const int64_t ocg = s.ocg(), cg = s.cg(), kdim = s.kdim();
-  std::vector<gemm::PackedA> packed(s.groups);
-  for (int64_t g = 0; g < s.groups; ++g)
-    packed[g].pack({w + g * ocg * kdim, kdim, 1}, ocg, kdim);
-  if (const InplaceGemmFn inplace = select_im2col_inplace(); inplace && inplace_fits(s)) {
-    inplace_forward(inplace, s, x, packed, bias, y, relu);
+  const int64_t ocg = s.ocg(), cg = s.cg();
+  std::vector<gemm::PackedA> own;
+  if (!packed_a) {
+    own = pack_gemm_weights(s, w);
+    packed_a = &own;
+  }
+  const std::vector<gemm::PackedA>& packed = *packed_a;
+  if (algo == ForwardAlgo::im2col_inplace) {
+    inplace_forward(plan.inplace, s, x, packed, bias, y, relu);
     return;
   }
 
-  const bool pointwise = is_pointwise(s);
+  const bool pointwise = algo == ForwardAlgo::pointwise_gemm;
   const gemm::Ukernels& uk = gemm::select_ukernel();
   const int64_t total = s.n * ohw;
   // Chunks of whole NR-column tiles (a chunk may span several images), handed out in turn so

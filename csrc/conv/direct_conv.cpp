@@ -48,17 +48,29 @@ constexpr int64_t kPrivatePackFloats = 64 * 1024;
 
 }  // namespace
 
+AlignedBuffer pack_direct_taps(const Conv2dShape& s, const float* w, const DirectUkernels& uk) {
+  const DirectTaps taps(s, uk.width);
+  AlignedBuffer out(static_cast<size_t>(taps.panels() * taps.panel_size()));
+  taps.pack(w, 0, taps.panels(), out.data());
+  return out;
+}
+
 void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                          float* y, bool relu) {
+  direct_conv_forward(s, select_direct_ukernels(), x, w, bias, y, relu, nullptr);
+}
+
+void direct_conv_forward(const Conv2dShape& s, const DirectUkernels& uk, const float* x,
+                         const float* w, const float* bias, float* y, bool relu,
+                         const float* prepacked) {
   const int64_t oc = s.oc, ohw = s.oh * s.ow;
   const int64_t wp = s.w + s.pl + s.pr;
-  const DirectUkernels& uk = select_direct_ukernels();
   const int64_t mr = uk.positions, nr = uk.width;
   const DirectTaps taps(s, nr);
   const int64_t panels = taps.panels(), panel_size = taps.panel_size();
-  const bool private_pack = panels * panel_size <= kPrivatePackFloats;
+  const bool private_pack = !prepacked && panels * panel_size <= kPrivatePackFloats;
   AlignedBuffer shared;
-  if (!private_pack) {
+  if (!private_pack && !prepacked) {
     shared.resize(static_cast<size_t>(panels * panel_size));
     parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {
       taps.pack(w, p0, p1, shared.data() + p0 * panel_size);
@@ -78,11 +90,11 @@ void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, c
   // whatever chunk or tile it falls in.
   const int64_t rows = s.n * s.oh;
   const int64_t chunk = std::min(s.oh, dynamic_chunk(rows, 8));
-  // Each thread packs the weights once per call, on its first chunk of the call.
+  // Without pre-packed weights, each thread packs them once per call, on its first chunk.
   static std::atomic<uint64_t> calls{0};
   const uint64_t call = ++calls;
   parallel_for_dynamic(rows, chunk, [&](int64_t r0, int64_t r1) {
-    const float* packed = shared.data();
+    const float* packed = prepacked ? prepacked : shared.data();
     if (private_pack) {
       thread_local AlignedBuffer mine;
       thread_local uint64_t mine_call = 0;

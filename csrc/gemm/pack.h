@@ -22,6 +22,7 @@ class PackedA {
   int64_t m() const { return m_; }
   int64_t k() const { return k_; }
   int64_t kc_block() const { return kcb_; }
+  int64_t bytes() const { return static_cast<int64_t>(buf_.size() * sizeof(float)); }
   // Panel of rows [ir, ir + MR) for the KC block starting at pc (ir a multiple of MR).
   const float* panel(int64_t pc, int64_t kc, int64_t ir) const {
     return buf_.data() + pc * mpad_ + ir * kc;
@@ -43,6 +44,12 @@ class BPacker {
   // How many NR-column panels of kc rows to pack at once where the GEMM would otherwise pack
   // one panel right before its use (sgemm.cpp).
   virtual int64_t panels_per_pack(int64_t kc) const { return 1; }
+  // B packed once, ahead of the GEMM (a frozen layer's weights): the panels of rows
+  // [k0, k0 + kc) from column n0 on (n0 a multiple of NR), laid out as pack() would write
+  // them, to be read in place. nullptr (the default) means call pack(). A packer that returns
+  // panels must do so for every (k0, kc) the driver asks for, i.e. its k blocks must be those
+  // of PackedA::kc_block().
+  virtual const float* prepacked(int64_t k0, int64_t kc, int64_t n0) const { return nullptr; }
 };
 
 class StridedBPacker final : public BPacker {

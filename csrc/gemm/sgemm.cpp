@@ -43,7 +43,9 @@ void gemm_block(const Ukernels& uk, const PackedA& a, const BPacker& b, int64_t 
   if (wide) ppp = (ppp + 1) / 2 * 2;
   const int64_t group = ppp * NR;
   const int64_t ncap = panel_at_a_time ? group : std::min(NC, (n1 - n0 + NR - 1) / NR * NR);
-  bbuf.resize(static_cast<size_t>(std::min(kcb, k) * ncap + NR));  // + slack (pack.h)
+  // Pre-packed B is read where it lies: no scratch, and no reason to pack in small groups.
+  const bool prepacked = b.prepacked(0, std::min(kcb, k), n0) != nullptr;
+  if (!prepacked) bbuf.resize(static_cast<size_t>(std::min(kcb, k) * ncap + NR));  // + slack (pack.h)
   float* bp = bbuf.data();
   alignas(64) float tile[MR * NR];
   float bias_n_tile[NR];
@@ -110,6 +112,14 @@ void gemm_block(const Ukernels& uk, const PackedA& a, const BPacker& b, int64_t 
       const int64_t kc = std::min(kcb, k - pc);
       const bool last = pc + kc == k;
       const int flags = ((accumulate || pc > 0) ? kAccumulate : 0) | ((last && ep.relu) ? kRelu : 0);
+      if (prepacked) {
+        const float* src = b.prepacked(pc, kc, jc);
+        for (int64_t ic = m0; ic < m1; ic += MC) {
+          const int64_t mc = std::min(MC, m1 - ic);
+          run_panels(src, jc, jc, jc + nc, pc, kc, flags, last, ic, ic + mc);
+        }
+        continue;
+      }
       if (panel_at_a_time) {
         for (int64_t jg = 0; jg < nc; jg += group) {
           const int64_t gcols = std::min(group, nc - jg);

@@ -1,0 +1,147 @@
+// _C.Network: the serving runtime (infer/network.h), built step by step from Python
+// (pyconvnet/inference.py) and run on a batch with the GIL released.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "bindings/arrays.h"
+#include "infer/network.h"
+
+namespace py = pybind11;
+
+namespace pcn::bind {
+namespace {
+
+using infer::Network;
+
+infer::Dims dims_arg(const std::vector<int64_t>& d) {
+  PCN_CHECK(d.size() >= 1 && d.size() <= 3, "input_shape must have 1 to 3 dimensions (one sample)");
+  infer::Dims r{d[0], d.size() > 1 ? d[1] : 1, d.size() > 2 ? d[2] : 1};
+  PCN_CHECK(r.c >= 1 && r.h >= 1 && r.w >= 1, "input_shape dimensions must be >= 1");
+  checked_mul(checked_mul(r.c, r.h, "input_shape"), r.w, "input_shape");
+  return r;
+}
+
+Network::PoolKind pool_kind(const std::string& k) {
+  if (k == "max") return Network::PoolKind::max;
+  if (k == "avg") return Network::PoolKind::avg;
+  PCN_CHECK(k == "lp", "pool kind must be 'max', 'avg' or 'lp', got '", k, "'");
+  return Network::PoolKind::lp;
+}
+
+py::list describe(const Network& net) {
+  py::list out;
+  for (const auto& s : net.steps())
+    out.append(py::make_tuple(s->kernel(), py::make_tuple(s->out.c, s->out.h, s->out.w),
+                              s->weight_bytes()));
+  return out;
+}
+
+FArray run(const Network& net, py::handle x_obj) {
+  FArray x = as_float(x_obj, "x");
+  const infer::Dims in = net.input();
+  PCN_CHECK(x.ndim() >= 1, "x must have a batch dimension");
+  int64_t per = 1;
+  for (py::ssize_t i = 1; i < x.ndim(); ++i) per *= x.shape(i);
+  PCN_CHECK(per == in.size() && x.ndim() <= 4, "x must have shape (N, ", in.c, ", ", in.h, ", ",
+            in.w, ") for this network, got ", shape_str(x));
+  const int64_t n = x.shape(0);
+  const infer::Dims o = net.output();
+  FArray y = (o.h == 1 && o.w == 1) ? new_float({n, o.c}) : new_float({n, o.c, o.h, o.w});
+  const float* xp = x.data();
+  float* yp = y.mutable_data();
+  net.freeze();  // with the GIL held: no add_* can be halfway through
+  {
+    py::gil_scoped_release nogil;
+    net.run(n, xp, yp);
+  }
+  return y;
+}
+
+}  // namespace
+
+void register_infer(py::module_& m) {
+  py::class_<Network>(m, "Network", "A network frozen for serving (pyconvnet.InferenceModel).")
+      .def(py::init([](const std::vector<int64_t>& input_shape, bool bf16) {
+             return std::make_unique<Network>(dims_arg(input_shape), bf16);
+           }),
+           py::arg("input_shape"), py::arg("bf16") = false)
+      .def("add_conv",
+           [](Network& net, py::handle w_obj, py::handle b_obj, std::array<int64_t, 2> stride,
+              std::array<int64_t, 4> padding, std::array<int64_t, 2> dilation, int64_t groups,
+              const std::string& act, float act_param) {
+             FArray w = as_float_nd(w_obj, "weight", 4);
+             FArray b;
+             const float* bp = nullptr;
+             if (!b_obj.is_none()) {
+               b = as_float_nd(b_obj, "bias", 1);
+               PCN_CHECK(b.shape(0) == w.shape(0), "bias must have ", w.shape(0), " values, got ",
+                         shape_str(b));
+               bp = b.data();
+             }
+             PCN_CHECK(groups >= 1 && w.shape(1) * groups == net.output().c, "weight ",
+                       shape_str(w), " with groups=", groups, " does not fit ",
+                       net.output().c, " input channels");
+             const float* wp = w.data();
+             // packing (a Winograd transform, a few ms for wide layers) without the GIL; w and
+             // b stay referenced here
+             py::gil_scoped_release nogil;
+             net.add_conv(wp, bp, w.shape(0), w.shape(2), w.shape(3), stride[0], stride[1],
+                          padding[0], padding[1], padding[2], padding[3], dilation[0],
+                          dilation[1], groups, infer::parse_act(act), act_param);
+           },
+           py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("padding"),
+           py::arg("dilation"), py::arg("groups"), py::arg("act") = "none",
+           py::arg("act_param") = 0.0f)
+      .def("add_linear",
+           [](Network& net, std::shared_ptr<linear::PackedLinear> lin, const std::string& act,
+              float act_param) {
+             PCN_CHECK(lin != nullptr, "linear must be a PackedLinear");
+             net.add_linear(std::move(lin), infer::parse_act(act), act_param);
+           },
+           py::arg("linear"), py::arg("act") = "none", py::arg("act_param") = 0.0f)
+      .def("add_pool",
+           [](Network& net, const std::string& kind, std::array<int64_t, 2> k,
+              std::array<int64_t, 2> s, std::array<int64_t, 2> p, bool ceil_mode,
+              bool count_include_pad, double norm) {
+             net.add_pool(pool_kind(kind), k[0], k[1], s[0], s[1], p[0], p[1], ceil_mode,
+                          count_include_pad, norm);
+           },
+           py::arg("kind"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
+           py::arg("ceil_mode") = false, py::arg("count_include_pad") = true,
+           py::arg("norm_type") = 2.0)
+      .def("add_global_avg_pool", &Network::add_global_avg_pool)
+      .def("add_activation",
+           [](Network& net, const std::string& act, float param) {
+             net.add_activation(infer::parse_act(act), param);
+           },
+           py::arg("act"), py::arg("param") = 0.0f)
+      .def("add_softmax", &Network::add_softmax)
+      .def("add_flatten", &Network::add_flatten)
+      .def("add_affine",
+           [](Network& net, py::handle scale_obj, py::handle shift_obj) {
+             FArray scale = as_float_nd(scale_obj, "scale", 1);
+             FArray shift = as_float_nd(shift_obj, "shift", 1);
+             const int64_t c = net.output().c;
+             PCN_CHECK(scale.shape(0) == c && shift.shape(0) == c, "scale and shift must have ",
+                       c, " values (the channels), got ", shape_str(scale), " and ",
+                       shape_str(shift));
+             net.add_affine(scale.data(), shift.data());
+           },
+           py::arg("scale"), py::arg("shift"))
+      .def("run", &run, py::arg("x"))
+      .def("describe", &describe)
+      .def_property_readonly("input_shape", [](const Network& n) {
+        return py::make_tuple(n.input().c, n.input().h, n.input().w);
+      })
+      .def_property_readonly("output_shape", [](const Network& n) {
+        return py::make_tuple(n.output().c, n.output().h, n.output().w);
+      })
+      .def_property_readonly("max_activation", &Network::max_activation);
+}
+
+}  // namespace pcn::bind

@@ -1,0 +1,49 @@
+#include "conv/conv2d_prepared.h"
+
+#include "conv/direct_conv.h"
+#include "conv/winograd_kernels.h"
+
+namespace pcn::conv {
+
+PreparedConv2d::PreparedConv2d(const Conv2dShape& s, const float* w, const float* bias)
+    : s_(s), plan_(plan_forward(s)), isa_(current_isa()),
+      bias_(bias ? std::vector<float>(bias, bias + s.oc) : std::vector<float>()) {
+  s_.n = 1;
+  if (winograd_applies(s_) && winograd_pays(s_)) {
+    winograd_ = std::make_unique<WinogradWeights>(s_, w);
+    winograd_kernels_ = &select_winograd_kernels();
+  } else if (plan_.algo == ForwardAlgo::direct) {
+    taps_ = pack_direct_taps(s_, w, *plan_.direct);
+  } else if (plan_.algo == ForwardAlgo::depthwise) {
+    w_.assign(w, w + s.oc * s.kdim());
+  } else {
+    packed_ = pack_gemm_weights(s_, w);
+  }
+}
+
+void PreparedConv2d::forward(int64_t n, const float* x, float* y, bool relu) const {
+  Conv2dShape s = s_;
+  s.n = n;
+  const float* b = bias_.empty() ? nullptr : bias_.data();
+  if (winograd_) {
+    winograd_forward(s, *winograd_kernels_, x, *winograd_, b, y, relu);
+    return;
+  }
+  conv2d_forward_with(s, plan_, x, w_.empty() ? nullptr : w_.data(),
+                      taps_.size() ? taps_.data() : nullptr, packed_.empty() ? nullptr : &packed_,
+                      b, y, relu);
+}
+
+std::string PreparedConv2d::algorithm() const {
+  if (winograd_) return std::string("winograd F(4x4,3x3) ") + isa_name(isa_);
+  return std::string(forward_algo_name(plan_.algo)) + " " + isa_name(isa_);
+}
+
+int64_t PreparedConv2d::bytes() const {
+  int64_t b = static_cast<int64_t>((w_.size() + bias_.size() + taps_.size()) * sizeof(float));
+  for (const auto& p : packed_) b += p.bytes();
+  if (winograd_) b += winograd_->bytes();
+  return b;
+}
+
+}  // namespace pcn::conv

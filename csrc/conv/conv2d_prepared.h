@@ -1,0 +1,43 @@
+// Convolution weights frozen for serving: packed once, at construction, for the algorithm
+// and kernels chosen for this shape on the ISA current then (and kept: a tier switched later
+// does not change a frozen layer): Winograd F(4x4, 3x3) where winograd_pays
+// says it beats the direct path at batch 1 (and so at every batch), else the algorithm of
+// conv2d_forward (choose_forward). Winograd's results differ from the direct path's by
+// rounding (a few 1e-6 of the output scale, within the serving contract's 1e-4), which is
+// why training keeps conv2d_forward.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/aligned_buffer.h"
+#include "common/cpu_features.h"
+#include "common/shapes.h"
+#include "conv/conv2d.h"
+#include "conv/winograd.h"
+#include "gemm/pack.h"
+
+namespace pcn::conv {
+
+class PreparedConv2d {
+ public:
+  // s.n is ignored. w (OIHW) and bias (oc floats or null) are copied.
+  PreparedConv2d(const Conv2dShape& s, const float* w, const float* bias);
+  // y = conv(x) + bias (then ReLU) for n images.
+  void forward(int64_t n, const float* x, float* y, bool relu) const;
+  std::string algorithm() const;
+  int64_t bytes() const;
+  const Conv2dShape& shape() const { return s_; }
+
+ private:
+  Conv2dShape s_;
+  ForwardPlan plan_;
+  std::unique_ptr<WinogradWeights> winograd_;  // set when Winograd runs
+  const WinogradKernels* winograd_kernels_ = nullptr;
+  Isa isa_;
+  std::vector<float> w_, bias_;  // w_: what the depthwise kernel reads
+  AlignedBuffer taps_;                 // direct
+  std::vector<gemm::PackedA> packed_;  // GEMM paths
+};
+
+}  // namespace pcn::conv

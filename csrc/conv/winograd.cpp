@@ -1,0 +1,197 @@
+#include "conv/winograd.h"
+
+#include <algorithm>
+#include <atomic>
+#include <vector>
+
+#include "common/check.h"
+#include "common/cpu_features.h"
+#include "common/threading.h"
+#include "conv/winograd_kernels.h"
+
+namespace pcn::conv {
+
+bool winograd_applies(const Conv2dShape& s) {
+  return s.kh == 3 && s.kw == 3 && s.sh == 1 && s.sw == 1 && s.dh == 1 && s.dw == 1 &&
+         s.groups == 1 && s.c >= 1 && s.oc >= 1 && s.oh >= 1 && s.ow >= 1;
+}
+
+// Set from the tables at the end of benchmarks/compare_winograd.py (2 threads, AVX-512 host,
+// 3x3 pad 1, batch 1 and 16, against conv2d_forward, i.e. the direct path for 4+ input and 16+
+// output channels). `used` is the share of the computed outputs that are kept (4x4 tiles past
+// the map edge are computed whole) times the share of the vector lanes the transforms fill (a
+// tile row of 3 tiles fills 3 of a piece's 4 lanes, of 6 tiles 6 of 8, of 10 tiles 10 of 16).
+// - 16+ channels (the smaller of in and out): 1.2-3.5x where used is at least 1/2 (16->16
+//   40x40, used 5/8: 1.23-1.41x); 16-32 channels need used >= 1/2 (8x8 batch 16: 1.49x with
+//   16, 1.65x with 32; 9x9, used 0.42: 0.96x with 32) and 64 or more 1/4 (64->64 4x4 and 6x6
+//   batch 16: 1.49-1.70x; 256->256 4x4: 3.5x).
+// - Under 16 tiles per call (batch 1 on maps under 16x16): the AVX-512 GEMMs cost a full
+//   vector each and the calls take a few microseconds, so only 64+ channels on
+//   well-used tiles pay: 12x12 (used 3/4) 1.48x with 64 channels, 1.13-1.17x with 16-32; 8x8
+//   and 9x9 (used 1/2, 0.42) 0.83-1.13x, 6x6 and 4x4 0.79-0.88x.
+// - 4-15 channels: only fully used maps (sides multiples of 4, with 4, 8 or 16k tiles across)
+//   pay: 4->16 and 8->16 on 32x32 and 64x64 1.76-2.10x; partly used ones gain little or lose
+//   (24x24, 48x48: 0.89-1.22x; 8->16 8x8 at batch 16 1.39x is left out), and 3 input channels
+//   do not pay (3->32 on 32x32 and 64x64: 0.93-1.11x).
+// The avx2 tier (8 tiles per vector) measured the same way against the avx2 direct path gains
+// as much or more (the same table in compare_winograd.py, run with --tier avx2: 16+ channels
+// at batch 16 1.3-3.7x, including 9x9 and 4x4 maps; batch 1 under 16 tiles: 0.74-1.46x), so
+// it takes the same rule, with its own lane count in `used`.
+bool winograd_pays(const Conv2dShape& s) {
+  if (!winograd_applies(s)) return false;
+  const Isa isa = current_isa();
+  if (isa == Isa::ref) return false;
+  const int64_t lanes = isa == Isa::avx512 ? 16 : 8;
+  const int64_t channels = std::min(s.c, s.oc);
+  const int64_t th = (s.oh + 3) / 4, tw = (s.ow + 3) / 4;
+  const bool few_tiles = s.n * th * tw < 16;
+  const int64_t pitch = tw <= 4 ? 4 : tw <= 8 ? 8 : (tw + lanes - 1) / lanes * lanes;
+  const double used = static_cast<double>(s.oh * s.ow) / static_cast<double>(16 * th * tw) *
+                      static_cast<double>(tw) / static_cast<double>(pitch);
+  double need;
+  if (channels < 4 || (channels < 16 && few_tiles))
+    return false;
+  else if (channels < 16)
+    need = 1.0;
+  else if (few_tiles)
+    need = channels >= 64 ? 0.75 : 2.0;
+  else
+    need = channels >= 64 ? 0.25 : 0.5;
+  return used >= need - 1e-9;
+}
+
+WinogradWeights::WinogradWeights(const Conv2dShape& s, const float* w)
+    : c_(s.c), k_(s.oc), kblocks_((s.oc + kWinogradRows - 1) / kWinogradRows) {
+  PCN_CHECK(s.kh == 3 && s.kw == 3 && s.groups == 1 && s.c >= 1 && s.oc >= 1,
+            "Winograd weights need a 3x3 kernel, one group and channels, got kernel (", s.kh,
+            ", ", s.kw, "), groups ", s.groups);
+  const int64_t total = checked_mul(checked_mul(kWinogradPoints * kblocks_, kWinogradRows,
+                                                "Winograd weights"),
+                                    c_, "Winograd weights");
+  PCN_CHECK(total <= kMaxElements, "Winograd weights of ", total, " elements are too large");
+  u_.resize(static_cast<size_t>(total));
+  std::fill(u_.data(), u_.data() + total, 0.0f);
+  // G for the points 0, 1, -1, 1/2, -2 and infinity (winograd.h): row j is (1, p, p^2) / N_j,
+  // N_j the product of p_j - p_l over the other finite points. Applied in double, so that U
+  // carries one rounding.
+  static const double G[6][3] = {{1.0, 0, 0},
+                                 {1.0 / 3, 1.0 / 3, 1.0 / 3},
+                                 {-1.0 / 3, 1.0 / 3, -1.0 / 3},
+                                 {-16.0 / 15, -8.0 / 15, -4.0 / 15},
+                                 {1.0 / 15, -2.0 / 15, 4.0 / 15},
+                                 {0, 0, 1}};
+  for (int64_t k = 0; k < k_; ++k)
+    for (int64_t ch = 0; ch < c_; ++ch) {
+      const float* g = w + (k * c_ + ch) * 9;
+      double gg[6][3];  // G g
+      for (int a = 0; a < 6; ++a)
+        for (int q = 0; q < 3; ++q)
+          gg[a][q] = G[a][0] * g[q] + G[a][1] * g[3 + q] + G[a][2] * g[6 + q];
+      for (int a = 0; a < 6; ++a)
+        for (int b = 0; b < 6; ++b) {
+          const double val = gg[a][0] * G[b][0] + gg[a][1] * G[b][1] + gg[a][2] * G[b][2];
+          float* p = u_.data() + ((a * 6 + b) * kblocks_ + k / kWinogradRows) * c_ * kWinogradRows;
+          p[ch * kWinogradRows + k % kWinogradRows] = static_cast<float>(val);
+        }
+    }
+}
+
+namespace {
+
+// Tiles per block. A block's V (36 x C x tiles floats) is read once per row block of output
+// channels, so it should stay in L2 (1 MB per core here): 32 tiles keep it at 288 KB for
+// 64 input channels; wider channels take 16.
+int64_t block_tiles(int64_t c) { return c <= 96 ? 32 : 16; }
+
+}  // namespace
+
+void winograd_forward(const Conv2dShape& s, const float* x, const WinogradWeights& u,
+                      const float* bias, float* y, bool relu) {
+  winograd_forward(s, select_winograd_kernels(), x, u, bias, y, relu);
+}
+
+void winograd_forward(const Conv2dShape& s, const WinogradKernels& kern, const float* x,
+                      const WinogradWeights& u, const float* bias, float* y, bool relu) {
+  PCN_CHECK(winograd_applies(s), "winograd_forward: shape not supported");
+  PCN_CHECK(u.in_channels() == s.c && u.out_channels() == s.oc,
+            "winograd_forward: weights for ", u.in_channels(), " -> ", u.out_channels(),
+            " channels, input shape needs ", s.c, " -> ", s.oc);
+  if (s.n == 0) return;
+  const int64_t C = s.c, K = s.oc;
+  const int64_t tw = (s.ow + kWinogradOut - 1) / kWinogradOut;
+  const int64_t th = (s.oh + kWinogradOut - 1) / kWinogradOut;
+  const int64_t per_image = th * tw, total = s.n * per_image;
+  const int64_t tb = block_tiles(C);
+  const int64_t blocks = (total + tb - 1) / tb;
+  const int64_t kblocks = u.row_blocks();
+  // Blocks that do not spread evenly over the threads (one block at batch 1 on 16x16 maps):
+  // the row blocks of output channels are split in `groups` as well, each group transforming
+  // the block's input again.
+  const int64_t nt = get_num_threads();
+  const int64_t groups =
+      blocks >= 2 * nt || blocks % nt == 0 ? 1 : std::min<int64_t>(kblocks, nt);
+  const int64_t items = blocks * groups;
+  // Row strides with one extra cache line, so the 36 points' rows do not fall 4 KB apart
+  // (the same L1 set) when C x tiles is a multiple of 1024.
+  const int64_t ld = (tb + 15) / 16 * 16;
+  const int64_t ldxi_v = C * ld + 16;
+  const int64_t ldxi_m = kWinogradRows * ld + 16;
+
+  // Pieces of up to `pitch` tiles, grouped lanes / pitch to a vector: maps of up to 4 or 8
+  // tiles across fill the vectors with several tile rows.
+  const int64_t pitch = std::min<int64_t>(kern.lanes, tw <= 4 ? 4 : tw <= 8 ? 8 : 16);
+  const int group = static_cast<int>(kern.lanes / pitch);
+  const WinogradGeometry geo{C, s.h, s.w, s.pt, s.pl, K, s.oh, s.ow};
+
+  static std::atomic<uint64_t> calls{0};
+  const uint64_t call = ++calls;
+  parallel_for_dynamic(items, dynamic_chunk(items, 1), [&](int64_t i0, int64_t i1) {
+    thread_local AlignedBuffer vbuf, mbuf;
+    thread_local std::vector<WinogradPiece> pieces;
+    thread_local uint64_t v_call = 0;
+    thread_local int64_t v_block = -1;
+    vbuf.resize(static_cast<size_t>(kWinogradPoints * ldxi_v));
+    mbuf.resize(static_cast<size_t>(kWinogradPoints * ldxi_m));
+    float* v = vbuf.data();
+    float* m = mbuf.data();
+    for (int64_t item = i0; item < i1; ++item) {
+      const int64_t blk = item / groups, grp = item % groups;
+      const int64_t t0 = blk * tb, t1 = std::min(total, t0 + tb), cols = t1 - t0;
+      // Calls f(first piece, count, lane) for each group of pieces of this block.
+      auto for_each_group = [&](auto&& f) {
+        int64_t lane = 0;
+        for (size_t p = 0; p < pieces.size(); p += group) {
+          const int count = static_cast<int>(std::min<size_t>(group, pieces.size() - p));
+          f(&pieces[p], count, lane);
+          for (int q = 0; q < count; ++q) lane += pieces[p + q].n;
+        }
+      };
+      if (v_call != call || v_block != blk) {
+        v_call = 0;  // until transformed (a kernel may throw)
+        pieces.clear();
+        for (int64_t t = t0; t < t1;) {
+          const int64_t b = t / per_image, r = t % per_image, ty = r / tw, tx = r % tw;
+          const int64_t n = std::min({tw - tx, t1 - t, pitch});
+          pieces.push_back({b, ty, tx, n});
+          t += n;
+        }
+        for_each_group([&](const WinogradPiece* pc, int count, int64_t lane) {
+          kern.input(x, geo, pc, count, pitch, v + lane, ld, ldxi_v);
+        });
+        v_call = call;
+        v_block = blk;
+      }
+      const int64_t kb0 = kblocks * grp / groups, kb1 = kblocks * (grp + 1) / groups;
+      for (int64_t kb = kb0; kb < kb1; ++kb) {
+        const int64_t k0 = kb * kWinogradRows, rows = std::min(kWinogradRows, K - k0);
+        for (int64_t xi = 0; xi < kWinogradPoints; ++xi)
+          kern.gemm(rows, cols, C, u.panel(xi, kb), v + xi * ldxi_v, ld, m + xi * ldxi_m, ld);
+        for_each_group([&](const WinogradPiece* pc, int count, int64_t lane) {
+          kern.output(m + lane, ldxi_m, ld, rows, geo, pc, count, pitch, k0, bias, relu, y);
+        });
+      }
+    }
+  });
+}
+
+}  // namespace pcn::conv

@@ -1,0 +1,389 @@
+#include "infer/network.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "activation/activation.h"
+#include "common/aligned_buffer.h"
+#include "common/bf16.h"
+#include "common/check.h"
+#include "common/shape_checks.h"
+#include "common/threading.h"
+
+namespace pcn::infer {
+
+Act parse_act(const std::string& name) {
+  if (name == "none") return Act::none;
+  if (name == "relu") return Act::relu;
+  if (name == "leaky_relu") return Act::leaky_relu;
+  if (name == "sigmoid") return Act::sigmoid;
+  if (name == "tanh") return Act::tanh;
+  if (name == "elu") return Act::elu;
+  PCN_CHECK(false, "activation must be one of none, relu, leaky_relu, sigmoid, tanh, elu; got '",
+            name, "'");
+  return Act::none;
+}
+
+const char* act_name(Act a) {
+  switch (a) {
+    case Act::none: return "none";
+    case Act::relu: return "relu";
+    case Act::leaky_relu: return "leaky_relu";
+    case Act::sigmoid: return "sigmoid";
+    case Act::tanh: return "tanh";
+    case Act::elu: return "elu";
+  }
+  return "?";
+}
+
+void apply_act(Act a, float param, const float* x, float* y, int64_t n) {
+  switch (a) {
+    case Act::none:
+      if (x != y) std::copy(x, x + n, y);
+      return;
+    case Act::relu: activation::relu_forward(x, y, n); return;
+    case Act::leaky_relu: activation::leaky_relu_forward(x, y, n, param); return;
+    case Act::sigmoid: activation::sigmoid_forward(x, y, n); return;
+    case Act::tanh: activation::tanh_forward(x, y, n); return;
+    case Act::elu: activation::elu_forward(x, y, n, param); return;
+  }
+}
+
+namespace {
+
+std::string with_act(std::string kernel, Act act) {
+  if (act != Act::none) kernel += std::string(" + ") + act_name(act);
+  return kernel;
+}
+
+// bfloat16 inputs for a step (precision "bf16"): x rounded to the nearest bfloat16, in a
+// buffer of the calling thread.
+const float* rounded_input(const float* x, int64_t count) {
+  thread_local AlignedBuffer buf;
+  buf.resize(static_cast<size_t>(count));
+  float* dst = buf.data();
+  parallel_for(count, 16384, [&](int64_t b, int64_t e) { round_to_bf16(x + b, dst + b, e - b); });
+  return dst;
+}
+
+class ConvStep final : public Step {
+ public:
+  ConvStep(const Conv2dShape& s, const float* w, const float* bias, Act act, float param,
+           bool bf16)
+      : conv_(s, w, bias), act_(act), param_(param), bf16_(bf16) {}
+  void run(int64_t n, const float* x, float* y) const override {
+    // The weights were rounded when the model was frozen. Products of two bfloat16 values are
+    // exact in float32, so the direct and GEMM kernels accumulate exact bfloat16 products in
+    // float32; Winograd transforms the rounded values in float32 first (within its usual
+    // few 1e-6 of the output scale).
+    if (bf16_) x = rounded_input(x, n * in.size());
+    conv_.forward(n, x, y, act_ == Act::relu);
+    if (act_ != Act::relu && act_ != Act::none) apply_act(act_, param_, y, y, n * out.size());
+  }
+  std::string kernel() const override {
+    return with_act("conv " + conv_.algorithm() + (bf16_ ? " (bf16 inputs, fp32 kernel)" : ""),
+                    act_) +
+           (act_ == Act::relu || act_ == Act::none ? "" : " (separate pass)");
+  }
+  int64_t weight_bytes() const override { return conv_.bytes(); }
+
+ private:
+  conv::PreparedConv2d conv_;
+  Act act_;
+  float param_;
+  bool bf16_;
+};
+
+class LinearStep final : public Step {
+ public:
+  LinearStep(std::shared_ptr<const linear::PackedLinear> lin, Act act, float param)
+      : lin_(std::move(lin)), act_(act), param_(param) {}
+  void run(int64_t n, const float* x, float* y) const override {
+    lin_->forward(n, x, y, act_ == Act::relu);
+    if (act_ != Act::relu && act_ != Act::none) apply_act(act_, param_, y, y, n * out.size());
+  }
+  std::string kernel() const override {
+    const std::string one = lin_->kernel_name(1), many = lin_->kernel_name(64);
+    return with_act(one == many ? one : one + " at batch 1, " + many + " at 64", act_);
+  }
+  int64_t weight_bytes() const override { return lin_->bytes(); }
+
+ private:
+  std::shared_ptr<const linear::PackedLinear> lin_;
+  Act act_;
+  float param_;
+};
+
+class PoolStep final : public Step {
+ public:
+  PoolStep(const Pool2dShape& s, Network::PoolKind kind, bool count_include_pad, double p)
+      : s_(s), kind_(kind), count_include_pad_(count_include_pad), p_(p) {}
+  void run(int64_t n, const float* x, float* y) const override {
+    Pool2dShape s = s_;
+    s.n = n;
+    switch (kind_) {
+      case Network::PoolKind::max: pool::max_pool2d_forward(x, y, nullptr, s); return;
+      case Network::PoolKind::avg: pool::avg_pool2d_forward(x, y, s, count_include_pad_); return;
+      case Network::PoolKind::lp: pool::lp_pool2d_forward(x, y, s, p_); return;
+    }
+  }
+  std::string kernel() const override {
+    switch (kind_) {
+      case Network::PoolKind::max: return "max pool";
+      case Network::PoolKind::avg: return "avg pool";
+      case Network::PoolKind::lp: return "lp pool";
+    }
+    return "?";
+  }
+
+ private:
+  Pool2dShape s_;
+  Network::PoolKind kind_;
+  bool count_include_pad_;
+  double p_;
+};
+
+// A convolution (with its activation) and the pooling that follows it, run a few images at a
+// time: each group's convolution output goes to a buffer of the calling thread small enough
+// to stay in L2, and is pooled from there, so the full-size activation between the two never
+// travels through memory.
+class ConvPoolStep final : public Step {
+ public:
+  ConvPoolStep(std::unique_ptr<Step> conv, std::unique_ptr<Step> pool)
+      : conv_(std::move(conv)), pool_(std::move(pool)) {
+    in = conv_->in;
+    out = pool_->out;
+  }
+  void run(int64_t n, const float* x, float* y) const override {
+    const int64_t mid = conv_->out.size();
+    // About 512 KB of convolution output per group (a quarter of a 2 MB L2), at least 1 image.
+    const int64_t group = std::max<int64_t>(1, (512 * 1024 / 4) / std::max<int64_t>(mid, 1));
+    thread_local AlignedBuffer buf;
+    buf.resize(static_cast<size_t>(std::min(group, n) * mid));
+    for (int64_t b = 0; b < n; b += group) {
+      const int64_t g = std::min(group, n - b);
+      conv_->run(g, x + b * in.size(), buf.data());
+      pool_->run(g, buf.data(), y + b * out.size());
+    }
+  }
+  std::string kernel() const override {
+    return conv_->kernel() + " + " + pool_->kernel() + " (fused)";
+  }
+  int64_t weight_bytes() const override { return conv_->weight_bytes(); }
+
+ private:
+  std::unique_ptr<Step> conv_, pool_;
+};
+
+class GlobalAvgPoolStep final : public Step {
+ public:
+  void run(int64_t n, const float* x, float* y) const override {
+    pool::global_avg_pool2d_forward(x, y, n * in.c, in.h * in.w);
+  }
+  std::string kernel() const override { return "global avg pool"; }
+};
+
+class ActStep final : public Step {
+ public:
+  ActStep(Act act, float param) : act_(act), param_(param) {}
+  void run(int64_t n, const float* x, float* y) const override {
+    apply_act(act_, param_, x, y, n * in.size());
+  }
+  std::string kernel() const override { return act_name(act_); }
+  bool in_place() const override { return true; }
+
+ private:
+  Act act_;
+  float param_;
+};
+
+class FlattenStep final : public Step {
+ public:
+  void run(int64_t n, const float* x, float* y) const override {
+    if (x != y) std::copy(x, x + n * in.size(), y);
+  }
+  std::string kernel() const override { return "none (a view)"; }
+  bool in_place() const override { return true; }
+};
+
+class SoftmaxStep final : public Step {
+ public:
+  void run(int64_t n, const float* x, float* y) const override {
+    softmax::softmax_forward(x, y, {n, in.c, in.h * in.w});
+  }
+  std::string kernel() const override { return "softmax"; }
+};
+
+class AffineStep final : public Step {
+ public:
+  AffineStep(const float* scale, const float* shift, int64_t c)
+      : scale_(scale, scale + c), shift_(shift, shift + c) {}
+  void run(int64_t n, const float* x, float* y) const override {
+    const int64_t hw = in.h * in.w, c = in.c;
+    parallel_for(n * c, std::max<int64_t>(1, 4096 / std::max<int64_t>(hw, 1)),
+                 [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const float a = scale_[p % c], b = shift_[p % c];
+        const float* xp = x + p * hw;
+        float* yp = y + p * hw;
+        for (int64_t i = 0; i < hw; ++i) yp[i] = xp[i] * a + b;
+      }
+    });
+  }
+  std::string kernel() const override { return "per-channel affine (batch norm)"; }
+  int64_t weight_bytes() const override {
+    return static_cast<int64_t>((scale_.size() + shift_.size()) * sizeof(float));
+  }
+  bool in_place() const override { return true; }
+
+ private:
+  std::vector<float> scale_, shift_;
+};
+
+}  // namespace
+
+void Network::push(std::unique_ptr<Step> s) {
+  const int64_t size = checked_mul(checked_mul(s->out.c, s->out.h, "step output"), s->out.w, "step output");
+  PCN_CHECK(size <= kMaxElements, "step ", steps_.size(), " (", s->kernel(), ") would produce ",
+            size, " floats per sample, too many to allocate");
+  PCN_CHECK(size > 0, "step ", steps_.size(), " (", s->kernel(),
+            ") would produce an empty output from input (", s->in.c, ", ", s->in.h, ", ",
+            s->in.w, ")");
+  steps_.push_back(std::move(s));
+}
+
+void Network::add_conv(const float* w, const float* bias, int64_t oc, int64_t kh, int64_t kw,
+                       int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
+                       int64_t dh, int64_t dw, int64_t groups, Act act, float act_param) {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
+  const Dims in = output();
+  Conv2dShape s{1, in.c, in.h, in.w, oc, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, groups, 0, 0};
+  finish_conv_shape(s);
+  auto step = std::make_unique<ConvStep>(s, w, bias, act, act_param, bf16_);
+  step->in = in;
+  step->out = {oc, s.oh, s.ow};
+  push(std::move(step));
+}
+
+void Network::add_linear(std::shared_ptr<const linear::PackedLinear> lin, Act act, float param) {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
+  const Dims in = output();
+  PCN_CHECK((lin->precision() == linear::Precision::bf16) == bf16_,
+            "the fully connected layer's precision does not match the network's (",
+            bf16_ ? "bf16" : "fp32", ")");
+  PCN_CHECK(lin->in() == in.size(), "the fully connected layer expects ", lin->in(),
+            " features, but the previous step gives (", in.c, ", ", in.h, ", ", in.w, ") = ",
+            in.size());
+  const int64_t out = lin->out();
+  auto step = std::make_unique<LinearStep>(std::move(lin), act, param);
+  step->in = in;
+  step->out = {out, 1, 1};
+  push(std::move(step));
+}
+
+void Network::add_pool(PoolKind kind, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                       int64_t pw, bool ceil_mode, bool count_include_pad, double p) {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
+  const Dims in = output();
+  PCN_CHECK(kind != PoolKind::lp || (std::isfinite(p) && p > 0.0),
+            "norm_type must be a finite number > 0, got ", p);
+  const Pool2dShape s = make_pool_shape(1, in.c, in.h, in.w, kh, kw, sh, sw, ph, pw, ceil_mode,
+                                        "the previous step's output");
+  auto step = std::make_unique<PoolStep>(s, kind, count_include_pad, p);
+  step->in = in;
+  step->out = {in.c, s.oh, s.ow};
+  if (!steps_.empty() && dynamic_cast<const ConvStep*>(steps_.back().get())) {
+    std::unique_ptr<Step> conv = std::move(steps_.back());
+    steps_.back() = std::make_unique<ConvPoolStep>(std::move(conv), std::move(step));
+    return;
+  }
+  push(std::move(step));
+}
+
+void Network::add_global_avg_pool() {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
+  auto step = std::make_unique<GlobalAvgPoolStep>();
+  step->in = output();
+  step->out = {step->in.c, 1, 1};
+  push(std::move(step));
+}
+
+void Network::add_activation(Act act, float param) {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
+  auto step = std::make_unique<ActStep>(act, param);
+  step->in = step->out = output();
+  push(std::move(step));
+}
+
+void Network::add_flatten() {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
+  auto step = std::make_unique<FlattenStep>();
+  step->in = output();
+  step->out = {step->in.size(), 1, 1};
+  push(std::move(step));
+}
+
+void Network::add_softmax() {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
+  auto step = std::make_unique<SoftmaxStep>();
+  step->in = step->out = output();
+  push(std::move(step));
+}
+
+void Network::add_affine(const float* scale, const float* shift) {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
+  auto step = std::make_unique<AffineStep>(scale, shift, output().c);
+  step->in = step->out = output();
+  push(std::move(step));
+}
+
+void Network::check_open() const {
+  PCN_CHECK(!frozen_.load(), "a network cannot change once it has run");
+}
+
+int64_t Network::max_activation() const {
+  int64_t m = input_.size();
+  for (const auto& s : steps_) m = std::max(m, s->out.size());
+  return m;
+}
+
+void Network::run(int64_t n, const float* x, float* y) const {
+  if (n == 0) return;
+  if (steps_.empty()) {
+    std::copy(x, x + n * input_.size(), y);
+    return;
+  }
+  // Two buffers per calling thread, kept between calls (grown, never shrunk), so a steady
+  // stream of requests allocates nothing.
+  thread_local AlignedBuffer ping, pong;
+  const size_t need = static_cast<size_t>(checked_mul(n, max_activation(), "activations"));
+  const float* cur = x;
+  const size_t last = steps_.size() - 1;
+  run_as_one_team([&] {
+  for (size_t i = 0; i <= last; ++i) {
+    const Step& st = *steps_[i];
+    float* dst;
+    if (i == last) {
+      dst = y;
+    } else if (st.in_place() && cur != x) {
+      dst = const_cast<float*>(cur);  // our own buffer
+    } else {
+      AlignedBuffer& b = (cur == ping.data() && ping.size()) ? pong : ping;
+      if (b.size() < need) b.resize(need);
+      dst = b.data();
+    }
+    st.run(n, cur, dst);
+    cur = dst;
+  }
+  });
+}
+
+}  // namespace pcn::infer
