@@ -155,8 +155,11 @@ def test_health_summary_and_unknown_paths(url):
 
 
 def test_command_line_demo_serves_and_stops_on_sigterm(model):
+    # The pyconvnet this test imported (installed, or a source tree with its built _C): the
+    # repository root itself holds a pyconvnet/ without _C when the package is installed.
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    home = str(pathlib.Path(pyconvnet.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = home + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     proc = subprocess.Popen([sys.executable, str(ROOT / "examples" / "serve.py"), "--demo", "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -179,3 +182,5 @@ def test_command_line_demo_serves_and_stops_on_sigterm(model):
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+        proc.stdout.close()
+        proc.stderr.close()
