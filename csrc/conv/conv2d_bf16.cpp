@@ -17,6 +17,8 @@ using linear::kPanel;
 // the patch rows (kRows * kdim * 2 bytes) stay in L2 next to the weight panels, and enough
 // items at batch 1 (14 x 14 = 196 positions) for two threads.
 constexpr int64_t kRows = 48;
+// Bytes of bfloat16 input copies per group of samples (a part of Zen 5's 1 MB L2).
+constexpr int64_t kGroupBytes = 256 * 1024;
 
 }  // namespace
 
@@ -59,20 +61,31 @@ Bf16Conv2d::Bf16Conv2d(const Conv2dShape& s, const float* w, const float* bias) 
 }
 
 void Bf16Conv2d::forward(int64_t n, const float* x, float* y, bool relu) const {
+  const Conv2dShape& s = s_;
+  const int64_t img = (s.h + s.pt + s.pb) * (s.w + s.pl + s.pr) * s.c;
+  // Groups of samples whose bfloat16 copies stay in L2 until their patches are gathered.
+  const int64_t g = std::max<int64_t>(1, kGroupBytes / (img * 2));
+  for (int64_t i0 = 0; i0 < n; i0 += g)
+    forward_group(std::min(g, n - i0), x + i0 * s.c * s.h * s.w, y + i0 * s.oc * s.oh * s.ow,
+                  relu);
+}
+
+void Bf16Conv2d::forward_group(int64_t n, const float* x, float* y, bool relu) const {
 #ifdef PCN_HAVE_AVX512
   if (n <= 0) return;
   const Conv2dShape& s = s_;
   const int64_t hp = s.h + s.pt + s.pb, wp = s.w + s.pl + s.pr, c = s.c;
   const int64_t plane = s.h * s.w, ohw = s.oh * s.ow, img = hp * wp * c;
-  // 1. x rounded to bfloat16 (CHW bits), then copied channels-last into a zero-padded image.
-  thread_local AlignedBuffer bits_buf, hwc_buf;
-  bits_buf.resize(static_cast<size_t>((n * c * plane + 1) / 2));
+  // 1. x rounded to bfloat16 and copied channels-last into a zero-padded image per sample:
+  // each input row's c segments rounded into a small buffer, then spread with the channel as
+  // the outer loop (contiguous reads; the strided writes stay within one L1-resident row).
+  thread_local AlignedBuffer hwc_buf;
   hwc_buf.resize(static_cast<size_t>((n * img + 1) / 2));
-  uint16_t* bits = reinterpret_cast<uint16_t*>(bits_buf.data());
   uint16_t* hwc = reinterpret_cast<uint16_t*>(hwc_buf.data());
-  parallel_for(n * c * plane, 16384,
-               [&](int64_t b, int64_t e) { to_bf16_bits(x + b, bits + b, e - b); });
   parallel_for(n * hp, 4, [&](int64_t r0, int64_t r1) {
+    thread_local AlignedBuffer seg_buf;
+    seg_buf.resize(static_cast<size_t>((c * s.w + 1) / 2));
+    uint16_t* seg = reinterpret_cast<uint16_t*>(seg_buf.data());
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t i = r / hp, iy = r % hp - s.pt;
       uint16_t* row = hwc + i * img + (r % hp) * wp * c;
@@ -82,10 +95,12 @@ void Bf16Conv2d::forward(int64_t n, const float* x, float* y, bool relu) const {
       }
       std::memset(row, 0, static_cast<size_t>(s.pl * c) * 2);
       std::memset(row + (s.pl + s.w) * c, 0, static_cast<size_t>(s.pr * c) * 2);
-      const uint16_t* src = bits + i * c * plane + iy * s.w;
+      const float* src = x + i * c * plane + iy * s.w;
+      for (int64_t ci = 0; ci < c; ++ci)
+        to_bf16_bits_avx512bf16(src + ci * plane, seg + ci * s.w, s.w);
       uint16_t* d = row + s.pl * c;
-      for (int64_t ix = 0; ix < s.w; ++ix)
-        for (int64_t ci = 0; ci < c; ++ci) d[ix * c + ci] = src[ci * plane + ix];
+      for (int64_t ci = 0; ci < c; ++ci)
+        for (int64_t ix = 0; ix < s.w; ++ix) d[ix * c + ci] = seg[ci * s.w + ix];
     }
   });
   // 2. Blocks of output positions (across images): gather patches, VDPBF16PS, write NCHW.

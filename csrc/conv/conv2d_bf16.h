@@ -27,6 +27,8 @@ class Bf16Conv2d {
   int64_t bytes() const;
 
  private:
+  void forward_group(int64_t n, const float* x, float* y, bool relu) const;
+
   Conv2dShape s_;
   int64_t kdim_, ld2_, npad_;  // ld2_: patch row in bf16 pairs, (kdim + 1) / 2
   AlignedBuffer w_;            // bfloat16 pairs, PackedLinear's panel layout, one k block
