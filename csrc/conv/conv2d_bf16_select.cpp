@@ -1,7 +1,5 @@
 #include "conv/conv2d_bf16_select.h"
 
-#include <cstdlib>
-
 #include "conv/winograd.h"
 
 namespace pcn::conv {
@@ -19,9 +17,6 @@ constexpr int64_t kMinKdimFewOutputs = 384;  // below 64 output channels
 }  // namespace
 
 bool bf16_conv_pays(const Conv2dShape& s) {
-  // MEASUREMENT ONLY (not to be committed): PCN_BF16_CONV=0 forces the float32 path.
-  const char* e = std::getenv("PCN_BF16_CONV");
-  if (e && e[0] == '0') return false;
   if (s.groups != 1 || s.kdim() < (s.oc >= 64 ? kMinKdim : kMinKdimFewOutputs)) return false;
   // Pointwise layers: the float32 GEMM reads x in place and was ahead at 64..256 channels.
   if (s.kh * s.kw == 1) return false;
