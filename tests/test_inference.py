@@ -892,6 +892,86 @@ def test_bf16_model_changes_after_construction_do_not_matter():
     assert im.predict(x).tobytes() == y.tobytes()
 
 
+# ============================================================================ bf16 convolution kernel
+BF16_DOT = "bf16 im2col avx512-bf16 dot"
+
+
+def _bf16_dot_expected(isa):
+    """The VDPBF16PS convolution runs for bf16 models built on the avx512 tier of a CPU with
+    AVX512-BF16; elsewhere the float32 kernels run on rounded values."""
+    return isa == "avx512" and bool(pyconvnet._C.cpu_features()["avx512_bf16"])
+
+
+def _bf16_dot_net(kind):
+    """Layers with enough multiply-adds per output (c * kh * kw >= 256, >= 384 below 64 output
+    channels), not 1x1 and not 3x3 stride 1 on maps where Winograd pays, so the bf16 dot kernel takes them; odd channel counts,
+    odd kdim, padding, stride, dilation and the fused step variants."""
+    init.manual_seed(40)
+    if kind == "odd_channels":  # 5 -> 37, kdim 405 (odd: a zero pads the last pair)
+        return _net([Conv2d(5, 37, 9, padding=(4, 3))], (5, 9, 11), 40)
+    if kind == "strided":  # stride 2, asymmetric padding, fused ReLU
+        return _net([Conv2d(48, 20, 3, stride=2, padding=(1, 2)), ReLU()], (48, 11, 10), 41)
+    if kind == "dilated":  # dilation: one copy per tap instead of kw taps per copy
+        return _net([Conv2d(29, 33, (3, 5), dilation=(2, 3), padding=(2, 1))], (29, 10, 16), 42)
+    if kind == "same_even":  # 'same' with an even kernel: the extra pixel bottom/right
+        return _net([Conv2d(17, 70, 4, padding="same"), Tanh()], (17, 9, 8), 43)
+    if kind == "bn_relu_pool":  # fmnist-cnn's second layer, BN folded, ReLU and pool fused
+        return _net([Conv2d(32, 64, 5, padding=2, bias=False), BatchNorm2d(64), ReLU(),
+                     MaxPool2d(2)], (32, 14, 14), 44)
+    return _net([Conv2d(16, 48, 5, padding=2), LeakyReLU(0.1)], (16, 7, 6), 45)  # "leaky", 400
+
+
+BF16_DOT_KINDS = ["odd_channels", "strided", "dilated", "same_even", "bn_relu_pool", "leaky"]
+
+
+@needs_bf16
+@pytest.mark.parametrize("n", [1, 3, 64])
+@pytest.mark.parametrize("kind", BF16_DOT_KINDS)
+def test_bf16_conv_kernel_equals_bf16_oracle(kind, n, isa):
+    model = _bf16_dot_net(kind)
+    im = InferenceModel(model, precision="bf16")
+    assert (BF16_DOT in im.summary()) == _bf16_dot_expected(isa), im.summary()
+    x = inputs(model, n, seed=40 + n)
+    y = im.predict(x)
+    ref = oracle(model, x, bf16=True)
+    assert_close_to(y, ref, tol=2e-5, what="bf16 oracle")  # float32 summation only
+    gap = float(np.abs(oracle(model, x) - ref).max()) / float(np.abs(ref).max())
+    assert gap > 2e-4, f"test too weak: bf16 rounding moves the outputs by only {gap:.2g} of the scale"
+
+
+@needs_bf16
+@pytest.mark.parametrize("kind", BF16_DOT_KINDS)
+def test_bf16_conv_kernel_same_bits_for_threads_and_batch_splits(kind, isa):
+    model = _bf16_dot_net(kind)
+    im = InferenceModel(model, precision="bf16")
+    x = inputs(model, 67, seed=46)
+    y = same_for_thread_counts(lambda: im.predict(x), (1, 2))
+    for i in (0, 5, 66):  # a sample alone gives the bits it gets inside the batch
+        assert im.predict(x[i:i + 1]).tobytes() == y[i:i + 1].tobytes()
+    assert im.predict(x[3:13]).tobytes() == y[3:13].tobytes()
+    split = InferenceModel(model, precision="bf16", max_batch=4)  # calls of at most 4 samples
+    assert split.predict(x).tobytes() == y.tobytes()
+
+
+@needs_bf16
+def test_bf16_conv_kernel_left_to_winograd_pointwise_and_small_layers(isa):
+    """3x3 stride 1 where Winograd pays (it does a quarter of the multiplies), 1x1 (the float32
+    GEMM reads x in place) and few multiply-adds per output (1 -> 32 5x5) keep the float32
+    kernels."""
+    model = _net([Conv2d(1, 32, 5, padding=2), ReLU(), Conv2d(32, 32, 3, padding=1), ReLU(),
+                  Conv2d(32, 64, 1), ReLU(), Conv2d(64, 64, 5, padding=2)], (1, 16, 16), 47)
+    im = InferenceModel(model, precision="bf16")
+    lines = [line for line in im.summary().splitlines() if "Conv2d" in line]
+    assert len(lines) == 4, im.summary()
+    assert all(BF16_DOT not in line for line in lines[:3]), im.summary()
+    assert (BF16_DOT in lines[3]) == _bf16_dot_expected(isa), im.summary()
+    x = inputs(model, 3, seed=48)
+    y = im.predict(x).astype(np.float64)
+    ref = oracle(model, x, bf16=True)
+    # deeper than one step: see test_bf16_network_tracks_the_bf16_oracle
+    assert float(np.abs(y - ref).max()) <= 0.2 * float(np.abs(oracle(model, x) - ref).max())
+
+
 # ============================================================================ review regressions
 def test_huge_padding_is_a_value_error_not_a_crash():
     """An output size that overflows must be refused before any buffer is sized from it."""

@@ -1,14 +1,20 @@
 #include "conv/conv2d_prepared.h"
 
+#include "conv/conv2d_bf16_select.h"
 #include "conv/direct_conv.h"
 #include "conv/winograd_kernels.h"
 
 namespace pcn::conv {
 
-PreparedConv2d::PreparedConv2d(const Conv2dShape& s, const float* w, const float* bias)
+PreparedConv2d::PreparedConv2d(const Conv2dShape& s, const float* w, const float* bias,
+                               bool bf16)
     : s_(s), plan_(plan_forward(s)), isa_(current_isa()),
       bias_(bias ? std::vector<float>(bias, bias + s.oc) : std::vector<float>()) {
   s_.n = 1;
+  if (bf16 && Bf16Conv2d::available(s_) && bf16_conv_pays(s_)) {
+    bf16_ = std::make_unique<Bf16Conv2d>(s_, w, bias);
+    return;
+  }
   if (winograd_applies(s_) && winograd_pays(s_)) {
     winograd_ = std::make_unique<WinogradWeights>(s_, w);
     winograd_kernels_ = &select_winograd_kernels();
@@ -24,6 +30,10 @@ PreparedConv2d::PreparedConv2d(const Conv2dShape& s, const float* w, const float
 void PreparedConv2d::forward(int64_t n, const float* x, float* y, bool relu) const {
   Conv2dShape s = s_;
   s.n = n;
+  if (bf16_) {
+    bf16_->forward(n, x, y, relu);
+    return;
+  }
   const float* b = bias_.empty() ? nullptr : bias_.data();
   if (winograd_) {
     winograd_forward(s, *winograd_kernels_, x, *winograd_, b, y, relu);
@@ -35,6 +45,7 @@ void PreparedConv2d::forward(int64_t n, const float* x, float* y, bool relu) con
 }
 
 std::string PreparedConv2d::algorithm() const {
+  if (bf16_) return "bf16 im2col avx512-bf16 dot";
   if (winograd_) return std::string("winograd F(4x4,3x3) ") + isa_name(isa_);
   return std::string(forward_algo_name(plan_.algo)) + " " + isa_name(isa_);
 }
@@ -43,6 +54,7 @@ int64_t PreparedConv2d::bytes() const {
   int64_t b = static_cast<int64_t>((w_.size() + bias_.size() + taps_.size()) * sizeof(float));
   for (const auto& p : packed_) b += p.bytes();
   if (winograd_) b += winograd_->bytes();
+  if (bf16_) b += bf16_->bytes();
   return b;
 }
 

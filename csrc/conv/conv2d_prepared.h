@@ -5,6 +5,9 @@
 // conv2d_forward (choose_forward). Winograd's results differ from the direct path's by
 // rounding (a few 1e-6 of the output scale, within the serving contract's 1e-4), which is
 // why training keeps conv2d_forward.
+// For bf16 serving (bf16 = true) on CPUs with AVX512-BF16, shapes where bf16_conv_pays
+// (conv/conv2d_bf16_select.h) run Bf16Conv2d instead, which rounds x itself; elsewhere the
+// caller rounds x and w to bfloat16 and the float32 kernels run on them (exact products).
 #pragma once
 #include <memory>
 #include <string>
@@ -14,6 +17,7 @@
 #include "common/cpu_features.h"
 #include "common/shapes.h"
 #include "conv/conv2d.h"
+#include "conv/conv2d_bf16.h"
 #include "conv/winograd.h"
 #include "gemm/pack.h"
 
@@ -22,16 +26,19 @@ namespace pcn::conv {
 class PreparedConv2d {
  public:
   // s.n is ignored. w (OIHW) and bias (oc floats or null) are copied.
-  PreparedConv2d(const Conv2dShape& s, const float* w, const float* bias);
+  PreparedConv2d(const Conv2dShape& s, const float* w, const float* bias, bool bf16 = false);
   // y = conv(x) + bias (then ReLU) for n images.
   void forward(int64_t n, const float* x, float* y, bool relu) const;
   std::string algorithm() const;
   int64_t bytes() const;
   const Conv2dShape& shape() const { return s_; }
+  // True when the bfloat16 kernel runs: it rounds x to bfloat16 itself.
+  bool rounds_input() const { return bf16_ != nullptr; }
 
  private:
   Conv2dShape s_;
   ForwardPlan plan_;
+  std::unique_ptr<Bf16Conv2d> bf16_;  // set when the bfloat16 kernel runs
   std::unique_ptr<WinogradWeights> winograd_;  // set when Winograd runs
   const WinogradKernels* winograd_kernels_ = nullptr;
   Isa isa_;

@@ -70,18 +70,19 @@ class ConvStep final : public Step {
  public:
   ConvStep(const Conv2dShape& s, const float* w, const float* bias, Act act, float param,
            bool bf16)
-      : conv_(s, w, bias), act_(act), param_(param), bf16_(bf16) {}
+      : conv_(s, w, bias, bf16), act_(act), param_(param), bf16_(bf16) {}
   void run(int64_t n, const float* x, float* y) const override {
     // The weights were rounded when the model was frozen. Products of two bfloat16 values are
     // exact in float32, so the direct and GEMM kernels accumulate exact bfloat16 products in
     // float32; Winograd transforms the rounded values in float32 first (within its usual
     // few 1e-6 of the output scale).
-    if (bf16_) x = rounded_input(x, n * in.size());
+    // The bfloat16 kernel (conv_.rounds_input()) rounds x itself.
+    if (bf16_ && !conv_.rounds_input()) x = rounded_input(x, n * in.size());
     conv_.forward(n, x, y, act_ == Act::relu);
     if (act_ != Act::relu && act_ != Act::none) apply_act(act_, param_, y, y, n * out.size());
   }
   std::string kernel() const override {
-    return with_act("conv " + conv_.algorithm() + (bf16_ ? " (bf16 inputs, fp32 kernel)" : ""),
+    return with_act("conv " + conv_.algorithm() + (bf16_ && !conv_.rounds_input() ? " (bf16 inputs, fp32 kernel)" : ""),
                     act_) +
            (act_ == Act::relu || act_ == Act::none ? "" : " (separate pass)");
   }
