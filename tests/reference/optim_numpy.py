@@ -3,6 +3,10 @@
 These are the chunked float32 NumPy updates of pyconvnet/optim/{sgd,adam}.py as they were (each
 Python float hyper-parameter is rounded to float32 by NumPy, then every operation runs in
 float32 over a chunk). The kernels in csrc/optim/ must reproduce them bit for bit.
+
+They stand alone (no pyconvnet optimiser class underneath) and carry torch's documented
+defaults themselves, so a wrong default in pyconvnet.optim cannot pass as "the same bits".
+The float64 check of the update rules and defaults is tests/test_optim_reference.py.
 """
 
 from __future__ import annotations
@@ -11,16 +15,41 @@ import math
 
 import numpy as np
 
-from pyconvnet.optim import SGD, Adam
-from pyconvnet.optim.base import flat_views
-
 __all__ = ["NumpySGD", "NumpyAdam", "NumpyAdamW"]
 
 # Elements per block of the chunked updates (64 Ki floats), as in the former pyconvnet.optim.base.
 CHUNK = 1 << 16
 
 
-class NumpySGD(SGD):
+def flat_views(p):
+    return p.data.reshape(-1), p.grad.reshape(-1)
+
+
+class _NumpyOptimizer:
+    """Parameter list, per-parameter state keyed by id(param), and a step over trainable ones."""
+
+    def __init__(self, params, lr):
+        self.params = list(params)
+        self.lr = float(lr)
+        self.state = {}
+
+    def _state(self, p, factory):
+        if id(p) not in self.state:
+            self.state[id(p)] = factory(p)
+        return self.state[id(p)]
+
+    def step(self):
+        for p in self.params:
+            if p.trainable:
+                self._update(p)
+
+
+class NumpySGD(_NumpyOptimizer):
+    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, nesterov=False, *, dampening=0.0):
+        super().__init__(params, lr)
+        self.momentum, self.weight_decay = float(momentum), float(weight_decay)
+        self.dampening, self.nesterov = float(dampening), bool(nesterov)
+
     def _new_state(self, p):
         n = p.data.size
         scratch = min(n, CHUNK)
@@ -68,7 +97,14 @@ class NumpySGD(SGD):
             np.subtract(pc, tmp, out=pc)
 
 
-class NumpyAdam(Adam):
+class NumpyAdam(_NumpyOptimizer):
+    _decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr)
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.eps, self.weight_decay = float(eps), float(weight_decay)
+
     def _new_state(self, p):
         n = p.data.size
         scratch = min(n, CHUNK)
