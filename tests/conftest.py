@@ -1,13 +1,33 @@
-"""Shared fixtures: run a test on each kernel ISA and with a given thread count."""
+"""Shared fixtures: run a test on each kernel ISA and with a given thread count.
+
+Hypothesis runs under the profile named by the environment variable PYCONVNET_HYPOTHESIS_PROFILE:
+  ci (default)  derandomised: the same examples on every run, so a failure in CI reproduces and
+                does not come and go between runs; no example database is read or written.
+  dev           random examples on each run (a new search every time; failures are saved in
+                .hypothesis/ and replayed first), for looking for new bugs locally.
+Both keep each test's own @settings(max_examples=...), so the suite takes the same time.
+Example: PYCONVNET_HYPOTHESIS_PROFILE=dev python -m pytest tests/test_conv2d.py
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 
 import pytest
 
 import pyconvnet
 from pyconvnet import _C
+
+try:
+    from hypothesis import settings as _hyp_settings
+except ImportError:  # hypothesis is a test extra; the tests that use it import it themselves
+    _hyp_settings = None
+
+if _hyp_settings is not None:
+    _hyp_settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+    _hyp_settings.register_profile("dev", deadline=None)
+    _hyp_settings.load_profile(os.environ.get("PYCONVNET_HYPOTHESIS_PROFILE", "ci"))
 
 ISAS = ["ref", "avx2", "avx512"]  # every tier; supported_isas() is what this CPU can run
 
