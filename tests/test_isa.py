@@ -11,16 +11,19 @@ from pyconvnet import _C
 from conftest import ISAS, run_python
 
 
-def _import_with_env(value):
+def _import_with_env(value, hide=None):
     env = dict(os.environ)
     env.pop("PYCONVNET_ISA", None)
+    env.pop("PYCONVNET_HIDE_CPU_FEATURES", None)
     if value is not None:
         env["PYCONVNET_ISA"] = value
+    if hide is not None:
+        env["PYCONVNET_HIDE_CPU_FEATURES"] = hide
     return run_python(["-c", "import pyconvnet; print(pyconvnet._C.isa())"], env=env)
 
 
-def _isa_in_subprocess(value):
-    out = _import_with_env(value)
+def _isa_in_subprocess(value, hide=None):
+    out = _import_with_env(value, hide)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 
@@ -47,14 +50,26 @@ def test_env_var_typo_fails_the_import_naming_the_valid_values(value):
     assert repr(value) in out.stderr
 
 
-@pytest.mark.parametrize("name", ["avx2", "avx512"])
-def test_env_var_tier_the_cpu_lacks_fails_the_import(name):
-    missing = _C.isa_missing(name)
-    if not missing:
-        pytest.skip(f"this CPU runs the {name} tier")
-    out = _import_with_env(name)
+# Each tier with the features that, hidden, take it away (on a CPU that lacks it anyway, hiding
+# changes nothing): the import error path runs on every machine.
+@pytest.mark.parametrize("name, hide", [("avx2", "fma"), ("avx512", "avx512bw"), ("avx512", "avx2")])
+def test_env_var_tier_the_cpu_lacks_fails_the_import(name, hide):
+    out = _import_with_env(name, hide=hide)
     assert out.returncode != 0
-    assert "ImportError" in out.stderr and missing in out.stderr
+    assert "ImportError" in out.stderr and "PYCONVNET_ISA" in out.stderr
+    assert "missing" in out.stderr and ("'ref'" in out.stderr)
+
+
+def test_hidden_features_change_the_default_tier():
+    """PYCONVNET_HIDE_CPU_FEATURES makes this machine look like an older CPU."""
+    assert _isa_in_subprocess(None, hide="avx512f") == ("avx2" if "avx2" in _C.supported_isas() else "ref")
+    assert _isa_in_subprocess(None, hide="avx2,avx512f") == "ref"
+
+
+def test_unknown_hidden_feature_fails_the_import_naming_it():
+    out = _import_with_env(None, hide="avx513")
+    assert out.returncode != 0
+    assert "ImportError" in out.stderr and "'avx513'" in out.stderr and "avx512_bf16" in out.stderr
 
 
 def test_supported_tiers_are_ordered_and_consistent_with_the_features():

@@ -67,8 +67,54 @@ void add(std::string& out, bool have, const char* name) {
 
 }  // namespace
 
+namespace {
+
+// PYCONVNET_HIDE_CPU_FEATURES=avx512f,avx512_bf16,...: features treated as absent, so that one
+// machine can be made to look like an older CPU (tests of the import errors and of dispatch).
+// Read once with the features; a name it does not know is reported by apply_isa_env (at import:
+// this runs during static initialisation, where nothing may throw).
+std::string g_hide_error;
+
+CpuFeatures hide_features(CpuFeatures f) {
+  const char* env = std::getenv("PYCONVNET_HIDE_CPU_FEATURES");
+  if (!env) return f;
+  const struct {
+    const char* name;
+    bool CpuFeatures::*flag;
+  } table[] = {{"avx2", &CpuFeatures::avx2}, {"fma", &CpuFeatures::fma},
+               {"avx512f", &CpuFeatures::avx512f}, {"avx512bw", &CpuFeatures::avx512bw},
+               {"avx512vl", &CpuFeatures::avx512vl}, {"avx512dq", &CpuFeatures::avx512dq},
+               {"avx512_vnni", &CpuFeatures::avx512_vnni}, {"avx512_bf16", &CpuFeatures::avx512_bf16},
+               {"avx512_fp16", &CpuFeatures::avx512_fp16}, {"amx_tile", &CpuFeatures::amx_tile},
+               {"amx_bf16", &CpuFeatures::amx_bf16}};
+  std::string list = env;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    const std::string name = list.substr(start, end - start);
+    start = end + 1;
+    if (name.empty()) continue;
+    bool known = false;
+    for (const auto& t : table)
+      if (name == t.name) {
+        f.*(t.flag) = false;
+        known = true;
+      }
+    if (!known && g_hide_error.empty()) {
+      std::string names;
+      for (const auto& t : table) names += cat(names.empty() ? "" : ", ", t.name);
+      g_hide_error = cat("PYCONVNET_HIDE_CPU_FEATURES names an unknown feature '", name,
+                         "'; known: ", names);
+    }
+  }
+  return f;
+}
+
+}  // namespace
+
 const CpuFeatures& cpu_features() {
-  static const CpuFeatures f = detect();
+  static const CpuFeatures f = hide_features(detect());
   return f;
 }
 
@@ -144,6 +190,8 @@ Isa parse_isa(const std::string& name, const char* what) {
 }
 
 void apply_isa_env() {
+  cpu_features();
+  if (!g_hide_error.empty()) throw std::invalid_argument(g_hide_error);
   const char* env = std::getenv("PYCONVNET_ISA");
   if (!env || !*env) {
     set_isa(best_isa());
