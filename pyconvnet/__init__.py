@@ -4,7 +4,20 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import _C  # noqa: E402  (the compiled kernels)
+try:
+    from . import _C  # noqa: E402  (the compiled kernels)
+except ImportError as _e:  # pragma: no cover - exercised in a subprocess by tests/test_import.py
+    import os as _os
+
+    if not any(f.startswith("_C.") for f in _os.listdir(_os.path.dirname(__file__))):
+        # A source folder (the repository root on sys.path) shadows the installed package.
+        raise ImportError(
+            "pyconvnet's compiled part (_C) is missing from " + _os.path.dirname(__file__) + ": this is "
+            "the source folder, which Python found before the installed package. Run from another "
+            "folder (or use the `pyconvnet` command), or build in place with "
+            "`pip install --no-build-isolation -e .` or tools/devbuild.sh."
+        ) from None
+    raise
 from ._config import get_num_threads, set_num_threads, show_config  # noqa: E402
 from . import functional  # noqa: E402
 from . import init, layers, losses, optim  # noqa: E402

@@ -1,4 +1,5 @@
-"""Command line: `python -m pyconvnet demo` (train and use a small CNN), `python -m pyconvnet info`."""
+"""Command line: `pyconvnet demo` (train and use a small CNN) and `pyconvnet info`; also
+`python -m pyconvnet ...`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def _positive(text):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m pyconvnet",
+        prog="pyconvnet",
         description="pyconvnet: convolutional neural networks on the CPU with hand-written C++ kernels.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -34,8 +35,8 @@ def main(argv=None) -> int:
     demo.add_argument("--threads", type=_positive, default=None,
                       help="kernel threads (default: OMP_NUM_THREADS or all usable cores)")
     demo.add_argument("--filters", default="pyconvnet-demo-filters.png", metavar="PNG",
-                      help="write the learned first-layer filters here (needs Pillow; default "
-                           "%(default)s; '' to skip)")
+                      help="write the learned first-layer filters here (default %(default)s; "
+                           "'' to skip)")
     demo.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     sub.add_parser("info", help="print the build and run-time configuration (ISA, OpenMP, threads)")
 

@@ -1,4 +1,4 @@
-"""`python -m pyconvnet demo`: train a small CNN on generated shape images and use it.
+"""`pyconvnet demo` (or `python -m pyconvnet demo`): train a small CNN on generated shape images and use it.
 
 Everything is made inside the package (`pyconvnet.datasets.make_shapes`): nothing is
 downloaded. Prints the progress of training, the test accuracy, the prediction throughput
@@ -38,7 +38,7 @@ def run_demo(epochs: int = 4, train: int = 2500, test: int = 1000, batch_size: i
              threads: int | None = None, verbose: int = 1, out=None, filters_png=None) -> dict:
     """Run the demo; returns {"accuracy", "train_seconds", "predict_images_per_s", ...}.
 
-    `filters_png`: where to write the learned first-layer filters as a PNG (needs Pillow);
+    `filters_png`: where to write the learned first-layer filters as a PNG;
     None writes nothing.
     """
     from . import get_num_threads, set_num_threads
@@ -109,9 +109,5 @@ def _write_filters(model, path, say) -> None:
     from .visualize import filter_grid, save_png
 
     grid = filter_grid(model[0].weight.data, scale=16, pad_value=255)
-    try:
-        save_png(grid, path)
-    except ImportError:
-        say(f"first-layer filters not written ({path}): install Pillow (pip install Pillow)")
-        return
+    save_png(grid, path)
     say(f"first-layer filters written to {path} ({grid.shape[1]}x{grid.shape[0]} pixels)")

@@ -2,7 +2,7 @@
 
     from pyconvnet import visualize
     img = visualize.filter_grid(model[0].weight.data, scale=8)   # uint8 image of conv filters
-    visualize.save_png(img, "filters.png")                         # needs Pillow (pyconvnet[image])
+    visualize.save_png(img, "filters.png")                         # standard library only
     maps = visualize.activation_maps(model, x[:1], layer=1)       # (1, C, H, W) after layer 1
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import os
+import struct
+import zlib
 
 import numpy as np
 
@@ -114,15 +116,9 @@ def activation_maps(model, x, layer):
 def save_png(image, path) -> None:
     """Write a ``uint8`` image, 2-D grayscale or ``(H, W, 3)`` RGB, to a PNG file.
 
-    Float images are accepted when their values are in [0, 1] (scaled by 255). Needs Pillow
-    (``pip install pyconvnet[image]``).
+    Float images are accepted when their values are in [0, 1] (scaled by 255). Written with the
+    standard library (zlib, CRC-32): no Pillow needed.
     """
-    try:
-        from PIL import Image
-    except ImportError:
-        raise ImportError(
-            "save_png needs Pillow, the optional image extra: pip install pyconvnet[image]"
-        ) from None
     img = np.asarray(image)
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
@@ -136,4 +132,22 @@ def save_png(image, path) -> None:
         img = np.rint(img * 255.0).astype(np.uint8)
     elif img.dtype != np.uint8:
         raise TypeError(f"image must be uint8 (or float in [0, 1]), got dtype {img.dtype}")
-    Image.fromarray(np.ascontiguousarray(img)).save(os.fspath(path), format="PNG")
+    with open(os.fspath(path), "wb") as f:
+        f.write(png_bytes(img))
+
+
+def png_bytes(img: np.ndarray) -> bytes:
+    """The PNG file of a uint8 (H, W) or (H, W, 3) image: 8-bit grayscale or RGB, each row with
+    filter type 0 (none), one zlib stream (PNG specification, ISO/IEC 15948)."""
+    h, w = img.shape[:2]
+    color = 0 if img.ndim == 2 else 2  # grayscale / truecolour
+    rows = np.ascontiguousarray(img).reshape(h, -1)
+    raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1).tobytes()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", w, h, 8, color, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6))
+            + chunk(b"IEND", b""))

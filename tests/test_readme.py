@@ -27,7 +27,7 @@ def test_python_blocks_run_in_order(tmp_path, monkeypatch):
 
 def test_setup_commands_match_ci():
     commands = [b.strip() for b in _blocks("bash")]
-    assert "pip install . && python -m pyconvnet demo" in commands
+    assert "pip install . && pyconvnet demo" in commands
     test_command = 'pip install ".[test]" && pytest'
     assert test_command in commands
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
