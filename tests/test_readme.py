@@ -35,6 +35,13 @@ def test_setup_commands_match_ci():
     assert ci[-1] == test_command
 
 
-def test_linked_files_exist():
-    for link in re.findall(r"\]\(((?:docs|examples)/[^)]+)\)", README):
-        assert (ROOT / link).exists(), link
+def test_relative_links_point_to_files_in_the_repository():
+    """Every relative link of the README resolves to a file of the repository (a user who
+    installed the package has no sibling folders)."""
+    links = [link for link in re.findall(r"\]\(([^)\s]+)\)", README)
+             if not re.match(r"[a-z]+:", link) and not link.startswith("#")]
+    assert links, "no relative link found"
+    for link in links:
+        target = (ROOT / link.split("#")[0]).resolve()
+        assert target.exists(), link
+        assert ROOT in target.parents or target == ROOT, f"{link} leaves the repository"
