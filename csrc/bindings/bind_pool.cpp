@@ -96,7 +96,7 @@ I32Array new_int32(const std::vector<int64_t>& shape) {
 }
 
 double norm_type_arg(double p) {
-  PCN_CHECK(std::isfinite(p) && p > 0.0, "norm_type must be a finite number > 0, got ", p);
+  check_norm_type(p);
   return p;
 }
 

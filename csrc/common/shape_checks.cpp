@@ -1,5 +1,7 @@
 #include "common/shape_checks.h"
 
+#include <cmath>
+
 #include "common/check.h"
 
 namespace pcn {
@@ -51,6 +53,10 @@ Pool2dShape make_pool_shape(int64_t n, int64_t c, int64_t h, int64_t w, int64_t 
   PCN_CHECK(s.oh >= 1 && s.ow >= 1, "output size (", s.oh, ", ", s.ow, ") is too small");
   checked_mul(checked_mul(checked_mul(n, c, "input"), h, "input"), w, "input");
   return s;
+}
+
+void check_norm_type(double p) {
+  PCN_CHECK(std::isfinite(p) && p > 0.0, "norm_type must be a finite number > 0, got ", p);
 }
 
 }  // namespace pcn

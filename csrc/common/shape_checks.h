@@ -17,4 +17,7 @@ Pool2dShape make_pool_shape(int64_t n, int64_t c, int64_t h, int64_t w, int64_t 
                             int64_t sh, int64_t sw, int64_t ph, int64_t pw, bool ceil_mode,
                             const char* what);
 
+// The exponent of LP pooling: a finite number > 0.
+void check_norm_type(double p);
+
 }  // namespace pcn

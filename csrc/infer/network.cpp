@@ -61,9 +61,8 @@ std::string with_act(std::string kernel, Act act) {
 const float* rounded_input(const float* x, int64_t count) {
   thread_local AlignedBuffer buf;
   buf.resize(static_cast<size_t>(count));
-  float* dst = buf.data();
-  parallel_for(count, 16384, [&](int64_t b, int64_t e) { round_to_bf16(x + b, dst + b, e - b); });
-  return dst;
+  round_to_bf16(x, buf.data(), count);  // splits the work across threads itself
+  return buf.data();
 }
 
 class ConvStep final : public Step {
@@ -289,8 +288,7 @@ void Network::add_pool(PoolKind kind, int64_t kh, int64_t kw, int64_t sh, int64_
   std::lock_guard<std::mutex> lock(build_);
   check_open();
   const Dims in = output();
-  PCN_CHECK(kind != PoolKind::lp || (std::isfinite(p) && p > 0.0),
-            "norm_type must be a finite number > 0, got ", p);
+  if (kind == PoolKind::lp) check_norm_type(p);
   const Pool2dShape s = make_pool_shape(1, in.c, in.h, in.w, kh, kw, sh, sw, ph, pw, ceil_mode,
                                         "the previous step's output");
   auto step = std::make_unique<PoolStep>(s, kind, count_include_pad, p);
