@@ -8,12 +8,24 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bdir="$root/build/dev-$name"
 mkdir -p "$bdir"
 if [ ! -f "$bdir/CMakeCache.txt" ]; then
-  cmake -S "$root" -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  launcher=()
+  # ccache (when installed) makes a fresh worktree's first build cheap; CCACHE_BASEDIR below
+  # makes its keys independent of where the checkout lives.
+  if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+  cmake -S "$root" -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" \
     -DSKBUILD_PROJECT_NAME=pyconvnet -DSKBUILD_PROJECT_VERSION=0.1.0 \
     -Dpybind11_DIR="$(python -c 'import pybind11; print(pybind11.get_cmake_dir())')" \
     -DPython_EXECUTABLE="$(command -v python)" >/dev/null
 fi
-cmake --build "$bdir" -j2 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
+export CCACHE_BASEDIR="$root"
+# A failed build must stop here: copying the previous binary would test stale code.
+log="$bdir/build.log"
+if ! cmake --build "$bdir" -j2 >"$log" 2>&1; then
+  grep -Ev '^\[[0-9]+/[0-9]+\]' "$log" >&2
+  echo "devbuild: build FAILED (full log: $log)" >&2
+  exit 1
+fi
+grep -Ev '^\[[0-9]+/[0-9]+\]' "$log" || true
 so=$(ls "$bdir"/_C*.so)
 # Atomic replace: processes that already loaded the old module keep their mapping.
 cp "$so" "$root/pyconvnet/.tmp_$name.so"
