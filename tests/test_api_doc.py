@@ -15,7 +15,7 @@ DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "API.md"
 MODULES = [
     "pyconvnet", "pyconvnet.functional", "pyconvnet.layers", "pyconvnet.losses", "pyconvnet.optim",
     "pyconvnet.model", "pyconvnet.model.callbacks", "pyconvnet.init", "pyconvnet.io",
-    "pyconvnet.augment", "pyconvnet.datasets", "pyconvnet.visualize", "pyconvnet.inference",
+    "pyconvnet.augment", "pyconvnet.datasets", "pyconvnet.visualize", "pyconvnet.inference", "pyconvnet.dask",
 ]
 # A code span that looks like a signature: a (dotted) name, parentheses, nothing after them.
 SPAN = re.compile(r"`([^`\n]+)`")
