@@ -103,58 +103,57 @@ class CrossEntropyLoss(Loss):
         pred, target = self._check(pred, target)
         if self._plain(pred, target):
             return self._mean(pred, target)
-        rows, labels, coef, total = self._rows(pred, target)
-        return self._weighted_mean(rows, labels, coef, total)
+        return self._weighted(pred, target)[0]
 
     @staticmethod
     def _mean(pred, target) -> float:
         losses = _C.cross_entropy_forward(pred, target)
         return float(losses.sum(dtype=np.float64) / losses.shape[0])
 
-    def _rows(self, pred, target):
-        """Logits as (samples, C) rows, safe labels (ignored -> 0), per-row weights (0 for
-        ignored rows) and their sum."""
-        c = pred.shape[1]
-        if pred.ndim == 4:
-            n = pred.shape[0]
-            rows = np.ascontiguousarray(pred.reshape(n, c, -1).transpose(0, 2, 1)).reshape(-1, c)
-        else:
-            rows = pred
-        t = target.reshape(-1)
-        counted = t != self.ignore_index
-        labels = np.where(counted, t, 0)
+    def _weighted(self, pred, target):
+        """The weighted mean, plus what backward needs: softmax (N, C, P) in float64, safe
+        labels (N, P) (ignored -> 0) and the per-target factors w[t_i] / total (0 if ignored).
+
+        Vectorised NumPy over the (N, C, P) layout, in float64: the _C kernel works row by row,
+        which costs more than the arithmetic when C is a handful of classes and rows are pixels.
+        """
+        n, c = pred.shape[:2]
+        z = pred.reshape(n, c, -1).astype(np.float64)
+        counted = target.reshape(n, -1) != self.ignore_index
+        labels = np.where(counted, target.reshape(n, -1), 0)
         w = np.ones(c) if self.weight is None else self.weight
         coef = np.where(counted, w[labels], 0.0)
-        return rows, labels, coef, float(coef.sum())
-
-    @staticmethod
-    def _weighted_mean(rows, labels, coef, total) -> float:
-        losses = _C.cross_entropy_forward(rows, labels).astype(np.float64)
+        total = coef.sum()
+        m = z.max(axis=1, keepdims=True)
+        e = np.exp(z - m)
+        s = e.sum(axis=1, keepdims=True)
+        z_t = np.take_along_axis(z, labels[:, None, :], axis=1)
+        nll = (m + np.log(s) - z_t)[:, 0, :]
         with np.errstate(invalid="ignore", divide="ignore"):
-            return float(np.dot(losses, coef) / total)
+            # 0 * inf or 0 * NaN for ignored targets must not leak into the sum.
+            loss = float(np.sum(np.where(counted, nll * coef, 0.0)) / total)
+            scale = np.where(coef != 0, coef / total, 0.0)
+        return loss, (e / s, labels, scale)
 
     def forward(self, pred, target) -> float:
         pred, target = self._check(pred, target)
         if self._plain(pred, target):
             self._cache = (pred, target, None)
             return self._mean(pred, target)
-        rows, labels, coef, total = self._rows(pred, target)
-        self._cache = (pred, target, (rows, labels, coef, total))
-        return self._weighted_mean(rows, labels, coef, total)
+        loss, prepared = self._weighted(pred, target)
+        self._cache = (pred, target, prepared)
+        return loss
 
     def _grad(self, pred, target, prepared):
         if prepared is None:
             return _C.cross_entropy_backward(pred, target, 1.0 / pred.shape[0])
-        rows, labels, coef, total = prepared
-        # Rows of (softmax - onehot), each scaled by w[t_i] / total (0 for ignored rows, even
-        # when total is 0, as in PyTorch).
-        with np.errstate(invalid="ignore", divide="ignore"):
-            scale = np.where(coef != 0, coef / total, 0.0).astype(np.float32)
-        g = _C.cross_entropy_backward(rows, labels, 1.0) * scale[:, None]
-        if pred.ndim == 4:
-            n, c, h, w = pred.shape
-            g = np.ascontiguousarray(g.reshape(n, h * w, c).transpose(0, 2, 1)).reshape(n, c, h, w)
-        return g
+        # (softmax - onehot(t_i)) * w[t_i] / total per target; 0 for ignored targets, even when
+        # total is 0 (as in PyTorch).
+        prob, labels, scale = prepared
+        g = prob.copy()
+        np.put_along_axis(g, labels[:, None, :], np.take_along_axis(g, labels[:, None, :], axis=1) - 1.0, axis=1)
+        g *= scale[:, None, :]
+        return g.reshape(pred.shape).astype(np.float32)
 
     def get_config(self) -> dict:
         weight = None if self.weight is None else [float(v) for v in self.weight]
