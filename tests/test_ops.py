@@ -317,3 +317,15 @@ def test_matches_torchvision(seed):
     np.testing.assert_array_equal(ops.nms(boxes, scores, 0.5), tv_ops.nms(tb, ts, 0.5).numpy())
     np.testing.assert_array_equal(ops.batched_nms(boxes, scores, classes, 0.5),
                                   tv_ops.batched_nms(tb, ts, torch.from_numpy(classes), 0.5).numpy())
+
+
+def test_calls_from_many_threads_agree_with_sequential_calls():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(21)
+    cases = [(random_boxes(rng, 300), rng.random(300, np.float32), rng.integers(0, 3, 300)) for _ in range(8)]
+    want = [ops.batched_nms(b, s, c, 0.5) for b, s, c in cases]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda case: ops.batched_nms(*case, 0.5), cases))
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
