@@ -14,8 +14,8 @@ struct BoxD {
   }
 };
 
-// Boxes stored column-wise (structure of arrays) in a chosen order, so the inner loops over j
-// vectorise.
+// Boxes stored column-wise (structure of arrays) in a chosen order, so the loops over the
+// other boxes read contiguous columns (the SIMD tiers load them as vectors).
 struct BoxColumns {
   std::vector<double> x1, y1, x2, y2, area;
   BoxColumns(const float* boxes, int64_t n) : BoxColumns(boxes, n, nullptr) {}
@@ -27,7 +27,6 @@ struct BoxColumns {
       x1[k] = b.x1, y1[k] = b.y1, x2[k] = b.x2, y2[k] = b.y2, area[k] = b.area;
     }
   }
-  BoxD row(int64_t k) const { return {x1[k], y1[k], x2[k], y2[k], area[k]}; }
 };
 
 inline double iou(const BoxD& a, double bx1, double by1, double bx2, double by2, double barea) {
