@@ -23,7 +23,7 @@ from ..layers.activation import ReLU
 from ..layers.base import Layer
 from ..layers.conv import Conv2d
 from ..layers.linear import Linear
-from ..layers.node import Node, check_name
+from ..layers.node import Node
 from ..layers.pool import MaxPool2d
 
 __all__ = ["Model", "Graph", "IncompatibleKeys", "default_layer_name"]
@@ -321,7 +321,13 @@ class Model:
         """The model's input arrays: `x` itself for one input, else a list (in the order of the
         inputs) or a dict by input name. Checked against the inputs' shapes."""
         g = self._graph()
-        if g.single_input or g.n_in == 1 and not isinstance(x, (list, tuple, dict)):
+        if g.single_input:
+            arr = as_float_array(x, what)
+            name, shape = g.inputs[0]
+            if shape is not None and arr.shape[1:] != shape:
+                raise ValueError(f"input {name!r} takes samples of shape {shape}, got {what} of shape {arr.shape}")
+            return [arr]
+        if g.n_in == 1 and not isinstance(x, (list, tuple, dict)):
             xs = [x]
         elif isinstance(x, dict):
             names = [n for n, _ in g.inputs]
@@ -439,18 +445,18 @@ class Model:
     def _infer_list(self, xs):
         """Eval-mode outputs (a list) of one batch of checked input arrays, keeping nothing."""
         g = self._graph()
-        values = list(xs) + [None] * len(g.calls)
-        n_in = g.n_in
-        for i, (layer, how, refs, release) in enumerate(g.steps):
-            if how == _ONE:
-                y = layer.infer(values[refs[0]])
+        values = list(xs)
+        append = values.append
+        one, relu_after = _ONE, _RELU_AFTER
+        for layer, how, refs, release in g.steps:
+            if how == one:
+                append(layer.infer(values[refs[0]]))
+            elif how == relu_after:
+                append(layer.infer(values[refs[0]], relu=True))
             elif how == _LIST:
-                y = layer.infer([values[r] for r in refs])
-            elif how == _RELU_AFTER:
-                y = layer.infer(values[refs[0]], relu=True)
+                append(layer.infer([values[r] for r in refs]))
             else:
-                y = values[refs[0]]  # the ReLU ran in the previous kernel's epilogue
-            values[n_in + i] = y
+                append(values[refs[0]])  # the ReLU ran in the previous kernel's epilogue
             for r in release:
                 values[r] = None
         return [values[r] for r in g.outputs]
