@@ -93,3 +93,10 @@ def as_probability(p, name: str = "p") -> float:
     if not (0.0 <= p <= 1.0):
         raise ValueError(f"{name} must be in [0, 1], got {p}")
     return p
+
+
+def as_bool(v, name: str) -> bool:
+    """A flag: Python or NumPy bool only (1, 'yes' or None raise TypeError naming `name`)."""
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    raise TypeError(f"{name} must be a bool, got {type(v).__name__} ({v!r})")

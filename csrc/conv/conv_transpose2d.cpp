@@ -1,5 +1,6 @@
 // Transposed convolution on the convolution kernels (conv_transpose2d.h): no loops of its own
-// beyond the bias and the rows and columns of output_padding that no tap reaches.
+// beyond the bias and the rows and columns of output_padding that no tap reaches. A kernel that
+// tiles the output has its own weight gradient (conv_transpose2d_tiled.cpp).
 #include "conv/conv_transpose2d.h"
 
 #include <algorithm>

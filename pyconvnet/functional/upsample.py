@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array, as_int
+from .._validate import as_bool, as_float_array, as_int
 
 __all__ = ["interpolate", "interpolate_args", "interpolate_out_size"]
 
@@ -70,9 +70,7 @@ def interpolate_args(size, scale_factor, mode, align_corners):
         raise NotImplementedError(f"mode={mode!r} is not implemented; use 'nearest' or 'bilinear'")
     if mode not in _MODES:
         raise ValueError(f"mode must be 'nearest' or 'bilinear', got {mode!r}")
-    if align_corners is not None and not isinstance(align_corners, (bool, np.bool_)):
-        raise TypeError(f"align_corners must be a bool or None, got {type(align_corners).__name__}")
-    align_corners = bool(align_corners)
+    align_corners = False if align_corners is None else as_bool(align_corners, "align_corners")
     if align_corners and mode == "nearest":
         raise ValueError("align_corners=True needs mode='bilinear' (nearest has no corners to align)")
     return size, scale_factor, mode, align_corners

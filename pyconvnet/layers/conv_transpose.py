@@ -5,18 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array, as_int, as_pair
+from .._validate import as_bool, as_float_array, as_int, as_pair
 from ..functional.conv_transpose import conv_transpose2d_args, conv_transpose2d_out_size
 from ..init import kaiming_uniform_, uniform_
 from .base import Parameter, WeightBiasLayer, batch_of, check_input_rank
 
 __all__ = ["ConvTranspose2d"]
-
-
-def _as_bool(v, name: str) -> bool:
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    raise TypeError(f"{name} must be a bool, got {type(v).__name__} ({v!r})")
 
 
 class ConvTranspose2d(WeightBiasLayer):
@@ -38,7 +32,7 @@ class ConvTranspose2d(WeightBiasLayer):
             )
         kh, kw = self.kernel_size
         self.weight = Parameter(np.empty((self.in_channels, self.out_channels // self.groups, kh, kw), np.float32))
-        self.bias = Parameter(np.empty((self.out_channels,), np.float32)) if _as_bool(bias, "bias") else None
+        self.bias = Parameter(np.empty((self.out_channels,), np.float32)) if as_bool(bias, "bias") else None
         self.reset_parameters()
 
     def reset_parameters(self, rng=None) -> None:
