@@ -198,9 +198,9 @@ def draw(images, boxes, detections, path, scale: int = SCALE, min_score: float =
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--train", type=int, default=2000, help="training scenes")
-    p.add_argument("--test", type=int, default=400, help="held-out scenes")
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--train", type=int, default=1200, help="training scenes")
+    p.add_argument("--test", type=int, default=300, help="held-out scenes")
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--width", type=int, default=16, help="channels of the first block")
     p.add_argument("--lr", type=float, default=3e-3)

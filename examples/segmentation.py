@@ -98,7 +98,7 @@ class EpochClock(Callback):
         self.seconds.append(time.perf_counter() - self._t0)
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.7) -> np.ndarray:
     """(H, W, 3) float image: `image` (3, H, W) with the pixels of each object class tinted."""
     rgb = image.transpose(1, 2, 0).copy()
     fg = mask > 0
@@ -121,8 +121,8 @@ def draw(images, masks, preds, path, scale: int = SCALE) -> None:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--train", type=int, default=1200, help="training scenes")
-    p.add_argument("--test", type=int, default=300, help="held-out scenes")
+    p.add_argument("--train", type=int, default=800, help="training scenes")
+    p.add_argument("--test", type=int, default=200, help="held-out scenes")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--width", type=int, default=16, help="channels at full resolution")
