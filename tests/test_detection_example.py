@@ -117,8 +117,11 @@ def test_short_run_finds_objects_and_draws_them(tmp_path):
     scene = np.rint(x_t[0].transpose(1, 2, 0) * 255).astype(np.uint8)
     same = np.all(picture[:, :ex.SIZE] == scene, axis=2)
     assert 0.6 < same.mean() < 1.0
-    x1, y1 = (int(v) for v in boxes_t[0][0, :2])
-    assert np.all(picture[y1, x1] == 255)
+    outline = np.zeros((ex.SIZE, ex.SIZE, 3), np.float32)
+    ex.rectangle(outline, boxes_t[0][0], 1.0)
+    on_outline = outline[:, :, 0] == 1
+    # detections drawn later may cover a few of its pixels
+    assert np.mean(np.all(picture[:, :ex.SIZE][on_outline] == 255, axis=1)) > 0.5
 
 
 @pytest.mark.slow
