@@ -8,6 +8,7 @@
 
 #include "common/threading.h"
 #include "conv/conv2d.h"
+#include "conv/conv2d_trim.h"
 #include "conv/depthwise.h"
 #include "conv/direct_conv.h"
 #include "conv/im2col_inplace.h"
@@ -96,6 +97,18 @@ std::vector<gemm::PackedA> pack_gemm_weights(const Conv2dShape& s, const float* 
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y, bool relu) {
+  if (const auto t = trim_taps(s)) {
+    if (t->no_taps) {
+      fill_bias(s, bias, y, relu);
+      return;
+    }
+    const std::vector<float> wt = trimmed_weights(s, *t, w);
+    std::vector<float> xt;
+    if (t->crop) xt = cropped_input(s, *t, x);
+    conv2d_forward_with(t->s, plan_forward(t->s), xt.empty() ? x : xt.data(), wt.data(), nullptr,
+                        nullptr, bias, y, relu);
+    return;
+  }
   conv2d_forward_with(s, plan_forward(s), x, w, nullptr, nullptr, bias, y, relu);
 }
 

@@ -8,33 +8,53 @@ namespace pcn::conv {
 
 PreparedConv2d::PreparedConv2d(const Conv2dShape& s, const float* w, const float* bias,
                                bool bf16)
-    : s_(s), plan_(plan_forward(s)), isa_(current_isa()),
+    : s_(s), isa_(current_isa()),
       bias_(bias ? std::vector<float>(bias, bias + s.oc) : std::vector<float>()) {
   s_.n = 1;
-  if (bf16 && Bf16Conv2d::available(s_) && bf16_conv_pays(s_)) {
-    bf16_ = std::make_unique<Bf16Conv2d>(s_, w, bias);
+  trim_ = trim_taps(s_);
+  run_ = trim_ ? trim_->s : s_;
+  if (trim_ && trim_->no_taps) return;
+  std::vector<float> kept;
+  if (trim_) {
+    kept = trimmed_weights(s_, *trim_, w);
+    w = kept.data();
+  }
+  plan_ = plan_forward(run_);
+  if (bf16 && Bf16Conv2d::available(run_) && bf16_conv_pays(run_)) {
+    bf16_ = std::make_unique<Bf16Conv2d>(run_, w, bias);
     return;
   }
-  if (winograd_applies(s_) && winograd_pays(s_)) {
-    winograd_ = std::make_unique<WinogradWeights>(s_, w);
+  if (winograd_applies(run_) && winograd_pays(run_)) {
+    winograd_ = std::make_unique<WinogradWeights>(run_, w);
     winograd_kernels_ = &select_winograd_kernels();
   } else if (plan_.algo == ForwardAlgo::direct) {
-    taps_ = pack_direct_taps(s_, w, *plan_.direct);
+    taps_ = pack_direct_taps(run_, w, *plan_.direct);
   } else if (plan_.algo == ForwardAlgo::depthwise) {
-    w_.assign(w, w + s.oc * s.kdim());
+    w_.assign(w, w + run_.oc * run_.kdim());
   } else {
-    packed_ = pack_gemm_weights(s_, w);
+    packed_ = pack_gemm_weights(run_, w);
   }
 }
 
 void PreparedConv2d::forward(int64_t n, const float* x, float* y, bool relu) const {
-  Conv2dShape s = s_;
+  Conv2dShape full = s_;
+  full.n = n;
+  const float* b = bias_.empty() ? nullptr : bias_.data();
+  if (trim_ && trim_->no_taps) {
+    fill_bias(full, b, y, relu);
+    return;
+  }
+  std::vector<float> kept;
+  if (trim_ && trim_->crop) {
+    kept = cropped_input(full, *trim_, x);
+    x = kept.data();
+  }
+  Conv2dShape s = run_;
   s.n = n;
   if (bf16_) {
     bf16_->forward(n, x, y, relu);
     return;
   }
-  const float* b = bias_.empty() ? nullptr : bias_.data();
   if (winograd_) {
     winograd_forward(s, *winograd_kernels_, x, *winograd_, b, y, relu);
     return;
@@ -45,9 +65,14 @@ void PreparedConv2d::forward(int64_t n, const float* x, float* y, bool relu) con
 }
 
 std::string PreparedConv2d::algorithm() const {
-  if (bf16_) return "bf16 im2col avx512-bf16 dot";
-  if (winograd_) return std::string("winograd F(4x4,3x3) ") + isa_name(isa_);
-  return std::string(forward_algo_name(plan_.algo)) + " " + isa_name(isa_);
+  if (trim_ && trim_->no_taps) return "bias only (no tap reaches the input)";
+  std::string name;
+  if (bf16_) name = "bf16 im2col avx512-bf16 dot";
+  else if (winograd_) name = std::string("winograd F(4x4,3x3) ") + isa_name(isa_);
+  else name = std::string(forward_algo_name(plan_.algo)) + " " + isa_name(isa_);
+  if (trim_)
+    name += " on the " + std::to_string(run_.kh) + "x" + std::to_string(run_.kw) + " taps that reach the input";
+  return name;
 }
 
 int64_t PreparedConv2d::bytes() const {

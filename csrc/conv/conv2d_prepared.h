@@ -10,6 +10,7 @@
 // caller rounds x and w to bfloat16 and the float32 kernels run on them (exact products).
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "common/shapes.h"
 #include "conv/conv2d.h"
 #include "conv/conv2d_bf16.h"
+#include "conv/conv2d_trim.h"
 #include "conv/winograd.h"
 #include "gemm/pack.h"
 
@@ -37,7 +39,9 @@ class PreparedConv2d {
 
  private:
   Conv2dShape s_;
-  ForwardPlan plan_;
+  std::optional<TrimmedConv> trim_;  // set when the padding dwarfs the input (conv2d_trim.h)
+  Conv2dShape run_;                  // the shape the kernels run: trim_->s or s_
+  ForwardPlan plan_{};
   std::unique_ptr<Bf16Conv2d> bf16_;  // set when the bfloat16 kernel runs
   std::unique_ptr<WinogradWeights> winograd_;  // set when Winograd runs
   const WinogradKernels* winograd_kernels_ = nullptr;

@@ -8,7 +8,7 @@ raise the same errors.
 from __future__ import annotations
 
 from .. import _C
-from .._validate import as_bool, as_float_array, as_int, as_pair
+from .._validate import INT64_MAX, as_bool, as_float_array, as_int, as_pair
 
 __all__ = ["conv2d", "conv2d_geometry", "check_groups", "check_in_channels"]
 
@@ -28,7 +28,13 @@ def conv2d_padding(padding, kernel_size, stride, dilation) -> tuple[int, int, in
                 raise ValueError(f"padding='same' needs stride 1, got stride={stride}")
             # Total padding d*(k-1); the extra pixel of an odd total goes bottom/right (PyTorch).
             th, tw = dilation[0] * (kernel_size[0] - 1), dilation[1] * (kernel_size[1] - 1)
-            return (th // 2, tw // 2, th - th // 2, tw - tw // 2)
+            pad4 = (th // 2, tw // 2, th - th // 2, tw - tw // 2)
+            if max(pad4) > INT64_MAX:
+                raise ValueError(
+                    f"padding='same' with kernel_size={tuple(kernel_size)} and dilation={dilation} "
+                    f"needs padding {pad4}, too large (size arithmetic overflows)"
+                )
+            return pad4
         raise ValueError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
     ph, pw = as_pair(padding, "padding", minimum=0)
     return (ph, pw, ph, pw)
