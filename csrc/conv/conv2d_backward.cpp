@@ -25,12 +25,14 @@ void backward_as_is(const Conv2dShape& s, const float* x, const float* w, const 
     if (dw) std::fill(dw, dw + s.oc * s.kdim(), 0.0f);
     return;
   }
-  if (use_depthwise(s)) {
+  const Isa isa = current_isa();
+  const Algo dx_algo = choose_algorithm(s, isa, Pass::grad_input);
+  if (dx_algo == Algo::depthwise) {  // dx and dw in one pass (the rule of both passes)
     depthwise_backward(s, x, w, dy, dx, dw);
     return;
   }
-  if (dx) conv2d_grad_input(s, w, dy, dx);
-  if (dw) conv2d_grad_weight(s, x, dy, dw);
+  if (dx) conv2d_grad_input(s, dx_algo, w, dy, dx);
+  if (dw) conv2d_grad_weight(s, choose_algorithm(s, isa, Pass::grad_weight), x, dy, dw);
 }
 
 }  // namespace

@@ -1,6 +1,5 @@
 #include "conv/conv2d_prepared.h"
 
-#include "conv/conv2d_bf16_select.h"
 #include "conv/direct_conv.h"
 #include "conv/winograd_kernels.h"
 
@@ -19,17 +18,20 @@ PreparedConv2d::PreparedConv2d(const Conv2dShape& s, const float* w, const float
     kept = trimmed_weights(s_, *trim_, w);
     w = kept.data();
   }
-  plan_ = plan_forward(run_);
-  if (bf16 && Bf16Conv2d::available(run_) && bf16_conv_pays(run_)) {
+  const Algo algo = choose_algorithm(run_, isa_, bf16 ? Pass::serve_bf16 : Pass::serve_fp32);
+  if (algo == Algo::bf16_dot) {
     bf16_ = std::make_unique<Bf16Conv2d>(run_, w, bias);
     return;
   }
-  if (winograd_applies(run_) && winograd_pays(run_)) {
+  if (algo == Algo::winograd) {
     winograd_ = std::make_unique<WinogradWeights>(run_, w);
     winograd_kernels_ = &select_winograd_kernels();
-  } else if (plan_.algo == ForwardAlgo::direct) {
+    return;
+  }
+  plan_ = plan_forward(algo);
+  if (plan_.algo == Algo::direct) {
     taps_ = pack_direct_taps(run_, w, *plan_.direct);
-  } else if (plan_.algo == ForwardAlgo::depthwise) {
+  } else if (plan_.algo == Algo::depthwise) {
     w_.assign(w, w + run_.oc * run_.kdim());
   } else {
     packed_ = pack_gemm_weights(run_, w);
@@ -66,10 +68,8 @@ void PreparedConv2d::forward(int64_t n, const float* x, float* y, bool relu) con
 
 std::string PreparedConv2d::algorithm() const {
   if (trim_ && trim_->no_taps) return "bias only (no tap reaches the input)";
-  std::string name;
-  if (bf16_) name = "bf16 im2col avx512-bf16 dot";
-  else if (winograd_) name = std::string("winograd F(4x4,3x3) ") + isa_name(isa_);
-  else name = std::string(forward_algo_name(plan_.algo)) + " " + isa_name(isa_);
+  const Algo algo = bf16_ ? Algo::bf16_dot : winograd_ ? Algo::winograd : plan_.algo;
+  std::string name = std::string(algo_name(algo)) + " " + (bf16_ ? "avx512-bf16" : isa_name(isa_));
   if (trim_)
     name += " on the " + std::to_string(run_.kh) + "x" + std::to_string(run_.kw) + " taps that reach the input";
   return name;
