@@ -1,6 +1,7 @@
 // pyconvnet._C: one register_* per kernel family, each in its own bind_*.cpp.
 #include <pybind11/pybind11.h>
 
+#include "common/check.h"
 #include "common/cpu_features.h"
 
 namespace py = pybind11;
@@ -28,6 +29,8 @@ PYBIND11_MODULE(_C, m) {
   // the valid values, before any kernel could run on the wrong tier.
   pcn::apply_isa_env();
   m.doc() = "pyconvnet compute kernels (internal; use pyconvnet.functional)";
+  // The largest array (in elements) a kernel accepts; Python checks layer weights against it.
+  m.attr("max_elements") = py::int_(pcn::kMaxElements);
   pcn::bind::register_config(m);
   pcn::bind::register_gemm(m);
   pcn::bind::register_conv(m);
