@@ -10,6 +10,7 @@ namespace pcn::bind {
 void register_config(py::module_& m);
 void register_gemm(py::module_& m);
 void register_conv(py::module_& m);
+void register_conv_transpose(py::module_& m);
 void register_linear(py::module_& m);
 void register_packed_linear(py::module_& m);
 void register_pool(py::module_& m);
@@ -22,6 +23,7 @@ void register_infer(py::module_& m);
 void register_winograd(py::module_& m);
 void register_ops(py::module_& m);
 void register_merge(py::module_& m);
+void register_upsample(py::module_& m);
 }  // namespace pcn::bind
 
 PYBIND11_MODULE(_C, m) {
@@ -34,6 +36,7 @@ PYBIND11_MODULE(_C, m) {
   pcn::bind::register_config(m);
   pcn::bind::register_gemm(m);
   pcn::bind::register_conv(m);
+  pcn::bind::register_conv_transpose(m);
   pcn::bind::register_linear(m);
   pcn::bind::register_packed_linear(m);
   pcn::bind::register_pool(m);
@@ -46,4 +49,5 @@ PYBIND11_MODULE(_C, m) {
   pcn::bind::register_winograd(m);
   pcn::bind::register_ops(m);
   pcn::bind::register_merge(m);
+  pcn::bind::register_upsample(m);
 }

@@ -7,12 +7,14 @@ rebuilds (with `cls(**layer.get_config())`).
 from .activation import ELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .base import Layer, Parameter
 from .conv import Conv2d
+from .conv_transpose import ConvTranspose2d
 from .dropout import Dropout
 from .linear import Linear
 from .merge import Add, Concat, Multiply
 from .norm import BatchNorm2d
 from .pool import AvgPool2d, GlobalAvgPool2d, LPPool2d, MaxPool2d
 from .shape import Flatten
+from .upsample import Upsample
 
 LAYER_REGISTRY = {
     cls.__name__: cls
@@ -21,6 +23,7 @@ LAYER_REGISTRY = {
         ReLU, LeakyReLU, Sigmoid, Tanh, ELU, Softmax,
         Dropout, Flatten, Linear, BatchNorm2d,
         Add, Concat, Multiply,
+        ConvTranspose2d, Upsample,
     )
 }
 
