@@ -22,15 +22,22 @@ from .callbacks import CallbackList
 __all__ = ["fit"]
 
 
-class _SigintGuard:
-    """Turn the first Ctrl-C into a flag checked between steps (a second one aborts at once).
+class _StepAbandoned(Exception):
+    """Raised by the first Ctrl-C inside a step's forward/backward (no weight changed yet)."""
 
-    Only the main thread can own a signal handler; elsewhere KeyboardInterrupt is caught the
-    ordinary way.
+
+class _SigintGuard:
+    """Turn the first Ctrl-C into the end of training; a second one raises KeyboardInterrupt.
+
+    The first abandons the step in progress if it arrives during its forward or backward pass
+    (Python runs the handler when the current kernel returns, so at the next layer), else ends
+    training after the optimizer step. Only the main thread can own a signal handler; elsewhere
+    KeyboardInterrupt is caught the ordinary way.
     """
 
     def __init__(self):
         self.requested = False
+        self.in_step = False  # in forward/backward: abandoning the step leaves the weights whole
         self._previous = None
         self._installed = False
 
@@ -38,6 +45,9 @@ class _SigintGuard:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        if self.in_step:
+            self.in_step = False
+            raise _StepAbandoned
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -184,9 +194,14 @@ def fit(model, x, y, epochs, batch_size=32, optimizer=None, loss=None, validatio
                     cbl.on_train_batch_begin(step)
                     for p in params:
                         p.grad.fill(0.0)
-                    out = model.forward(xb)
-                    value = loss.forward(out, yb)
-                    backward(loss.backward(), need_input_grad=False)
+                    try:
+                        guard.in_step = True
+                        out = model.forward(xb)
+                        value = loss.forward(out, yb)
+                        backward(loss.backward(), need_input_grad=False)
+                        guard.in_step = False
+                    except _StepAbandoned:
+                        break
                     optimizer.step()
                     # the step is complete: from here on an interrupt keeps these weights
                     seen += m
@@ -214,6 +229,8 @@ def fit(model, x, y, epochs, batch_size=32, optimizer=None, loss=None, validatio
                     interrupted = guard.requested
                     break
         except KeyboardInterrupt:
+            if guard.requested:
+                raise  # the second Ctrl-C
             interrupted = True
         finally:
             model.train(was_training)
