@@ -257,3 +257,48 @@ def test_threadpoolctl_sees_and_limits_the_pool():
         with threadpoolctl.threadpool_limits({"pyconvnet": 1}):
             assert pyconvnet.get_num_threads() == 1
         assert pyconvnet.get_num_threads() == 2
+
+
+# --- another OpenMP runtime in the same process ------------------------------------------------
+
+_CO_IMPORT = """
+import importlib, sys
+import numpy as np
+first, others = sys.argv[1], sys.argv[2:]
+mods = {}
+order = [first] + [m for m in ["pyconvnet"] + others if m != first]
+for name in order:
+    mods[name] = importlib.import_module(name)
+import pyconvnet, pyconvnet.functional as F
+x = np.random.default_rng(0).standard_normal((4, 16, 20, 20)).astype(np.float32)
+w = np.random.default_rng(1).standard_normal((16, 1, 3, 3)).astype(np.float32)
+w2 = np.random.default_rng(2).standard_normal((32, 16, 3, 3)).astype(np.float32)
+with pyconvnet.threadpool_limits(1):
+    ref = F.conv2d(x, w2, padding=1), F.conv2d(x, w, padding=1, groups=16)
+pyconvnet.set_num_threads(2)
+for round in range(3):
+    ours = F.conv2d(x, w2, padding=1), F.conv2d(x, w, padding=1, groups=16)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(ours, ref))
+    if "torch" in mods:
+        torch = mods["torch"]
+        torch.set_num_threads(2)
+        t = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w2), padding=1).numpy()
+        assert np.allclose(t, ref[0], rtol=1e-4, atol=1e-3)
+    if "sklearn" in mods:
+        from sklearn.cluster import KMeans
+        KMeans(n_clusters=3, n_init=2, random_state=0).fit(x.reshape(64, -1))
+print("ok", " ".join(order))
+"""
+
+
+@pytest.mark.parametrize("first", ["pyconvnet", "other"])
+def test_import_with_torch_and_sklearn_openmp_runtimes(first):
+    import importlib.util
+
+    others = [m for m in ("torch", "sklearn") if importlib.util.find_spec(m) is not None]
+    if not others:
+        pytest.skip("neither torch nor scikit-learn is installed")
+    lead = "pyconvnet" if first == "pyconvnet" else others[0]
+    out = run_python(["-c", _CO_IMPORT, lead, *others], timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ok")
