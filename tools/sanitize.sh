@@ -18,13 +18,16 @@ KERNEL_TESTS=(test_conv2d.py test_pool.py test_gemm.py test_gemm_epilogue_k_bloc
 flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 if [ ! -f "$bdir/CMakeCache.txt" ]; then
   mkdir -p "$bdir"
-  cmake -S "$root" -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  launcher=()
+  if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+  cmake -S "$root" -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" \
     -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \
     -DCMAKE_INTERPROCEDURAL_OPTIMIZATION=OFF \
     -DSKBUILD_PROJECT_NAME=pyconvnet -DSKBUILD_PROJECT_VERSION=0.1.0 \
     -Dpybind11_DIR="$(python -c 'import pybind11; print(pybind11.get_cmake_dir())')" \
     -DPython_EXECUTABLE="$(command -v python)" >/dev/null
 fi
+export CCACHE_BASEDIR="$root"
 log="$bdir/build.log"
 if ! cmake --build "$bdir" -j2 >"$log" 2>&1; then
   grep -Ev '^\[[0-9]+/[0-9]+\]' "$log" >&2
