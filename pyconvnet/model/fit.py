@@ -23,15 +23,22 @@ from .outputs import as_targets, per_output, resolve_loss_weights, resolve_losse
 __all__ = ["fit"]
 
 
-class _SigintGuard:
-    """Turn the first Ctrl-C into a flag checked between steps (a second one aborts at once).
+class _StepAbandoned(Exception):
+    """Raised by the first Ctrl-C inside a step's forward/backward (no weight changed yet)."""
 
-    Only the main thread can own a signal handler; elsewhere KeyboardInterrupt is caught the
-    ordinary way.
+
+class _SigintGuard:
+    """Turn the first Ctrl-C into the end of training; a second one raises KeyboardInterrupt.
+
+    The first abandons the step in progress if it arrives during its forward or backward pass
+    (Python runs the handler when the current kernel returns, so at the next layer), else ends
+    training after the optimizer step. Only the main thread can own a signal handler; elsewhere
+    KeyboardInterrupt is caught the ordinary way.
     """
 
     def __init__(self):
         self.requested = False
+        self.in_step = False  # in forward/backward: abandoning the step leaves the weights whole
         self._previous = None
         self._installed = False
 
@@ -39,6 +46,9 @@ class _SigintGuard:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        if self.in_step:
+            self.in_step = False
+            raise _StepAbandoned
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -183,22 +193,30 @@ def fit(model, x, y, epochs, batch_size=32, optimizer=None, loss=None, validatio
                     cbl.on_train_batch_begin(step)
                     for p in params:
                         p.grad.fill(0.0)
-                    outs = model.forward(xbs if len(xbs) > 1 else xbs[0])
-                    if not several:
-                        outs = [outs]
-                    value = 0.0
-                    grads = []
-                    for k, (out, yb, lk, w) in enumerate(zip(outs, ybs, losses, weights)):
-                        vk = lk.forward(out, yb)
-                        gk = lk.backward()
-                        out_sums[k] += vk * m
-                        value += vk if w == 1.0 else w * vk
-                        grads.append(gk if w == 1.0 else gk * np.float32(w))
-                    backward(grads if several else grads[0], need_input_grad=False)
+                    try:
+                        guard.in_step = True
+                        outs = model.forward(xbs if len(xbs) > 1 else xbs[0])
+                        if not several:
+                            outs = [outs]
+                        value = 0.0
+                        grads = []
+                        values = []
+                        for out, yb, lk, w in zip(outs, ybs, losses, weights):
+                            vk = lk.forward(out, yb)
+                            gk = lk.backward()
+                            values.append(vk)
+                            value += vk if w == 1.0 else w * vk
+                            grads.append(gk if w == 1.0 else gk * np.float32(w))
+                        backward(grads if several else grads[0], need_input_grad=False)
+                        guard.in_step = False
+                    except _StepAbandoned:
+                        break
                     optimizer.step()
                     # the step is complete: from here on an interrupt keeps these weights
                     seen += m
                     loss_sum += value * m
+                    for k, vk in enumerate(values):
+                        out_sums[k] += vk * m
                     logs = {"loss": loss_sum / seen}
                     for k, (out, yb) in enumerate(zip(outs, ybs)):
                         if several:
@@ -229,6 +247,8 @@ def fit(model, x, y, epochs, batch_size=32, optimizer=None, loss=None, validatio
                     interrupted = guard.requested
                     break
         except KeyboardInterrupt:
+            if guard.requested:
+                raise  # the second Ctrl-C
             interrupted = True
         finally:
             model.train(was_training)
