@@ -42,16 +42,24 @@ _scratch = {}
 
 def scratch_file(data: bytes, suffix: str = "") -> str:
     """A path holding `data` (one file per suffix and process, rewritten each call; in memory
-    when /dev/shm exists) for code under test that reads a path."""
+    when /dev/shm exists) for code under test that reads a path.
+
+    On Linux the file is unlinked at once and reached as /proc/self/fd/N: libFuzzer ends the
+    process from C (no atexit), and a finding or a kill must not leave files behind.
+    """
     if suffix not in _scratch:
         base = "/dev/shm" if os.path.isdir("/dev/shm") else None
         fd, path = tempfile.mkstemp(prefix="pyconvnet-fuzz-", suffix=suffix, dir=base)
-        os.close(fd)
-        atexit.register(lambda: os.path.exists(path) and os.remove(path))
-        _scratch[suffix] = path
-    with open(_scratch[suffix], "wb") as f:
-        f.write(data)
-    return _scratch[suffix]
+        if os.path.isdir("/proc/self/fd"):
+            os.remove(path)
+            path = f"/proc/self/fd/{fd}"
+        else:  # pragma: no cover - not Linux
+            atexit.register(lambda: os.path.exists(path) and os.remove(path))
+        _scratch[suffix] = (fd, path)
+    fd, path = _scratch[suffix]
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, data, 0)
+    return path
 
 
 def main(one_input, tokens=()) -> None:
