@@ -9,8 +9,8 @@
 #include "common/check.h"
 #include "common/shape_checks.h"
 #include "common/threading.h"
-#include "conv/pointwise_prepared.h"
 #include "infer/merge_steps.h"
+#include "infer/serving_conv.h"
 #include "infer/slots.h"
 
 namespace pcn::infer {
@@ -69,19 +69,14 @@ const float* rounded_input(const float* x, int64_t count) {
 }
 
 // A convolution, its activation, and optionally a residual added before the activation
-// (ResNet's relu(conv(x) + shortcut)): the 1x1 layers without padding run PointwiseConv,
-// which adds the residual inside the GEMM's epilogue (y holds the residual, the GEMM
-// accumulates into it); the others add it in one pass after the convolution.
+// (ResNet's relu(conv(x) + shortcut)): where the kernel can accumulate (PointwiseConv), y
+// holds the residual and the GEMM's epilogue adds the product to it; elsewhere the residual
+// is added in one pass after the convolution.
 class ConvStep final : public Step {
  public:
   ConvStep(const Conv2dShape& s, const float* w, const float* bias, Act act, float param,
            bool bf16)
-      : act_(act), param_(param), bf16_(bf16) {
-    if (!bf16 && conv::PointwiseConv::applies(s))
-      pointwise_ = std::make_unique<conv::PointwiseConv>(s, w, bias);
-    else
-      conv_ = std::make_unique<conv::PreparedConv2d>(s, w, bias, bf16);
-  }
+      : conv_(s, w, bias, bf16), act_(act), param_(param) {}
   Act act() const { return act_; }
   bool has_residual() const { return residual_; }
   // Adds the second input to the output before the activation.
@@ -95,39 +90,34 @@ class ConvStep final : public Step {
     const float* x = xs[0];
     const int64_t count = n * out.size();
     const bool relu = act_ == Act::relu;
-    if (pointwise_) {
-      if (residual_ && xs[1] != y) copy_parallel(xs[1], y, count);
-      pointwise_->forward(n, x, y, relu, residual_);
+    // The weights were rounded when the model was frozen. Products of two bfloat16 values are
+    // exact in float32, so the direct and GEMM kernels accumulate exact bfloat16 products in
+    // float32; Winograd transforms the rounded values in float32 first (within its usual
+    // few 1e-6 of the output scale). The bfloat16 kernel rounds x itself.
+    if (conv_.needs_rounded_input()) x = rounded_input(x, n * in.size());
+    if (residual_ && conv_.can_accumulate()) {
+      if (xs[1] != y) copy_parallel(xs[1], y, count);
+      conv_.forward(n, x, y, relu, true);
+    } else if (residual_) {
+      conv_.forward(n, x, y, false);
+      const float* sum[2] = {y, xs[1]};
+      sum_act(count, sum, 2, act_, param_, y);
+      return;
     } else {
-      // The weights were rounded when the model was frozen. Products of two bfloat16 values
-      // are exact in float32, so the direct and GEMM kernels accumulate exact bfloat16
-      // products in float32; Winograd transforms the rounded values in float32 first (within
-      // its usual few 1e-6 of the output scale).
-      // The bfloat16 kernel (conv_->rounds_input()) rounds x itself.
-      if (bf16_ && !conv_->rounds_input()) x = rounded_input(x, n * in.size());
-      if (residual_) {
-        conv_->forward(n, x, y, false);
-        const float* sum[2] = {y, xs[1]};
-        sum_act(count, sum, 2, act_, param_, y);
-        return;
-      }
-      conv_->forward(n, x, y, relu);
+      conv_.forward(n, x, y, relu);
     }
     if (!relu && act_ != Act::none) apply_act(act_, param_, y, y, count);
   }
-  // PointwiseConv accumulates into its residual, so it may be given y == the residual.
-  int accumulates_into() const override { return residual_ && pointwise_ ? 1 : -1; }
+  // An accumulating kernel may be given y == the residual.
+  int accumulates_into() const override { return residual_ && conv_.can_accumulate() ? 1 : -1; }
   std::string kernel() const override {
-    std::string k = pointwise_ ? "conv " + pointwise_->algorithm()
-                               : "conv " + conv_->algorithm() +
-                                     (bf16_ && !conv_->rounds_input() ? " (bf16 inputs, fp32 kernel)" : "");
-    if (residual_) k += pointwise_ ? " + add (in the epilogue)" : " + add";
+    std::string k = "conv " + conv_.algorithm();
+    if (conv_.needs_rounded_input()) k += " (bf16 inputs, fp32 kernel)";
+    if (residual_) k += conv_.can_accumulate() ? " + add (in the epilogue)" : " + add";
     return with_act(k, act_) +
            (act_ == Act::relu || act_ == Act::none || residual_ ? "" : " (separate pass)");
   }
-  int64_t weight_bytes() const override {
-    return pointwise_ ? pointwise_->bytes() : conv_->bytes();
-  }
+  int64_t weight_bytes() const override { return conv_.bytes(); }
 
  private:
   static void copy_parallel(const float* x, float* y, int64_t count) {
@@ -136,11 +126,9 @@ class ConvStep final : public Step {
       std::copy(x + i0, x + i1, y + i0);
     });
   }
-  std::unique_ptr<conv::PreparedConv2d> conv_;
-  std::unique_ptr<conv::PointwiseConv> pointwise_;
+  ServingConv conv_;
   Act act_;
   float param_;
-  bool bf16_;
   bool residual_ = false;
 };
 
