@@ -511,6 +511,7 @@ int64_t Network::max_activation() const {
 }
 
 void Network::freeze() const {
+  if (frozen_.load()) return;  // planned once; plan_ is set before frozen_
   std::lock_guard<std::mutex> lock(build_);  // waits for an add_* in progress
   if (frozen_.load()) return;
   std::vector<int64_t> floats;
