@@ -1,6 +1,7 @@
 #include "infer/network.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "activation/activation.h"
@@ -527,7 +528,7 @@ void Network::freeze() const {
 int64_t Network::arena_floats() const { return plan_ ? plan_->arena : 0; }
 
 void Network::run(int64_t n, const std::vector<const float*>& xs,
-                  const std::vector<float*>& ys) const {
+                  const std::vector<float*>& ys, double* step_seconds) const {
   freeze();
   const SlotPlan& plan = *plan_;
   const size_t outs = outputs_.empty() ? 1 : outputs_.size();
@@ -554,7 +555,13 @@ void Network::run(int64_t n, const std::vector<const float*>& xs,
       const Step& st = *steps_[i];
       ins.clear();
       for (int64_t v : st.inputs) ins.push_back(at(v));
+      if (!step_seconds) {
+        st.run_many(n, ins.data(), at(step_nodes_[i]));
+        continue;
+      }
+      const auto t0 = std::chrono::steady_clock::now();
       st.run_many(n, ins.data(), at(step_nodes_[i]));
+      step_seconds[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
   });
   for (const auto& [v, k] : plan.copies) {
