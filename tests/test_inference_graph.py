@@ -111,7 +111,7 @@ def test_residual_graph_matches_a_float64_forward(isa, batch):
 
 
 def test_residual_adds_are_fused_into_the_convolutions():
-    model, _ = _resnet_graph(3)
+    model, _ = _resnet_graph(3, hw=40)  # 10x10 maps in the last block: 1x1 layers run GEMMs
     text = InferenceModel(model).summary()
     # the identity block's add after a 3x3 conv, the projection block's in a 1x1 GEMM epilogue
     assert "Conv2d + BatchNorm2d + Add + ReLU" in text
@@ -154,10 +154,12 @@ def test_an_operand_read_twice_is_not_overwritten_by_the_fused_add():
         assert_close_to(g, w)
 
 
-@pytest.mark.parametrize("oc,stride,hw,batch", [(24, 1, 7, 1), (200, 1, 7, 1), (200, 2, 13, 3), (40, 3, 10, 2)])
+@pytest.mark.parametrize("oc,stride,hw,batch", [(24, 1, 9, 1), (200, 1, 12, 1), (200, 2, 19, 3), (40, 3, 28, 2),
+                                                (200, 2, 13, 3)])
 def test_pointwise_convolutions_with_residual_against_float64(oc, stride, hw, batch):
     """1x1 layers (strided ones gathered first; many output channels split across threads at
-    batch 1) with a residual added in the GEMM epilogue, against float64."""
+    batch 1) with a residual added in the GEMM epilogue, and on a 7x7 map (the direct path,
+    the residual added after), against float64."""
     init.manual_seed(6)
     rng = np.random.default_rng(6)
     x = Input((33, hw, hw))
@@ -169,6 +171,8 @@ def test_pointwise_convolutions_with_residual_against_float64(oc, stride, hw, ba
     im = InferenceModel(model)
     assert_close_to(im.predict(xx), want)
     same_for_thread_counts(lambda: im.predict(xx), (1, 2, 3))
+    epilogue = "add (in the epilogue)" in im.summary()
+    assert epilogue == (want.shape[2] * want.shape[3] > 64)
 
 
 # ------------------------------------------------------------------ concat, multiply
