@@ -50,7 +50,8 @@ std::vector<int64_t> output_nodes(const Network& net) {
 
 // x: one array (one input) -> one array, or a list of arrays (one per input) -> a list.
 // With step_seconds (a list of doubles, one per step), each step's wall time is added to it.
-py::object run(const Network& net, py::handle x_obj, std::vector<double>* step_seconds = nullptr) {
+py::object run(const Network& net, py::handle x_obj, std::vector<double>* step_seconds = nullptr,
+               bool profile_cpu = false) {
   const bool many = py::isinstance<py::list>(x_obj) || py::isinstance<py::tuple>(x_obj);
   std::vector<FArray> xs;
   if (many) {
@@ -85,7 +86,7 @@ py::object run(const Network& net, py::handle x_obj, std::vector<double>* step_s
   net.freeze();  // with the GIL held: no add_* can be halfway through
   {
     py::gil_scoped_release nogil;
-    net.run(n, xp, yp, step_seconds ? step_seconds->data() : nullptr);
+    net.run(n, xp, yp, step_seconds ? step_seconds->data() : nullptr, profile_cpu);
   }
   if (!many && ys.size() == 1) return ys[0];
   py::list out;
@@ -196,15 +197,18 @@ void register_infer(py::module_& m) {
       .def_property_readonly("arena_floats", &Network::arena_floats)
       .def("run", [](const Network& net, py::handle x) { return run(net, x); }, py::arg("x"))
       .def("profile",
-           [](const Network& net, py::handle x, int64_t repeats) {
+           [](const Network& net, py::handle x, int64_t repeats, const std::string& clock) {
              PCN_CHECK(repeats >= 1, "repeats must be >= 1, got ", repeats);
+             PCN_CHECK(clock == "wall" || clock == "thread_cpu",
+                       "clock must be 'wall' or 'thread_cpu', got '", clock, "'");
              std::vector<double> seconds(net.steps().size(), 0.0);
-             for (int64_t r = 0; r < repeats; ++r) run(net, x, &seconds);
+             for (int64_t r = 0; r < repeats; ++r) run(net, x, &seconds, clock == "thread_cpu");
              for (double& t : seconds) t /= static_cast<double>(repeats);
              return seconds;
            },
-           py::arg("x"), py::arg("repeats") = 10,
-           "Mean wall seconds of each step over `repeats` runs of x (profiling).")
+           py::arg("x"), py::arg("repeats") = 10, py::arg("clock") = "wall",
+           "Mean seconds of each step over `repeats` runs of x (profiling); clock 'thread_cpu': "
+           "the calling thread's CPU time (all the work when one thread runs).")
       .def("describe", &describe)
       .def_property_readonly("input_shape", [](const Network& n) {
         return py::make_tuple(n.input().c, n.input().h, n.input().w);

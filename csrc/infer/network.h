@@ -119,9 +119,10 @@ class Network {
   int64_t add_concat(const std::vector<int64_t>& nodes);
 
   // xs[k] holds n samples of input k, ys[k] receives n samples of output k. With
-  // step_seconds (one per step), each step's wall time is added to it (profiling).
+  // step_seconds (one per step), each step's wall time (or with profile_cpu the calling
+  // thread's CPU time) is added to it (profiling).
   void run(int64_t n, const std::vector<const float*>& xs, const std::vector<float*>& ys,
-           double* step_seconds = nullptr) const;
+           double* step_seconds = nullptr, bool profile_cpu = false) const;
   void run(int64_t n, const float* x, float* y) const { run(n, {x}, {y}); }
   void freeze() const;
   const std::vector<std::unique_ptr<Step>>& steps() const { return steps_; }

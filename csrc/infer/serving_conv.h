@@ -8,7 +8,8 @@
 //   s2) over the im2col GEMM that conv2d_forward picks for them (direct_conv.cpp keeps 4+
 //   channels as its rule for training, where its measurements were made at stride 1, and
 //   im2col in place, its choice for stride 1, cannot run a stride along x);
-// - PreparedConv2d (conv/conv2d_prepared.h) for everything else.
+// - PreparedConv2d (conv/conv2d_prepared.h) for everything else; where that is Winograd with
+//   large weights, the direct path too, for batches of 1-2 (serving_conv.cpp).
 #pragma once
 #include <memory>
 #include <string>
@@ -40,6 +41,7 @@ class ServingConv {
   std::unique_ptr<conv::PreparedConv2d> prepared_;
   const conv::DirectUkernels* direct_ = nullptr;  // the direct path's kernels and its taps
   AlignedBuffer taps_;
+  int64_t direct_batch_ = 0;  // with prepared_ too: batches up to this run direct
   std::vector<float> bias_;
 };
 
