@@ -175,6 +175,26 @@ def test_pointwise_convolutions_with_residual_against_float64(oc, stride, hw, ba
     assert epilogue == (want.shape[2] * want.shape[3] > 64)
 
 
+@pytest.mark.parametrize("c,oc,k,stride,hw,batch", [(12, 40, 3, 1, 7, 3), (12, 40, 3, 2, 14, 1), (8, 64, 1, 1, 8, 2),
+                                                    (6, 24, 5, 1, 9, 2)])
+def test_small_maps_split_by_channel_panels_against_float64(isa, c, oc, k, stride, hw, batch):
+    """Maps of up to 14x14 outputs run the direct kernels split by output-channel panels
+    (a partial last panel for 40 and 24 channels), with a residual added after."""
+    init.manual_seed(21)
+    x = Input((c, hw, hw))
+    conv, skip = Conv2d(c, oc, k, stride=stride, padding=k // 2), Conv2d(c, oc, 1, stride=stride, bias=False)
+    model = Model(x, ReLU()(Add()([conv(x), skip(x)])))
+    xx = _inputs((c, hw, hw), batch, 21)
+    x64 = xx.astype(np.float64)
+    want = np.maximum(_conv64(x64, conv.weight.data.astype(np.float64), conv.bias.data, stride, k // 2)
+                      + _conv64(x64, skip.weight.data.astype(np.float64), None, stride, 0), 0)
+    im = InferenceModel(model)
+    assert_close_to(im.predict(xx), want)
+    same_for_thread_counts(lambda: im.predict(xx), (1, 2, 3))
+    if isa == "avx512":
+        assert "(channel panels)" in im.summary()
+
+
 # ------------------------------------------------------------------ concat, multiply
 def test_inception_style_concat_matches_a_float64_forward(isa):
     init.manual_seed(7)

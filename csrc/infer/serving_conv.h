@@ -8,6 +8,8 @@
 //   s2) over the im2col GEMM that conv2d_forward picks for them (direct_conv.cpp keeps 4+
 //   channels as its rule for training, where its measurements were made at stride 1, and
 //   im2col in place, its choice for stride 1, cannot run a stride along x);
+// - the direct path on maps of up to 14x14 outputs where PreparedConv2d would run it too,
+//   but with threads splitting output-channel panels (conv/direct_panels.h);
 // - PreparedConv2d (conv/conv2d_prepared.h) for everything else; where that is Winograd with
 //   large weights, the direct path too, for batches of 1-2 (serving_conv.cpp).
 #pragma once
