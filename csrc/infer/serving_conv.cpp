@@ -1,10 +1,8 @@
 #include "infer/serving_conv.h"
 
 #include "common/cpu_features.h"
-#include "conv/conv2d.h"
 #include "conv/direct_conv.h"
 #include "conv/direct_panels.h"
-#include "conv/winograd.h"
 
 namespace pcn::infer {
 
@@ -39,11 +37,14 @@ bool direct_fits(const Conv2dShape& s) {
   return s.groups == 1 && s.c >= 4 && s.oc >= 16 && s.kh * s.kw > 1;
 }
 
-// Whether PreparedConv2d would run the direct path (its own rule: Winograd first).
-bool prepared_algo_direct(const Conv2dShape& s) {
-  return conv::plan_forward(s).algo == conv::ForwardAlgo::direct &&
-         !(conv::winograd_applies(s) && conv::winograd_pays(s));
+// Undilated, and no padding as wide as the kernel: the shapes the measurements here were made
+// on. Others (say 'same' padding with a huge dilation) stay with PreparedConv2d, which knows
+// how to skip taps that never reach the input.
+bool plain_geometry(const Conv2dShape& s) {
+  return s.dh == 1 && s.dw == 1 && s.pt < s.kh && s.pb < s.kh && s.pl < s.kw && s.pr < s.kw;
 }
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
 // Maps of up to 14x14 outputs run the direct path split by output-channel panels
 // (conv/direct_panels.h). Whole ResNets at batch 1, one thread, CPU time (the weights cold
@@ -57,25 +58,30 @@ bool ohw_small(const Conv2dShape& s) { return s.oh * s.ow <= 196; }
 ServingConv::ServingConv(const Conv2dShape& s, const float* w, const float* bias, bool bf16)
     : s_(s), bf16_(bf16) {
   s_.n = 1;
+  const bool plain = plain_geometry(s_);
+  auto make_direct = [&] {
+    direct_ = &conv::select_direct_ukernels();
+    taps_ = conv::pack_direct_taps(s_, w, *direct_);
+    if (bias) bias_.assign(bias, bias + s.oc);
+  };
   if (!bf16 && conv::PointwiseConv::applies(s_) && !small_pointwise(s_)) {
     pointwise_ = std::make_unique<conv::PointwiseConv>(s_, w, bias);
-  } else if (few_channel_strided(s_) || small_pointwise(s_)) {
-    direct_ = &conv::select_direct_ukernels();
-    taps_ = conv::pack_direct_taps(s_, w, *direct_);
-    if (bias) bias_.assign(bias, bias + s.oc);
-  } else if (!bf16 && direct_fits(s_) && ohw_small(s_) && prepared_algo_direct(s_)) {
-    direct_ = &conv::select_direct_ukernels();
-    taps_ = conv::pack_direct_taps(s_, w, *direct_);
-    if (bias) bias_.assign(bias, bias + s.oc);
-  } else {
-    prepared_ = std::make_unique<conv::PreparedConv2d>(s_, w, bias, bf16);
-    if (!bf16 && prepared_->algorithm().rfind("winograd", 0) == 0 &&
-        prepared_->bytes() > kWinogradBytesAtBatch1 && direct_fits(s_)) {
-      direct_ = &conv::select_direct_ukernels();
-      taps_ = conv::pack_direct_taps(s_, w, *direct_);
-      if (bias) bias_.assign(bias, bias + s.oc);
-      direct_batch_ = kDirectBatch;
-    }
+    return;
+  }
+  if (plain && (few_channel_strided(s_) || small_pointwise(s_))) {
+    make_direct();
+    return;
+  }
+  prepared_ = std::make_unique<conv::PreparedConv2d>(s_, w, bias, bf16);
+  if (bf16 || !plain || !direct_fits(s_)) return;
+  const std::string algo = prepared_->algorithm();
+  if (starts_with(algo, "direct ") && ohw_small(s_)) {
+    // the same kernels and taps, split by channel panels
+    make_direct();
+    prepared_.reset();
+  } else if (starts_with(algo, "winograd") && prepared_->bytes() > kWinogradBytesAtBatch1) {
+    make_direct();
+    direct_batch_ = kDirectBatch;
   }
 }
 
