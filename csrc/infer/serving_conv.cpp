@@ -12,13 +12,18 @@ bool few_channel_strided(const Conv2dShape& s) {
   return s.groups == 1 && s.c >= 2 && s.c <= 3 && s.sw > 1 && s.kh * s.kw > 1 && s.oc >= 16;
 }
 
-// 1x1 layers on maps of at most 8x8 outputs: the GEMM's 32-column tiles leave 15 of 64
-// columns empty on a 7x7 map, while the direct kernel's tiles of output positions are split
-// evenly (5 tiles of 9-10 positions). CPU time on one thread, batch 1: 2048->512 and
-// 512->2048 at 7x7 1.08x and 1.14x, 1024->2048 stride 2 (14 -> 7) 1.38x; at 14x14 the GEMM
-// stays ahead (0.96-0.98x), so only small maps go direct.
+// 1x1 layers on small maps run the direct kernels split by channel panels (ohw_small): the
+// GEMM's 32-column tiles leave 15 of 64 columns empty on a 7x7 map and 28 of 224 on 14x14,
+// while the direct kernel's tiles of output positions are split evenly. One thread, batch 1:
+// 2048->512 and 512->2048 at 7x7 1.08x and 1.14x, 1024->2048 stride 2 (14 -> 7) 1.38x with
+// the weights in cache; on 14x14 maps with the caches flushed first (as every layer of a
+// served network meets them) 1024->256 and 256->1024 1.08x and 1.08x, but 512->1024 stride 2
+// (28 -> 14) 0.89x, so strided layers go direct only on 8x8 maps and smaller. Whole
+// ResNet-50: 41.4-42.6 ms of CPU time with 7x7 maps direct, 40.1-41.7 ms with 14x14 too.
 bool small_pointwise(const Conv2dShape& s) {
-  return s.kh == 1 && s.kw == 1 && s.groups == 1 && s.oh * s.ow <= 64 && s.oc >= 16;
+  if (s.kh != 1 || s.kw != 1 || s.groups != 1 || s.oc < 16) return false;
+  const bool strided = s.sh != 1 || s.sw != 1;
+  return s.oh * s.ow <= (strided ? 64 : 196);
 }
 
 // Winograd F(4x4, 3x3) keeps 36 transformed taps per (output, input) channel pair where the

@@ -1,8 +1,7 @@
 // The convolution a serving step runs, chosen once per shape at freeze time among:
 // - PointwiseConv (conv/pointwise_prepared.h) for 1x1 layers without padding (float32) on
-//   maps larger than 8x8: it can accumulate a residual into its output;
-// - the direct path for 1x1 layers on maps of up to 8x8 outputs (measurements in
-//   serving_conv.cpp);
+//   maps larger than 14x14 (8x8 when strided): it can accumulate a residual into its output;
+// - the direct path for 1x1 layers on smaller maps (measurements in serving_conv.cpp);
 // - the direct path for strided layers on 2-3 input channels (a ResNet's 7x7 stride-2
 //   stem): measured 1.8x (7x7 s2 3->64 at 224, batch 1 and 8) and 1.6-2.4x (3x3 and 5x5
 //   s2) over the im2col GEMM that conv2d_forward picks for them (direct_conv.cpp keeps 4+
