@@ -234,6 +234,7 @@ class _Compiled:
 
         # Entries resolved to their native or Python form, with the value shapes they give.
         plan = []
+        identity_rows = {}  # position in plan -> summary rows of identities met just before
         for e in entries:
             refs = tuple(real(r) for r in e.refs)
             ins = [shapes[r] for r in refs]
@@ -243,7 +244,8 @@ class _Compiled:
                 e = _Entry("python", e.layers, e.refs, e.out, layer=Concat(e.data["axis"]))
             if e.op == "identity":
                 alias[e.out] = refs[0]
-                self.rows.append((" + ".join(e.layers), "none (the identity when serving)", ins[0], 0, refs))
+                identity_rows.setdefault(len(plan), []).append(
+                    (" + ".join(e.layers), "none (the identity when serving)", ins[0], 0, refs))
                 continue
             if e.op == "python":
                 layer = e.data["layer"]
@@ -252,50 +254,51 @@ class _Compiled:
             else:
                 self._check(e, ins)
                 shapes[e.out] = self._shape(e, ins)
-            plan.append((e, refs))
+            plan.append((e, refs, len(plan)))
         outputs = [real(v) for v in graph.outputs]
         # how many entries read each value (or return it): fusion needs a single reader
         uses = {}
         for v in outputs:
             uses[v] = uses.get(v, 0) + 1
-        for e, refs in plan:
+        for e, refs, _ in plan:
             for r in set(refs):
                 uses[r] = uses.get(r, 0) + 1
 
         # Native runs between Python entries; each reads the values made before it.
         runs, cur = [], None
-        for e, refs in plan:
+        for e, refs, at in plan:
             if e.op == "python":
                 cur = None
-                runs.append(("python", [(e, refs)]))
+                runs.append(("python", [(e, refs, at)]))
             else:
                 if cur is None:
                     cur = []
                     runs.append(("native", cur))
-                cur.append((e, refs))
+                cur.append((e, refs, at))
         needed_after = []  # per run: values read by later runs or returned
         later = set(outputs)
         for kind, items in reversed(runs):
             needed_after.append(set(later))
-            for e, refs in items:
+            for e, refs, _ in items:
                 later.update(refs)
         needed_after.reverse()
 
         self.segments = []
         for (kind, items), after in zip(runs, needed_after):
             if kind == "python":
-                e, refs = items[0]
+                e, refs, at = items[0]
+                self.rows += identity_rows.get(at, [])
                 self.segments.append(("python", e.data["layer"], refs, [e.out]))
                 self.rows.append((" + ".join(e.layers), "python (layer.infer)", shapes[e.out], 0, refs))
                 continue
-            made = {e.out for e, _ in items}
+            made = {e.out for e, _, _ in items}
             inputs = []
-            for e, refs in items:
+            for e, refs, _ in items:
                 for r in refs:
                     if r not in made and r not in inputs:
                         inputs.append(r)
             outs = []
-            for e, _ in items:
+            for e, _, _ in items:
                 if e.out in after and e.out not in outs:
                     outs.append(e.out)
             for s in (shapes[v] for v in inputs):
@@ -303,21 +306,26 @@ class _Compiled:
                     raise ValueError(f"samples of shape {s}: at most (C, H, W) is supported")
             net = _C.Network([list(shapes[v]) for v in inputs], bf16)
             node = {v: k for k, v in enumerate(inputs)}
-            for e, refs in items:
+            step_row = prev_out = None  # the summary row and value of this network's last step
+            for e, refs, at in items:
+                self.rows += identity_rows.get(at, [])
                 steps_before = len(net.describe())
                 single = [uses.get(r, 0) == 1 for r in refs]
                 node[e.out] = self._add(net, e, [node[r] for r in refs], single)
                 desc = net.describe()
                 step = desc[-1]
                 layers = " + ".join(e.layers)
-                if len(desc) == steps_before:  # fused into the previous step
-                    prev = self.rows.pop()
-                    layers = prev[0] + " + " + layers
+                if len(desc) == steps_before:  # fused into the previous step: one row for both
+                    prev = self.rows[step_row]
                     refs = prev[4] + tuple(r for r in refs if r not in prev[4] and r != prev_out)
-                self.rows.append((layers, step[0], shapes[e.out], step[2], refs))
+                    self.rows[step_row] = (prev[0] + " + " + layers, step[0], shapes[e.out], step[2], refs)
+                else:
+                    self.rows.append((layers, step[0], shapes[e.out], step[2], refs))
+                    step_row = len(self.rows) - 1
                 prev_out = e.out
             net.set_outputs([node[v] for v in outs])
             self.segments.append(("native", net, inputs, outs))
+        self.rows += identity_rows.get(len(plan), [])
         self.shapes = shapes
         self.outputs = outputs
         self.output_shapes = [shapes[v] for v in outputs]

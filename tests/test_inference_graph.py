@@ -389,3 +389,18 @@ def test_torch_residual_block_with_projection():
 
     want = torch.relu(tconv(c2, torch.relu(tconv(c1, tx, 2, 1)), 1, 1) + tconv(p, tx, 2, 0)).numpy()
     assert_close_to(InferenceModel(model).predict(xx), want)
+
+
+def test_summary_rows_follow_the_model_order_with_identities_in_place():
+    """Dropout rows stay where the layers are, also around a convolution and the pooling
+    fused into it; a graph's summary names what each step reads."""
+    init.manual_seed(22)
+    chain = pyconvnet.Sequential([Conv2d(3, 8, 3), Dropout(0.5), MaxPool2d(2), Dropout(0.1), Flatten(),
+                                  Linear(72, 4), Dropout(0.2)], input_shape=(3, 8, 8))
+    lines = InferenceModel(chain).summary().splitlines()[3:-1]
+    firsts = [line.split("  ")[0] for line in lines]
+    assert firsts == ["Conv2d + MaxPool2d", "Dropout", "Dropout", "Flatten", "Linear", "Dropout"]
+    assert "reads" not in InferenceModel(chain).summary()
+    model = _two_in_two_out(22)
+    text = InferenceModel(model).summary()
+    assert "reads" in text.splitlines()[1] and "image" in text and "mask" in text
