@@ -107,11 +107,11 @@ class ConcatStep final : public Step {
 
 }  // namespace
 
-std::unique_ptr<Step> make_add_step(int64_t, Act act, float param) {
+std::unique_ptr<Step> make_add_step(Act act, float param) {
   return std::make_unique<AddStep>(act, param);
 }
 
-std::unique_ptr<Step> make_multiply_step(int64_t) { return std::make_unique<MultiplyStep>(); }
+std::unique_ptr<Step> make_multiply_step() { return std::make_unique<MultiplyStep>(); }
 
 std::unique_ptr<Step> make_concat_step(std::vector<Dims> parts) {
   return std::make_unique<ConcatStep>(std::move(parts));

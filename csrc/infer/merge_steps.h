@@ -12,9 +12,9 @@ namespace pcn::infer {
 void sum_act(int64_t count, const float* const* xs, int64_t inputs, Act act, float param,
              float* y);
 
-std::unique_ptr<Step> make_add_step(int64_t inputs, Act act, float param);
-std::unique_ptr<Step> make_multiply_step(int64_t inputs);
-// parts: the channel counts of the inputs, in order.
+std::unique_ptr<Step> make_add_step(Act act, float param);
+std::unique_ptr<Step> make_multiply_step();
+// parts: the dims of the inputs, in order (equal h and w).
 std::unique_ptr<Step> make_concat_step(std::vector<Dims> parts);
 
 }  // namespace pcn::infer

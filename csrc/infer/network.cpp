@@ -455,7 +455,7 @@ int64_t Network::add_add(const std::vector<int64_t>& nodes, Act act, float param
       return made;
     }
   }
-  auto step = make_add_step(static_cast<int64_t>(nodes.size()), act, param);
+  auto step = make_add_step(act, param);
   step->in = step->out = d;
   step->inputs = nodes;
   return push(std::move(step));
@@ -473,7 +473,7 @@ int64_t Network::add_multiply(const std::vector<int64_t>& nodes) {
               "multiply inputs must have equal shapes, got (", d.c, ", ", d.h, ", ", d.w,
               ") and (", e.c, ", ", e.h, ", ", e.w, ")");
   }
-  auto step = make_multiply_step(static_cast<int64_t>(nodes.size()));
+  auto step = make_multiply_step();
   step->in = step->out = d;
   step->inputs = nodes;
   return push(std::move(step));
@@ -483,13 +483,11 @@ int64_t Network::add_concat(const std::vector<int64_t>& nodes) {
   std::lock_guard<std::mutex> lock(build_);
   check_open();
   PCN_CHECK(!nodes.empty(), "concat needs at least 1 input");
+  for (int64_t v : nodes) check_node(v, "concat input");
   std::vector<Dims> parts;
-  Dims out{0, nodes_[nodes.empty() ? 0 : nodes[0]].h, 1};
+  Dims out{0, nodes_[nodes[0]].h, nodes_[nodes[0]].w};
   for (int64_t v : nodes) {
-    check_node(v, "concat input");
     const Dims e = nodes_[v];
-    out.h = nodes_[nodes[0]].h;
-    out.w = nodes_[nodes[0]].w;
     PCN_CHECK(e.h == out.h && e.w == out.w, "concat inputs must have equal (H, W), got (",
               out.h, ", ", out.w, ") and (", e.h, ", ", e.w, ")");
     out.c = checked_add(out.c, e.c, "concat channels");
