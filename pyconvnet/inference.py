@@ -86,7 +86,8 @@ class _GraphView:
         self.outputs = list(g.outputs)
         self.single_input = g.single_input
         self.single_output = g.single_output
-        self.is_chain = g.is_chain
+        self.is_chain = (g.n_in == 1 and self.outputs == [len(g.calls)]
+                         and all(refs == (i,) for i, (_, refs) in enumerate(g.calls)))
         shapes = [s for _, s in g.inputs]
         if self.is_chain and getattr(model, "input_shape", None) is not None:
             shapes = [tuple(model.input_shape)]

@@ -116,7 +116,7 @@ def test_residual_adds_are_fused_into_the_convolutions():
     # the identity block's add after a 3x3 conv, the projection block's in a 1x1 GEMM epilogue
     assert "Conv2d + BatchNorm2d + Add + ReLU" in text
     assert "add (in the epilogue) + relu" in text
-    assert "strided pointwise gemm" in text  # the 1x1 stride-2 projection
+    assert "(1x1: strided gather, then pointwise)" in text  # the 1x1 stride-2 projection
     assert "\nAdd" not in text  # no add left as a step of its own
 
 

@@ -1,30 +1,13 @@
 #include "infer/serving_conv.h"
 
 #include "common/cpu_features.h"
+#include "conv/conv_plan.h"
 #include "conv/direct_conv.h"
 #include "conv/direct_panels.h"
 
 namespace pcn::infer {
 
 namespace {
-
-bool few_channel_strided(const Conv2dShape& s) {
-  return s.groups == 1 && s.c >= 2 && s.c <= 3 && s.sw > 1 && s.kh * s.kw > 1 && s.oc >= 16;
-}
-
-// 1x1 layers on small maps run the direct kernels split by channel panels (ohw_small): the
-// GEMM's 32-column tiles leave 15 of 64 columns empty on a 7x7 map and 28 of 224 on 14x14,
-// while the direct kernel's tiles of output positions are split evenly. One thread, batch 1:
-// 2048->512 and 512->2048 at 7x7 1.08x and 1.14x, 1024->2048 stride 2 (14 -> 7) 1.38x with
-// the weights in cache; on 14x14 maps with the caches flushed first (as every layer of a
-// served network meets them) 1024->256 and 256->1024 1.08x and 1.08x, but 512->1024 stride 2
-// (28 -> 14) 0.89x, so strided layers go direct only on 8x8 maps and smaller. Whole
-// ResNet-50: 41.4-42.6 ms of CPU time with 7x7 maps direct, 40.1-41.7 ms with 14x14 too.
-bool small_pointwise(const Conv2dShape& s) {
-  if (s.kh != 1 || s.kw != 1 || s.groups != 1 || s.oc < 16) return false;
-  const bool strided = s.sh != 1 || s.sw != 1;
-  return s.oh * s.ow <= (strided ? 64 : 196);
-}
 
 // Winograd F(4x4, 3x3) keeps 36 transformed taps per (output, input) channel pair where the
 // direct path keeps 9: 9.4 MB for 256 -> 256 channels. At batch 1 a served network reads every
@@ -49,8 +32,6 @@ bool plain_geometry(const Conv2dShape& s) {
   return s.dh == 1 && s.dw == 1 && s.pt < s.kh && s.pb < s.kh && s.pl < s.kw && s.pr < s.kw;
 }
 
-bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
-
 // Maps of up to 14x14 outputs run the direct path split by output-channel panels
 // (conv/direct_panels.h). Whole ResNets at batch 1, one thread, CPU time (the weights cold
 // as in serving, every layer's read once per call): ResNet-18 16.6-17.1 ms -> 15.2 ms,
@@ -63,31 +44,35 @@ bool ohw_small(const Conv2dShape& s) { return s.oh * s.ow <= 196; }
 ServingConv::ServingConv(const Conv2dShape& s, const float* w, const float* bias, bool bf16)
     : s_(s), bf16_(bf16) {
   s_.n = 1;
-  const bool plain = plain_geometry(s_);
   auto make_direct = [&] {
     direct_ = &conv::select_direct_ukernels();
     taps_ = conv::pack_direct_taps(s_, w, *direct_);
     if (bias) bias_.assign(bias, bias + s.oc);
   };
-  if (!bf16 && conv::PointwiseConv::applies(s_) && !small_pointwise(s_)) {
-    pointwise_ = std::make_unique<conv::PointwiseConv>(s_, w, bias);
-    return;
-  }
-  if (plain && (few_channel_strided(s_) || small_pointwise(s_))) {
-    make_direct();
+  if (!bf16) {
+    // The plan's choice (conv/conv_plan.h), run by drivers for serving where they differ from
+    // PreparedConv2d's: 1x1 GEMMs that can accumulate a residual (strided ones gathered
+    // first: for 1x1 that gather is the im2col), and the direct path split by channel panels.
+    algo_ = conv::choose_algorithm(s_, current_isa(), conv::Pass::serve_fp32);
+    const bool plain = plain_geometry(s_);
+    if (conv::PointwiseConv::applies(s_) &&
+        (algo_ == conv::Algo::pointwise_gemm || algo_ == conv::Algo::im2col_gemm)) {
+      pointwise_ = std::make_unique<conv::PointwiseConv>(s_, w, bias);
+      return;
+    }
+    if (algo_ == conv::Algo::direct && plain) {
+      make_direct();
+      return;
+    }
+    prepared_ = std::make_unique<conv::PreparedConv2d>(s_, w, bias, bf16);
+    if (algo_ == conv::Algo::winograd && plain && direct_fits(s_) &&
+        prepared_->bytes() > kWinogradBytesAtBatch1) {
+      make_direct();
+      direct_batch_ = kDirectBatch;
+    }
     return;
   }
   prepared_ = std::make_unique<conv::PreparedConv2d>(s_, w, bias, bf16);
-  if (bf16 || !plain || !direct_fits(s_)) return;
-  const std::string algo = prepared_->algorithm();
-  if (starts_with(algo, "direct ") && ohw_small(s_)) {
-    // the same kernels and taps, split by channel panels
-    make_direct();
-    prepared_.reset();
-  } else if (starts_with(algo, "winograd") && prepared_->bytes() > kWinogradBytesAtBatch1) {
-    make_direct();
-    direct_batch_ = kDirectBatch;
-  }
 }
 
 void ServingConv::forward(int64_t n, const float* x, float* y, bool relu, bool accumulate) const {
@@ -109,12 +94,14 @@ void ServingConv::forward(int64_t n, const float* x, float* y, bool relu, bool a
 }
 
 std::string ServingConv::algorithm() const {
-  if (pointwise_) return pointwise_->algorithm();
-  const std::string direct = std::string("direct ") + isa_name(current_isa()) +
-                             (ohw_small(s_) ? " (channel panels)" : "");
+  const std::string isa = isa_name(current_isa());
+  if (pointwise_)
+    return std::string(conv::algo_name(algo_)) + " " + isa +
+           (algo_ == conv::Algo::im2col_gemm ? " (1x1: strided gather, then pointwise)" : "");
+  const std::string direct = "direct " + isa + (ohw_small(s_) ? " (channel panels)" : "");
   if (direct_ && prepared_)
-    return direct + " up to batch " + std::to_string(direct_batch_) + ", " +
-           prepared_->algorithm() + " above";
+    return prepared_->algorithm() + " (" + direct + " up to batch " +
+           std::to_string(direct_batch_) + ")";
   if (direct_) return direct;
   return prepared_->algorithm();
 }

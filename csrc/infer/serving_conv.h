@@ -1,16 +1,14 @@
-// The convolution a serving step runs, chosen once per shape at freeze time among:
-// - PointwiseConv (conv/pointwise_prepared.h) for 1x1 layers without padding (float32) on
-//   maps larger than 14x14 (8x8 when strided): it can accumulate a residual into its output;
-// - the direct path for 1x1 layers on smaller maps (measurements in serving_conv.cpp);
-// - the direct path for strided layers on 2-3 input channels (a ResNet's 7x7 stride-2
-//   stem): measured 1.8x (7x7 s2 3->64 at 224, batch 1 and 8) and 1.6-2.4x (3x3 and 5x5
-//   s2) over the im2col GEMM that conv2d_forward picks for them (direct_conv.cpp keeps 4+
-//   channels as its rule for training, where its measurements were made at stride 1, and
-//   im2col in place, its choice for stride 1, cannot run a stride along x);
-// - the direct path on maps of up to 14x14 outputs where PreparedConv2d would run it too,
-//   but with threads splitting output-channel panels (conv/direct_panels.h);
-// - PreparedConv2d (conv/conv2d_prepared.h) for everything else; where that is Winograd with
-//   large weights, the direct path too, for batches of 1-2 (serving_conv.cpp).
+// The convolution a serving step runs: the algorithm the plan picks for the shape
+// (conv::choose_algorithm, pass serve_fp32 or serve_bf16; the serving rules and their
+// measurements are in conv/conv_plan.cpp), run for float32 by drivers made for serving:
+// - 1x1 layers without padding whose algorithm is a GEMM: PointwiseConv
+//   (conv/pointwise_prepared.h; strided ones gather the image first, which for 1x1 is the
+//   im2col), which can accumulate a residual into its output;
+// - the direct algorithm on undilated shapes with padding narrower than the kernel: the
+//   direct kernels, split by output-channel panels on maps of up to 14x14 outputs
+//   (conv/direct_panels.h) and by output rows above;
+// - everything else, and bf16: PreparedConv2d (conv/conv2d_prepared.h); where that is
+//   Winograd with large weights, direct taps too, run for batches of 1-2 (serving_conv.cpp).
 #pragma once
 #include <memory>
 #include <string>
@@ -18,6 +16,7 @@
 #include "common/aligned_buffer.h"
 #include "common/shapes.h"
 #include "conv/conv2d_prepared.h"
+#include "conv/conv_plan.h"
 #include "conv/direct_ukernel.h"
 #include "conv/pointwise_prepared.h"
 
@@ -38,6 +37,7 @@ class ServingConv {
  private:
   Conv2dShape s_;
   bool bf16_;
+  conv::Algo algo_ = conv::Algo::direct;  // the plan's choice (float32)
   std::unique_ptr<conv::PointwiseConv> pointwise_;
   std::unique_ptr<conv::PreparedConv2d> prepared_;
   const conv::DirectUkernels* direct_ = nullptr;  // the direct path's kernels and its taps
