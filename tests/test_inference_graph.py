@@ -175,11 +175,12 @@ def test_pointwise_convolutions_with_residual_against_float64(oc, stride, hw, ba
     assert epilogue == (want.shape[2] * want.shape[3] > (64 if stride > 1 else 196))
 
 
-@pytest.mark.parametrize("c,oc,k,stride,hw,batch", [(12, 40, 3, 1, 7, 3), (12, 40, 3, 2, 14, 1), (8, 64, 1, 1, 8, 2),
-                                                    (6, 24, 5, 1, 9, 2)])
+@pytest.mark.parametrize("c,oc,k,stride,hw,batch", [(256, 40, 3, 1, 7, 3), (256, 40, 3, 2, 14, 1),
+                                                    (1024, 136, 1, 1, 8, 2), (300, 24, 5, 1, 9, 2)])
 def test_small_maps_split_by_channel_panels_against_float64(isa, c, oc, k, stride, hw, batch):
-    """Maps of up to 14x14 outputs run the direct kernels split by output-channel panels
-    (a partial last panel for 40 and 24 channels), with a residual added after."""
+    """Maps of up to 14x14 outputs with 512 KB of weights or more run the direct kernels split
+    by output-channel panels (a partial last panel for 40, 136 and 24 channels), with a
+    residual added after."""
     init.manual_seed(21)
     x = Input((c, hw, hw))
     conv, skip = Conv2d(c, oc, k, stride=stride, padding=k // 2), Conv2d(c, oc, 1, stride=stride, bias=False)

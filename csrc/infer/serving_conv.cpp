@@ -32,11 +32,14 @@ bool plain_geometry(const Conv2dShape& s) {
   return s.dh == 1 && s.dw == 1 && s.pt < s.kh && s.pb < s.kh && s.pl < s.kw && s.pr < s.kw;
 }
 
-// Maps of up to 14x14 outputs run the direct path split by output-channel panels
-// (conv/direct_panels.h). Whole ResNets at batch 1, one thread, CPU time (the weights cold
-// as in serving, every layer's read once per call): ResNet-18 16.6-17.1 ms -> 15.2 ms,
-// ResNet-50 44.2-46.1 -> 41.8-42.0 ms with 14x14 and 7x7 maps split by panels; adding 28x28
-// maps gave 43.0-43.2 ms for ResNet-50.
+// Maps of up to 14x14 outputs with at least 512 KB of weights (half an L2) run the direct path
+// split by output-channel panels (conv/direct_panels.h): split by rows, every row would read
+// all the weights, from memory once they outgrow L2. Whole ResNets at batch 1, one thread, CPU
+// time (the weights cold as in serving, every layer's read once per call): ResNet-18
+// 16.6-17.1 ms -> 15.2 ms, ResNet-50 44.2-46.1 -> 41.8-42.0 ms with 14x14 and 7x7 maps split
+// by panels; adding 28x28 maps gave 43.0-43.2 ms for ResNet-50. Smaller weights (fmnist-cnn's
+// 205 KB 5x5 layer on 14x14) stay in cache either way and keep the row split.
+constexpr int64_t kPanelWeightBytes = 512 * 1024;
 bool ohw_small(const Conv2dShape& s) { return s.oh * s.ow <= 196; }
 
 }  // namespace
@@ -48,6 +51,7 @@ ServingConv::ServingConv(const Conv2dShape& s, const float* w, const float* bias
     direct_ = &conv::select_direct_ukernels();
     taps_ = conv::pack_direct_taps(s_, w, *direct_);
     if (bias) bias_.assign(bias, bias + s.oc);
+    panels_ = ohw_small(s_) && static_cast<int64_t>(taps_.size() * sizeof(float)) >= kPanelWeightBytes;
   };
   if (!bf16) {
     // The plan's choice (conv/conv_plan.h), run by drivers for serving where they differ from
@@ -84,7 +88,7 @@ void ServingConv::forward(int64_t n, const float* x, float* y, bool relu, bool a
     Conv2dShape s = s_;
     s.n = n;
     const float* b = bias_.empty() ? nullptr : bias_.data();
-    if (ohw_small(s))
+    if (panels_)
       conv::direct_conv_forward_panels(s, *direct_, x, taps_.data(), b, y, relu);
     else
       conv::direct_conv_forward(s, *direct_, x, nullptr, b, y, relu, taps_.data());
@@ -98,7 +102,7 @@ std::string ServingConv::algorithm() const {
   if (pointwise_)
     return std::string(conv::algo_name(algo_)) + " " + isa +
            (algo_ == conv::Algo::im2col_gemm ? " (1x1: strided gather, then pointwise)" : "");
-  const std::string direct = "direct " + isa + (ohw_small(s_) ? " (channel panels)" : "");
+  const std::string direct = "direct " + isa + (panels_ ? " (channel panels)" : "");
   if (direct_ && prepared_)
     return prepared_->algorithm() + " (" + direct + " up to batch " +
            std::to_string(direct_batch_) + ")";

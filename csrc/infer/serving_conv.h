@@ -5,8 +5,8 @@
 //   (conv/pointwise_prepared.h; strided ones gather the image first, which for 1x1 is the
 //   im2col), which can accumulate a residual into its output;
 // - the direct algorithm on undilated shapes with padding narrower than the kernel: the
-//   direct kernels, split by output-channel panels on maps of up to 14x14 outputs
-//   (conv/direct_panels.h) and by output rows above;
+//   direct kernels, split by output-channel panels on maps of up to 14x14 outputs with
+//   large weights (conv/direct_panels.h) and by output rows otherwise;
 // - everything else, and bf16: PreparedConv2d (conv/conv2d_prepared.h); where that is
 //   Winograd with large weights, direct taps too, run for batches of 1-2 (serving_conv.cpp).
 #pragma once
@@ -43,6 +43,7 @@ class ServingConv {
   const conv::DirectUkernels* direct_ = nullptr;  // the direct path's kernels and its taps
   AlignedBuffer taps_;
   int64_t direct_batch_ = 0;  // with prepared_ too: batches up to this run direct
+  bool panels_ = false;       // the direct path split by output-channel panels
   std::vector<float> bias_;
 };
 
