@@ -81,6 +81,35 @@ bool transposed_conv(const Conv2dShape& s, Isa) {
 bool hwc_in_place(const Conv2dShape& s, Isa) { return s.cg() >= gemm::NR && s.cg() % gemm::NR == 0; }
 bool hwc_gemm(const Conv2dShape& s, Isa) { return s.cg() >= gemm::NR; }
 
+// Serving (pyconvnet.InferenceModel, infer/serving_conv.cpp runs these with its own drivers):
+// undilated, padding narrower than the kernel, the shapes these were measured on.
+bool plain_geometry(const Conv2dShape& s) {
+  return s.dh == 1 && s.dw == 1 && s.pt < s.kh && s.pb < s.kh && s.pl < s.kw && s.pr < s.kw;
+}
+
+// Strided layers on 2-3 input channels (a ResNet's 7x7 stride-2 stem): the direct path
+// measured 1.8x (7x7 s2 3->64 at 224, batch 1 and 8) and 1.6-2.4x (3x3 and 5x5 s2) over the
+// im2col GEMM the forward rules pick (their "4+ input channels" was measured at stride 1, and
+// im2col in place cannot run a stride along x).
+bool serve_direct_few_channels(const Conv2dShape& s, Isa) {
+  return plain_geometry(s) && s.groups == 1 && s.c >= 2 && s.c <= 3 && s.sw > 1 &&
+         s.kh * s.kw > 1 && s.oc >= 16;
+}
+
+// 1x1 layers on small maps: the GEMM's 32-column tiles leave 15 of 64 columns empty on a 7x7
+// map and 28 of 224 on 14x14, while the direct kernel's tiles of output positions are split
+// evenly (serving splits them by output-channel panels there). One thread, batch 1:
+// 2048->512 and 512->2048 at 7x7 1.08x and 1.14x, 1024->2048 stride 2 (14 -> 7) 1.38x with
+// the weights in cache; on 14x14 maps with the caches flushed first (as every layer of a
+// served network meets them) 1024->256 and 256->1024 1.08x, but 512->1024 stride 2
+// (28 -> 14) 0.89x, so strided layers go direct only on 8x8 maps and smaller. Whole
+// ResNet-50: 41.4-42.6 ms of CPU time with 7x7 maps direct, 40.1-41.7 ms with 14x14 too.
+bool serve_direct_small_pointwise(const Conv2dShape& s, Isa) {
+  if (s.kh != 1 || s.kw != 1 || s.groups != 1 || s.oc < 16 || !plain_geometry(s)) return false;
+  const bool strided = s.sh != 1 || s.sw != 1;
+  return s.oh * s.ow <= (strided ? 64 : 196);
+}
+
 struct Rule {
   Pass pass;
   Algo algo;
@@ -109,6 +138,14 @@ constexpr Rule kRules[] = {
      "3x3, stride 1, dilation 1, groups 1, and winograd_pays at batch 1 (avx2/avx512 tiers, by channels "
      "and tile use)",
      winograd, "input channels, per point of the transformed tile"},
+    {Pass::serve_fp32, Algo::direct,
+     "2-3 input channels, stride above 1 along x, kernel larger than 1x1, 16+ output channels, groups 1, "
+     "no dilation, padding narrower than the kernel",
+     serve_direct_few_channels, kTapsKKC},
+    {Pass::serve_fp32, Algo::direct,
+     "1x1, groups 1, 16+ output channels, at most 196 outputs per channel (64 when strided), padding "
+     "narrower than the kernel",
+     serve_direct_small_pointwise, kTapsKKC},
     {Pass::serve_bf16, Algo::winograd, "as serve_fp32", winograd,
      "input channels, per point of the transformed tile"},
     {Pass::serve_bf16, Algo::bf16_dot,
