@@ -19,6 +19,10 @@ void register_softmax(py::module_& m);
 void register_optim(py::module_& m);
 void register_infer(py::module_& m);
 void register_winograd(py::module_& m);
+void register_lrn(py::module_& m);
+void register_shuffle(py::module_& m);
+void register_hard_activation(py::module_& m);
+void register_global_max_pool(py::module_& m);
 }  // namespace pcn::bind
 
 PYBIND11_MODULE(_C, m) {
@@ -39,4 +43,8 @@ PYBIND11_MODULE(_C, m) {
   pcn::bind::register_optim(m);
   pcn::bind::register_infer(m);
   pcn::bind::register_winograd(m);
+  pcn::bind::register_lrn(m);
+  pcn::bind::register_shuffle(m);
+  pcn::bind::register_hard_activation(m);
+  pcn::bind::register_global_max_pool(m);
 }

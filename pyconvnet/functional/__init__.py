@@ -6,10 +6,15 @@ from .dropout import dropout
 from .linear import linear
 from .pool import avg_pool2d, global_avg_pool2d, lp_pool2d, max_pool2d
 from .softmax import cross_entropy, log_softmax, softmax
+from .global_max_pool import global_max_pool2d
+from .hard_activation import hardswish, hardtanh, relu6
+from .lrn import local_response_norm
+from .shuffle import channel_shuffle
 
 __all__ = [
     "conv2d", "linear",
     "max_pool2d", "avg_pool2d", "lp_pool2d", "global_avg_pool2d",
     "relu", "leaky_relu", "sigmoid", "tanh", "elu",
     "dropout", "softmax", "log_softmax", "cross_entropy",
+    "global_max_pool2d", "hardtanh", "relu6", "hardswish", "local_response_norm", "channel_shuffle",
 ]

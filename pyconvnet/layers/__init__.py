@@ -12,6 +12,14 @@ from .linear import Linear
 from .norm import BatchNorm2d
 from .pool import AvgPool2d, GlobalAvgPool2d, LPPool2d, MaxPool2d
 from .shape import Flatten
+from .affine import ChannelAffine
+from .global_max_pool import GlobalMaxPool2d
+from .hard_activation import Hardswish, Hardtanh, ReLU6
+from .identity import Identity
+from .lrn import LocalResponseNorm
+from .pad import ConstantPad2d
+from .reshape import Permute, Reshape
+from .shuffle import ChannelShuffle
 
 LAYER_REGISTRY = {
     cls.__name__: cls
@@ -19,6 +27,8 @@ LAYER_REGISTRY = {
         Conv2d, MaxPool2d, AvgPool2d, LPPool2d, GlobalAvgPool2d,
         ReLU, LeakyReLU, Sigmoid, Tanh, ELU, Softmax,
         Dropout, Flatten, Linear, BatchNorm2d,
+        LocalResponseNorm, ReLU6, Hardtanh, Hardswish, ChannelShuffle, GlobalMaxPool2d, Identity,
+        ChannelAffine, ConstantPad2d, Reshape, Permute,
     )
 }
 
