@@ -19,6 +19,7 @@ void register_softmax(py::module_& m);
 void register_optim(py::module_& m);
 void register_infer(py::module_& m);
 void register_winograd(py::module_& m);
+void register_merge(py::module_& m);
 void register_lrn(py::module_& m);
 void register_shuffle(py::module_& m);
 void register_hard_activation(py::module_& m);
@@ -43,6 +44,7 @@ PYBIND11_MODULE(_C, m) {
   pcn::bind::register_optim(m);
   pcn::bind::register_infer(m);
   pcn::bind::register_winograd(m);
+  pcn::bind::register_merge(m);
   pcn::bind::register_lrn(m);
   pcn::bind::register_shuffle(m);
   pcn::bind::register_hard_activation(m);
