@@ -360,7 +360,8 @@ def load_model(source, initializers=None):
         ctx.node = node
         present = [a for a in args if a is not None]
         if op.fold is not None and all(isinstance(a, np.ndarray) for a in present):
-            results = op.fold(ctx, node, args, attrs)
+            results = [r if r is None or isinstance(r, Sym) else np.asarray(r)
+                       for r in op.fold(ctx, node, args, attrs)]
         elif op.convert is not None:
             if not present:
                 raise malformed(node, "no inputs")
