@@ -433,11 +433,13 @@ def convert_gemm(ctx, node, inputs, attrs):
         raise malformed(node, f"input 'A' of shape {a.shape} must be 2-D")
     if attrs.get("transA", 0):
         raise unsupported(node, "transA=1 (the batch would move)")
-    bmat = floats(node, inputs[1], "input 'B'").astype(np.float64)
+    bmat = floats(node, inputs[1], "input 'B'")
     if bmat.ndim != 2:
         raise malformed(node, f"input 'B' of shape {bmat.shape} must be 2-D")
     weight = bmat if attrs.get("transB", 0) else bmat.T  # (out, in)
-    weight = weight * float(attrs.get("alpha", 1.0))
+    alpha = float(attrs.get("alpha", 1.0))
+    if alpha != 1.0:
+        weight = weight * np.float32(alpha)
     if weight.shape[1] != a.shape[1]:
         raise malformed(node, f"B of shape {bmat.shape} does not fit A of shape {a.shape}")
     c = opt(inputs, 2)
@@ -460,7 +462,7 @@ def convert_matmul(ctx, node, inputs, attrs):
         raise unsupported(node, f"shapes {a.shape} x {bmat.shape}: only (N, K) x (K, M) with a constant B")
     if bmat.shape[0] != a.shape[1]:
         raise malformed(node, f"B of shape {bmat.shape} does not fit A of shape {a.shape}")
-    return [ctx.linear(node, a, bmat.T.astype(np.float64), None)]
+    return [ctx.linear(node, a, bmat.T, None)]
 
 
 def _simple(make):
@@ -522,8 +524,18 @@ def convert_max_pool(ctx, node, inputs, attrs):
 def convert_avg_pool(ctx, node, inputs, attrs):
     x, kernel, strides, ceil_mode, (t, l, b, r), want = _pool_common(ctx, node, inputs, attrs)
     include = bool(attrs.get("count_include_pad", 0))
-    if t == b and l == r and 2 * t <= kernel[0] and 2 * l <= kernel[1]:
+    fits = 2 * t <= kernel[0] and 2 * l <= kernel[1]
+    covers = kernel[0] - t >= x.shape[2] and kernel[1] - l >= x.shape[3]
+    if want == [1, 1] and covers and (not include or (t, l, b, r) == (0, 0, 0, 0)):
+        # one window over the whole input (Inception v1's last pool): the mean of each plane
+        layer = L.GlobalAvgPool2d()
+    elif t == b and l == r and fits:
         layer = L.AvgPool2d(kernel, strides, (t, l), ceil_mode, count_include_pad=include)
+    elif not include and fits and b >= t and r >= l:
+        # Extra bottom/right padding that is never counted is what ceil_mode does: the last
+        # window overhangs the input and its divisor counts only the cells inside. Valid when
+        # the output sizes agree (checked below).
+        layer = L.AvgPool2d(kernel, strides, (t, l), True, count_include_pad=False)
     elif include and not ceil_mode:
         x = ctx.apply(node, L.ConstantPad2d((l, r, t, b), 0.0), x, suffix="pad")
         layer = L.AvgPool2d(kernel, strides, 0, False)
@@ -646,12 +658,11 @@ def convert_flatten(ctx, node, inputs, attrs):
     if not -rank <= axis <= rank:
         raise malformed(node, f"axis={axis} is out of range for rank {rank}")
     axis %= rank + 1
-    if axis == 0:
-        raise unsupported(node, "axis=0 (folds the batch into the features)")
-    if axis == 1:
-        return [ctx.apply(node, L.Flatten(), x)]
-    rest = x.shape[axis:]
-    return [ctx.apply(node, L.Reshape(tuple(x.shape[1:axis]) + (int(np.prod(rest)),)), x)]
+    if axis != 1:
+        # the output is (prod of the dimensions before axis, the rest): anything but axis 1
+        # merges the batch with other dimensions or splits it off
+        raise unsupported(node, f"axis={attrs.get('axis', 1)} (only axis 1 keeps the batch dimension apart)")
+    return [ctx.apply(node, L.Flatten(), x)]
 
 
 def convert_reshape(ctx, node, inputs, attrs):
