@@ -9,6 +9,7 @@ namespace pcn::bind {
 void register_config(py::module_& m);
 void register_gemm(py::module_& m);
 void register_conv(py::module_& m);
+void register_conv_transpose(py::module_& m);
 void register_linear(py::module_& m);
 void register_packed_linear(py::module_& m);
 void register_pool(py::module_& m);
@@ -24,6 +25,7 @@ void register_lrn(py::module_& m);
 void register_shuffle(py::module_& m);
 void register_hard_activation(py::module_& m);
 void register_global_max_pool(py::module_& m);
+void register_upsample(py::module_& m);
 }  // namespace pcn::bind
 
 PYBIND11_MODULE(_C, m) {
@@ -34,6 +36,7 @@ PYBIND11_MODULE(_C, m) {
   pcn::bind::register_config(m);
   pcn::bind::register_gemm(m);
   pcn::bind::register_conv(m);
+  pcn::bind::register_conv_transpose(m);
   pcn::bind::register_linear(m);
   pcn::bind::register_packed_linear(m);
   pcn::bind::register_pool(m);
@@ -49,4 +52,5 @@ PYBIND11_MODULE(_C, m) {
   pcn::bind::register_shuffle(m);
   pcn::bind::register_hard_activation(m);
   pcn::bind::register_global_max_pool(m);
+  pcn::bind::register_upsample(m);
 }

@@ -10,6 +10,11 @@ namespace pcn {
 // checks them and sets oh, ow. The output and the im2col matrix must be allocatable.
 void finish_conv_shape(Conv2dShape& s);
 
+// s holds the input (n, c, h, w), output channels, kernel, stride, padding, output_padding,
+// dilation and groups of a transposed convolution; checks them (PyTorch's rules, including
+// output_padding < max(stride, dilation)) and sets oh, ow.
+void finish_conv_transpose_shape(ConvTranspose2dShape& s);
+
 // Pooling of (n, c, h, w) with window k, stride st and symmetric padding pad (PyTorch's rules:
 // pad at most half the window, the window inside the padded input, a non-empty output).
 // `what` names the input in messages ("x", "input_shape").

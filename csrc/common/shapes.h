@@ -31,6 +31,21 @@ struct Conv2dShape {
   int64_t kdim() const { return cg() * kh * kw; }  // GEMM K per group
 };
 
+// A transposed convolution: input (n, c, h, w), weight (c, oc / groups, kh, kw), output
+// (n, oc, oh, ow) with oh = (h - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1 (PyTorch's rule).
+// It is the input gradient of the convolution with the same weight, stride, padding and
+// dilation; output_padding (oph, opw) adds rows and columns at the bottom and right.
+struct ConvTranspose2dShape {
+  int64_t n, c, h, w;        // input
+  int64_t oc, kh, kw;        // output channels, kernel
+  int64_t sh, sw;            // stride
+  int64_t ph, pw;            // padding (both sides)
+  int64_t oph, opw;          // output_padding (bottom, right)
+  int64_t dh, dw;            // dilation
+  int64_t groups;
+  int64_t oh, ow;            // output
+};
+
 struct Pool2dShape {
   int64_t n, c, h, w;
   int64_t kh, kw, sh, sw, ph, pw;

@@ -7,6 +7,7 @@ rebuilds (with `cls(**layer.get_config())`).
 from .activation import ELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .base import Layer, Parameter
 from .conv import Conv2d
+from .conv_transpose import ConvTranspose2d
 from .dropout import Dropout
 from .linear import Linear
 from .merge import Add, Concat, Multiply
@@ -21,6 +22,7 @@ from .lrn import LocalResponseNorm
 from .pad import ConstantPad2d
 from .reshape import Permute, Reshape
 from .shuffle import ChannelShuffle
+from .upsample import Upsample
 
 LAYER_REGISTRY = {
     cls.__name__: cls
@@ -31,6 +33,7 @@ LAYER_REGISTRY = {
         Add, Concat, Multiply,
         LocalResponseNorm, ReLU6, Hardtanh, Hardswish, ChannelShuffle, GlobalMaxPool2d, Identity,
         ChannelAffine, ConstantPad2d, Reshape, Permute,
+        ConvTranspose2d, Upsample,
     )
 }
 
