@@ -386,3 +386,23 @@ def test_export_rejects_bad_arguments(tmp_path):
         pcn_onnx.export(model, tmp_path / "a.onnx")
     with pytest.raises(TypeError, match="model"):
         pcn_onnx.export(object(), tmp_path / "a.onnx")
+
+
+@pytest.mark.parametrize("upsample", [
+    {"scale_factor": 2, "mode": "nearest"},
+    {"scale_factor": (2, 3), "mode": "bilinear"},
+    {"size": (11, 7), "mode": "bilinear", "align_corners": True},
+    {"size": (12, 15), "mode": "nearest"},
+])
+def test_export_transposed_convolution_and_upsample(tmp_path, upsample):
+    pyconvnet.manual_seed(2)
+    model = pyconvnet.Sequential([
+        L.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1), L.ReLU(),
+        L.ConvTranspose2d(4, 4, 2, groups=2, dilation=2, bias=False), L.Upsample(**upsample),
+    ])
+    x = RNG.normal(size=(2, 3, 4, 3)).astype(np.float32)
+    proto = pcn_onnx.export(model, tmp_path / "t.onnx", input_shape=(3, 4, 3))
+    want = model.predict(x)
+    np.testing.assert_allclose(ort_run(proto, x)[0], want, rtol=0, atol=1e-4 * np.abs(want).max())
+    np.testing.assert_allclose(pcn_onnx.load(tmp_path / "t.onnx").predict(x), want, rtol=0,
+                               atol=1e-5 * np.abs(want).max())

@@ -71,7 +71,10 @@ REAL_MODELS = [
 # Left out, as a batch-first model cannot express them: cases on 1-D tensors (the *_example
 # cases of the activations, Clip, Mul, Sum), Flatten with axis != 1, Squeeze of axis 0, Reshape
 # to a different batch, Shape as a graph output, AveragePool with pads above half the kernel or
-# with uncounted asymmetric pads at stride 1 (same_upper/same_lower).
+# with uncounted asymmetric pads at stride 1 (same_upper/same_lower), ConvTranspose dropping more
+# rows at the end than at the start or growing past its full output (autopad_same, output_shape),
+# and Resize geometries PyTorch's interpolate has no equivalent for (nearest with half-pixel
+# centres at fractional scales or other rounding rules, linear at length-1 outputs).
 NODE_TESTS = [
     # convolution, matrix products
     "test_conv_with_strides_padding", "test_conv_with_strides_no_padding",
@@ -108,6 +111,13 @@ NODE_TESTS = [
     "test_softmax_axis_1", "test_softmax_axis_2", "test_softmax_default_axis", "test_softmax_example",
     "test_softmax_large_number", "test_softmax_negative_axis",
     "test_constant_pad", "test_identity",
+    # transposed convolution and resizing
+    "test_convtranspose", "test_convtranspose_pad", "test_convtranspose_kernel_shape", "test_convtranspose_pads",
+    "test_convtranspose_dilations", "test_convtranspose_group_2",
+    "test_convtranspose_group_2_image_3", "test_resize_upsample_scales_nearest", "test_resize_upsample_scales_linear",
+    "test_resize_upsample_scales_linear_align_corners", "test_resize_downsample_scales_linear",
+    "test_resize_upsample_scales_nearest_axes_2_3",
+    "test_resize_upsample_scales_nearest_axes_3_2", "test_upsample_nearest",
 ]
 
 

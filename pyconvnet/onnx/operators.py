@@ -427,6 +427,145 @@ def convert_conv(ctx, node, inputs, attrs):
     return [y]
 
 
+def convert_conv_transpose(ctx, node, inputs, attrs):
+    x = image_input(node, inputs[0])
+    w = floats(node, inputs[1], "input 'W'")
+    b = opt(inputs, 2)
+    b = None if b is None else floats(node, b, "input 'B'")
+    if w.ndim != 4:
+        raise unsupported(node, f"weight of shape {w.shape}: only 2-D transposed convolution is supported")
+    kernel = tuple(int(k) for k in attrs.get("kernel_shape", w.shape[2:]))
+    if kernel != w.shape[2:]:
+        raise malformed(node, f"kernel_shape {kernel} does not match the weight {w.shape}")
+    strides = pair_attr(node, attrs, "strides", [1, 1])
+    dilations = pair_attr(node, attrs, "dilations", [1, 1])
+    group = int(attrs.get("group", 1))
+    cin, cout = x.shape[1], w.shape[1] * group
+    if group < 1 or w.shape[0] != cin or cin % group:
+        raise malformed(node, f"weight {w.shape} with group={group} does not fit {cin} input channels")
+    if b is not None and b.shape != (cout,):
+        raise malformed(node, f"bias of shape {b.shape} does not match {cout} output channels")
+    opad = list(attrs.get("output_padding", [0, 0]))
+    if len(opad) != 2 or min(opad) < 0:
+        raise unsupported(node, f"output_padding={opad}")
+    full = [strides[i] * (x.shape[2 + i] - 1) + opad[i] + (kernel[i] - 1) * dilations[i] + 1 for i in range(2)]
+    auto = attrs.get("auto_pad", "NOTSET")
+    if "output_shape" in attrs or auto in ("SAME_UPPER", "SAME_LOWER"):
+        out = list(attrs["output_shape"])[-2:] if "output_shape" in attrs else \
+            [x.shape[2 + i] * strides[i] for i in range(2)]
+        pads = []
+        for i in range(2):
+            total = full[i] - out[i]
+            if total < 0:
+                raise unsupported(node, f"output_shape {out} larger than the full output {full}")
+            small = total // 2
+            pads.append((total - small, small) if auto == "SAME_LOWER" else (small, total - small))
+    elif auto == "VALID" or auto == "NOTSET":
+        p = list(attrs.get("pads", [0, 0, 0, 0])) if auto == "NOTSET" else [0, 0, 0, 0]
+        if len(p) != 4 or min(p) < 0:
+            raise unsupported(node, f"pads {p}")
+        pads = [(p[0], p[2]), (p[1], p[3])]
+    else:
+        raise malformed(node, f"unknown auto_pad {auto!r}")
+    # ONNX keeps rows [begin, full - end) of the full result; PyTorch's padding p with
+    # output_padding op keeps [p, full - opad - 2p + op + p): the same with p = begin,
+    # op = opad + begin - end (PyTorch needs 0 <= op < max(stride, dilation)).
+    padding = (pads[0][0], pads[1][0])
+    out_pad = tuple(opad[i] + pads[i][0] - pads[i][1] for i in range(2))
+    if min(out_pad) < 0 or any(out_pad[i] >= max(strides[i], dilations[i]) for i in range(2)):
+        raise unsupported(node, f"pads {pads} with output_padding {opad} (PyTorch's transposed convolution "
+                                "cannot drop more rows at the end than at the start)")
+    layer = L.ConvTranspose2d(cin, cout, kernel, strides, padding, out_pad, group, dilations, bias=b is not None)
+    layer.weight.data[...] = w
+    if b is not None:
+        layer.bias.data[...] = b
+    y = ctx.apply(node, layer, x)
+    check_out_shape(ctx, node, y, [full[i] - pads[i][0] - pads[i][1] for i in range(2)])
+    return [y]
+
+
+def _resize_mode(node, mode, coord, nearest_mode, scales):
+    """(torch mode, align_corners) for ONNX's interpolation settings, or NotImplementedError."""
+    if mode == "nearest":
+        integer_up = scales is not None and all(float(v).is_integer() and v >= 1 for v in scales)
+        if coord == "asymmetric" and nearest_mode == "floor":
+            return "nearest", None
+        # with whole upscale factors the half-pixel centres never tie, so any rounding gives
+        # PyTorch's floor(o / s)
+        if integer_up and coord in ("half_pixel", "pytorch_half_pixel", "asymmetric") and \
+                nearest_mode in ("round_prefer_floor", "round_prefer_ceil", "floor"):
+            return "nearest", None
+        raise unsupported(node, f"nearest resize with coordinate_transformation_mode={coord!r} and "
+                                f"nearest_mode={nearest_mode!r} (PyTorch's nearest is asymmetric/floor)")
+    if mode == "linear":
+        if coord in ("half_pixel", "pytorch_half_pixel"):
+            return "bilinear", False
+        if coord == "align_corners":
+            return "bilinear", True
+        raise unsupported(node, f"linear resize with coordinate_transformation_mode={coord!r}")
+    raise unsupported(node, f"mode={mode!r} (nearest and linear only)")
+
+
+def _resize(ctx, node, x, mode, coord, nearest_mode, scales, sizes):
+    if scales is not None:
+        scales = [float(v) for v in np.asarray(scales).reshape(-1)]
+        if len(scales) != 4 or scales[0] != 1 or scales[1] != 1:
+            raise unsupported(node, f"scales {scales}: only the height and width can be resized")
+        if min(scales[2:]) <= 0 or not all(math.isfinite(v) for v in scales):
+            raise malformed(node, f"scales {scales} must be finite and positive")
+        torch_mode, align = _resize_mode(node, mode, coord, nearest_mode, scales[2:])
+        layer = L.Upsample(scale_factor=tuple(scales[2:]), mode=torch_mode, align_corners=align)
+    else:
+        sizes = [int(v) for v in np.asarray(sizes).reshape(-1)]
+        if len(sizes) != 4 or sizes[1] != x.shape[1]:
+            raise unsupported(node, f"sizes {sizes}: only the height and width can be resized")
+        if min(sizes[2:]) < 1:
+            raise malformed(node, f"sizes {sizes} must be positive")
+        ratios = [sizes[2] / x.shape[2], sizes[3] / x.shape[3]]
+        torch_mode, align = _resize_mode(node, mode, coord, nearest_mode, ratios)
+        layer = L.Upsample(size=tuple(sizes[2:]), mode=torch_mode, align_corners=align)
+    return [ctx.apply(node, layer, x)]
+
+
+def convert_resize(ctx, node, inputs, attrs):
+    x = image_input(node, inputs[0])
+    for name, ok in (("antialias", 0), ("exclude_outside", 0)):
+        if attrs.get(name, ok) != ok:
+            raise unsupported(node, f"{name}={attrs[name]}")
+    if attrs.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+        raise unsupported(node, f"keep_aspect_ratio_policy={attrs['keep_aspect_ratio_policy']!r}")
+    if "axes" in attrs and sorted(a % 4 for a in attrs["axes"]) != [2, 3]:
+        raise unsupported(node, f"axes {attrs['axes']} (only the height and width)")
+    mode = attrs.get("mode", "nearest")
+    if ctx.opset < 11:
+        coord, nearest_mode = "asymmetric", "floor"
+        scales, sizes = const_input(node, opt(inputs, 1), "input 'scales'"), None
+    else:
+        coord = attrs.get("coordinate_transformation_mode", "half_pixel")
+        nearest_mode = attrs.get("nearest_mode", "round_prefer_floor")
+        scales, sizes = opt(inputs, 2), opt(inputs, 3)
+        scales = None if scales is None or np.size(const_input(node, scales, "input 'scales'")) == 0 else scales
+        sizes = None if sizes is None else const_input(node, sizes, "input 'sizes'")
+        if (scales is None) == (sizes is None):
+            raise malformed(node, "give exactly one of scales and sizes")
+    if "axes" in attrs:
+        # scales / sizes list the axes in the order of `axes`: put them in (h, w) order
+        order = np.argsort([a % 4 for a in attrs["axes"]])
+        if scales is not None and np.size(scales) == 2:
+            scales = np.concatenate([[1.0, 1.0], np.asarray(scales, np.float64).reshape(-1)[order]])
+        if sizes is not None and np.size(sizes) == 2:
+            sizes = np.concatenate([[1, x.shape[1]], np.asarray(sizes).reshape(-1)[order]])
+    return _resize(ctx, node, x, mode, coord, nearest_mode, scales, sizes)
+
+
+def convert_upsample(ctx, node, inputs, attrs):
+    x = image_input(node, inputs[0])
+    scales = attrs["scales"] if "scales" in attrs else const_input(node, opt(inputs, 1), "input 'scales'")
+    mode = attrs.get("mode", "nearest")
+    # Upsample is asymmetric: source pixel o / scale
+    return _resize(ctx, node, x, mode, "asymmetric", "floor", scales, None)
+
+
 def convert_gemm(ctx, node, inputs, attrs):
     a = sym_input(node, inputs[0], "input 'A'")
     if len(a.shape) != 2:
@@ -797,6 +936,9 @@ _add, _sub, _mul = _binary(np.add), _binary(np.subtract), _binary(np.multiply)
 
 OPERATORS: dict[str, Operator] = {
     "Conv": Operator(convert=convert_conv),
+    "ConvTranspose": Operator(convert=convert_conv_transpose),
+    "Resize": Operator(convert=convert_resize),
+    "Upsample": Operator(convert=convert_upsample),
     "Gemm": Operator(convert=convert_gemm),
     "MatMul": Operator(fold=_binary(np.matmul), convert=convert_matmul),
     "Relu": Operator(fold=fold_unary(lambda x: np.maximum(x, 0)), convert=_simple(lambda a: L.ReLU())),
@@ -848,6 +990,36 @@ def export_conv(ctx, layer, ins):
         w.append(ctx.const(layer.bias.data, "bias"))
     return ctx.node("Conv", w, kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
                     dilations=list(layer.dilation), group=layer.groups, pads=[top, left, bottom, right])
+
+
+def export_conv_transpose(ctx, layer, ins):
+    w = [ins[0], ctx.const(layer.weight.data, "weight")]
+    if layer.bias is not None:
+        w.append(ctx.const(layer.bias.data, "bias"))
+    (ph, pw), (oh, ow) = layer.padding, layer.output_padding
+    return ctx.node("ConvTranspose", w, kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
+                    dilations=list(layer.dilation), group=layer.groups, pads=[ph, pw, ph, pw],
+                    output_padding=[oh, ow])
+
+
+def export_upsample(ctx, layer, ins):
+    if layer.mode == "nearest":
+        attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    else:
+        attrs = dict(mode="linear", coordinate_transformation_mode="align_corners" if layer.align_corners
+                     else "pytorch_half_pixel")
+    roi = ""
+    if layer.size is not None:
+        n_c = ctx.shape(ins[0])[:2]
+        # the batch entry of sizes must be the batch size itself: take it from the input
+        shape = ctx.node("Shape", [ins[0]])
+        batch = ctx.node("Slice", [shape, ctx.const(np.asarray([0], np.int64), "start"),
+                                   ctx.const(np.asarray([1], np.int64), "end")])
+        rest = ctx.const(np.asarray([n_c[1]] + list(layer.size), np.int64), "sizes")
+        sizes = ctx.node("Concat", [batch, rest], axis=0)
+        return ctx.node("Resize", [ins[0], roi, "", sizes], **attrs)
+    scales = ctx.const(np.asarray([1.0, 1.0] + list(layer.scale_factor), np.float32), "scales")
+    return ctx.node("Resize", [ins[0], roi, scales], **attrs)
 
 
 def export_linear(ctx, layer, ins):
@@ -947,6 +1119,8 @@ def _plain(op, **attrs):
 EXPORTERS: dict[str, Callable] = {
     "Conv2d": export_conv,
     "Linear": export_linear,
+    "ConvTranspose2d": export_conv_transpose,
+    "Upsample": export_upsample,
     "MaxPool2d": export_max_pool,
     "AvgPool2d": export_avg_pool,
     "LPPool2d": export_lp_pool,
