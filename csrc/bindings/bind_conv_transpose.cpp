@@ -26,7 +26,7 @@ ConvTranspose2dShape tconv_shape(const FArray& x, const FArray& w, const py::han
   ConvTranspose2dShape s{};
   s.n = x.shape(0), s.c = x.shape(1), s.h = x.shape(2), s.w = x.shape(3);
   PCN_CHECK(groups >= 1, "groups must be >= 1, got ", groups);
-  s.oc = w.shape(1) * groups, s.kh = w.shape(2), s.kw = w.shape(3);
+  s.oc = checked_mul(w.shape(1), groups, "groups"), s.kh = w.shape(2), s.kw = w.shape(3);
   s.sh = st[0], s.sw = st[1], s.ph = pd[0], s.pw = pd[1];
   s.oph = op[0], s.opw = op[1], s.dh = di[0], s.dw = di[1];
   s.groups = groups;

@@ -92,6 +92,11 @@ void conv_transpose2d_backward(const ConvTranspose2dShape& t, const float* x, co
     if (dw) std::fill(dw, dw + t.c * s.kdim(), 0.0f);
     return;
   }
+  if (dw && output_tiled_by_kernel(t)) {
+    conv_transpose2d_grad_weight_tiled(t, x, dy, dw);
+    dw = nullptr;
+    if (!dx) return;
+  }
   // Rows and columns of dy that no tap reached do not contribute to dx or dw.
   const bool covered = s.h == t.oh && s.w == t.ow;
   AlignedBuffer part(covered ? 0 : static_cast<size_t>(s.n * s.c * s.h * s.w));

@@ -22,4 +22,11 @@ void conv_transpose2d_forward(const ConvTranspose2dShape& t, const float* x, con
 void conv_transpose2d_backward(const ConvTranspose2dShape& t, const float* x, const float* w,
                                const float* dy, float* dx, float* dw, float* db);
 
+// Whether the kernel tiles the output (kernel == stride, no padding, dilation or
+// output_padding), and the weight gradient for that case (conv_transpose2d_tiled.cpp): dw is
+// overwritten; t.n > 0.
+bool output_tiled_by_kernel(const ConvTranspose2dShape& t);
+void conv_transpose2d_grad_weight_tiled(const ConvTranspose2dShape& t, const float* x, const float* dy,
+                                        float* dw);
+
 }  // namespace pcn::conv
