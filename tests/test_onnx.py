@@ -406,3 +406,13 @@ def test_export_transposed_convolution_and_upsample(tmp_path, upsample):
     np.testing.assert_allclose(ort_run(proto, x)[0], want, rtol=0, atol=1e-4 * np.abs(want).max())
     np.testing.assert_allclose(pcn_onnx.load(tmp_path / "t.onnx").predict(x), want, rtol=0,
                                atol=1e-5 * np.abs(want).max())
+
+
+def test_export_lp_pool_where_onnx_agrees(tmp_path):
+    model = pyconvnet.Sequential([L.LPPool2d(2, 2), L.ReLU()])
+    x = RNG.normal(size=(2, 3, 6, 6)).astype(np.float32)
+    proto = pcn_onnx.export(model, tmp_path / "lp.onnx", input_shape=(3, 6, 6))
+    np.testing.assert_allclose(ort_run(proto, x)[0], model.predict(x), rtol=1e-5, atol=1e-6)
+    for bad in (L.LPPool2d(3, 2), L.LPPool2d(2, 3, ceil_mode=True)):
+        with pytest.raises(NotImplementedError, match="LPPool2d"):
+            pcn_onnx.export(pyconvnet.Sequential([bad]), None, input_shape=(3, 7, 7))
