@@ -416,3 +416,20 @@ def test_export_lp_pool_where_onnx_agrees(tmp_path):
     for bad in (L.LPPool2d(3, 2), L.LPPool2d(2, 3, ceil_mode=True)):
         with pytest.raises(NotImplementedError, match="LPPool2d"):
             pcn_onnx.export(pyconvnet.Sequential([bad]), None, input_shape=(3, 7, 7))
+
+
+def test_corrupted_files_raise_only_value_or_not_implemented_error():
+    """Byte flips in a real model file: every outcome is a model, ValueError or
+    NotImplementedError (never another exception or a crash)."""
+    path = onnx.__file__.replace("__init__.py", "backend/test/data/light/light_squeezenet.onnx")
+    with open(path, "rb") as f:
+        data = f.read()
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        b = bytearray(data)
+        for _ in range(int(rng.integers(1, 8))):
+            b[int(rng.integers(len(b)))] = int(rng.integers(256))
+        try:
+            pcn_onnx.load(bytes(b))
+        except (ValueError, NotImplementedError):
+            pass

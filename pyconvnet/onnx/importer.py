@@ -105,7 +105,12 @@ def _attributes(node) -> dict:
             continue
         if a.type == onnx.AttributeProto.SPARSE_TENSOR:
             raise unsupported(node, f"sparse tensor attribute {a.name!r}")
-        v = helper.get_attribute_value(a)
+        try:
+            v = helper.get_attribute_value(a)
+        except Exception as exc:  # an attribute whose type field is corrupt
+            raise malformed(node, f"unreadable attribute {a.name!r}: {exc}") from None
+        if v is None:
+            raise malformed(node, f"attribute {a.name!r} has no value")
         attrs[a.name] = v.decode("utf-8", "replace") if isinstance(v, bytes) else v
     return attrs
 
@@ -120,6 +125,19 @@ def _opset(model) -> int:
     if not MIN_OPSET <= version <= MAX_OPSET:
         raise NotImplementedError(f"opset {version}: pyconvnet imports opsets {MIN_OPSET} to {MAX_OPSET}")
     return version
+
+
+def _check_strings(graph):
+    """Names that are not valid UTF-8 reach Python as bytes: reject them up front."""
+    def bad(v):
+        return not isinstance(v, str)
+
+    for t in list(graph.initializer) + list(graph.input) + list(graph.output):
+        if bad(t.name):
+            raise ValueError(f"a graph name is not valid UTF-8: {t.name!r}")
+    for n in graph.node:
+        if any(bad(v) for v in [n.name, n.op_type, n.domain, *n.input, *n.output]):
+            raise ValueError(f"a name in a node is not valid UTF-8 (node {n.name!r})")
 
 
 def _order(graph, known: set) -> list:
@@ -304,6 +322,17 @@ class ImportContext:
 
 
 # ------------------------------------------------------------------------------ import
+def _run(ctx, op, node, args, attrs):
+    present = [a for a in args if a is not None]
+    if op.fold is not None and all(isinstance(a, np.ndarray) for a in present):
+        return [r if r is None or isinstance(r, Sym) else np.asarray(r) for r in op.fold(ctx, node, args, attrs)]
+    if op.convert is not None:
+        if not present:
+            raise malformed(node, "no inputs")
+        return op.convert(ctx, node, args, attrs)
+    raise unsupported(node, "its inputs must be constants (it is only folded at load)")
+
+
 def load_model(source, initializers=None):
     # every weight of an imported layer is overwritten from the file: skip drawing them
     with _skipping_init():
@@ -319,6 +348,7 @@ def _load(source, initializers):
             if used:
                 raise unsupported(used[0], f"operator domain {imp.domain!r}")
     graph = model.graph
+    _check_strings(graph)
 
     values = {}
     for i, t in enumerate(graph.initializer):
@@ -367,16 +397,11 @@ def _load(source, initializers):
         args = [values[name] if name else None for name in node.input]
         attrs = _attributes(node)
         ctx.node = node
-        present = [a for a in args if a is not None]
-        if op.fold is not None and all(isinstance(a, np.ndarray) for a in present):
-            results = [r if r is None or isinstance(r, Sym) else np.asarray(r)
-                       for r in op.fold(ctx, node, args, attrs)]
-        elif op.convert is not None:
-            if not present:
-                raise malformed(node, "no inputs")
-            results = op.convert(ctx, node, args, attrs)
-        else:
-            raise unsupported(node, "its inputs must be constants (it is only folded at load)")
+        try:
+            results = _run(ctx, op, node, args, attrs)
+        except (TypeError, KeyError, IndexError) as exc:
+            # attributes of the wrong type or count, missing required ones: a malformed file
+            raise malformed(node, f"invalid attributes or inputs ({type(exc).__name__}: {exc})") from None
         for name, value in zip(node.output, results):
             if name:
                 values[name] = value
