@@ -23,6 +23,10 @@ void register_infer(py::module_& m);
 void register_winograd(py::module_& m);
 void register_ops(py::module_& m);
 void register_merge(py::module_& m);
+void register_lrn(py::module_& m);
+void register_shuffle(py::module_& m);
+void register_hard_activation(py::module_& m);
+void register_global_max_pool(py::module_& m);
 void register_upsample(py::module_& m);
 }  // namespace pcn::bind
 
@@ -49,5 +53,9 @@ PYBIND11_MODULE(_C, m) {
   pcn::bind::register_winograd(m);
   pcn::bind::register_ops(m);
   pcn::bind::register_merge(m);
+  pcn::bind::register_lrn(m);
+  pcn::bind::register_shuffle(m);
+  pcn::bind::register_hard_activation(m);
+  pcn::bind::register_global_max_pool(m);
   pcn::bind::register_upsample(m);
 }
