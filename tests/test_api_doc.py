@@ -16,7 +16,7 @@ MODULES = [
     "pyconvnet", "pyconvnet.functional", "pyconvnet.layers", "pyconvnet.losses", "pyconvnet.optim",
     "pyconvnet.model", "pyconvnet.model.callbacks", "pyconvnet.init", "pyconvnet.io",
     "pyconvnet.augment", "pyconvnet.datasets", "pyconvnet.visualize", "pyconvnet.inference",
-    "pyconvnet.data", "pyconvnet.optim.lr_scheduler",
+    "pyconvnet.data", "pyconvnet.optim.lr_scheduler", "pyconvnet.metrics",
 ]
 # A code span that looks like a signature: a (dotted) name, parentheses, nothing after them.
 SPAN = re.compile(r"`([^`\n]+)`")
