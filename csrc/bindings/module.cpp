@@ -19,6 +19,7 @@ void register_softmax(py::module_& m);
 void register_optim(py::module_& m);
 void register_infer(py::module_& m);
 void register_winograd(py::module_& m);
+void register_merge(py::module_& m);
 }  // namespace pcn::bind
 
 PYBIND11_MODULE(_C, m) {
@@ -39,4 +40,5 @@ PYBIND11_MODULE(_C, m) {
   pcn::bind::register_optim(m);
   pcn::bind::register_infer(m);
   pcn::bind::register_winograd(m);
+  pcn::bind::register_merge(m);
 }

@@ -9,6 +9,7 @@ from .base import Layer, Parameter
 from .conv import Conv2d
 from .dropout import Dropout
 from .linear import Linear
+from .merge import Add, Concat, Multiply
 from .norm import BatchNorm2d
 from .pool import AvgPool2d, GlobalAvgPool2d, LPPool2d, MaxPool2d
 from .shape import Flatten
@@ -19,6 +20,7 @@ LAYER_REGISTRY = {
         Conv2d, MaxPool2d, AvgPool2d, LPPool2d, GlobalAvgPool2d,
         ReLU, LeakyReLU, Sigmoid, Tanh, ELU, Softmax,
         Dropout, Flatten, Linear, BatchNorm2d,
+        Add, Concat, Multiply,
     )
 }
 

@@ -8,15 +8,21 @@ A layer is its configuration, its `Parameter`s, and three methods:
   (only references to arrays the computation produced anyway, never copies).
 - `backward(grad_y)`: the gradient with respect to the input of the last `forward`; the
   gradients of the parameters are *added* to `Parameter.grad`.
+
+Calling a layer on an array runs `forward`; calling it on graph nodes (`layers/node.py`)
+records the call for a `Model`. Every layer takes an optional keyword `name=` (handled here,
+so layer constructors need not know about it).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from .._validate import as_float_array
+from .node import Node, check_name, is_node_arg
 
 __all__ = ["Parameter", "Layer"]
 
@@ -53,16 +59,66 @@ class Parameter:
         return f"Parameter(shape={self.data.shape}{flag})"
 
 
-class Layer:
-    """Base class of every layer. Layers start in training mode."""
+def _accept_name(init):
+    """Wrap a layer constructor so that it also takes the keyword `name=` (set after it ran)."""
 
-    def __init__(self):
+    @functools.wraps(init)
+    def __init__(self, *args, name=None, **kwargs):
+        init(self, *args, **kwargs)
+        self.name = check_name(name)
+
+    __init__._accepts_name = True
+    return __init__
+
+
+class Layer:
+    """Base class of every layer. Layers start in training mode.
+
+    `name` (None unless given) names the layer in a Model: its state_dict keys, summary rows
+    and architecture entries; a Model gives unnamed layers unique names of its own.
+    """
+
+    # True for layers called on a list of inputs (the merge layers).
+    _takes_list = False
+
+    def __init__(self, name=None):
         self.training = True
         self._cache = None
+        self.name = check_name(name)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not getattr(init, "_accepts_name", False):
+            cls.__init__ = _accept_name(init)
 
     # ----------------------------------------------------------------- running
     def __call__(self, x):
+        if is_node_arg(x):
+            return self._call_on_nodes(x)
         return self.forward(x)
+
+    def _label(self) -> str:
+        return type(self).__name__ + (f" {self.name!r}" if getattr(self, "name", None) else "")
+
+    def _call_on_nodes(self, x) -> Node:
+        """Record a call on graph nodes; the output shape is computed (and checked) now."""
+        if self._takes_list:
+            if isinstance(x, Node):
+                raise TypeError(f"{self._label()} takes a list of nodes, got one node")
+            parents = list(x)
+            shape_in = [(None,) + p.shape for p in parents]
+        else:
+            if not isinstance(x, Node):
+                raise TypeError(f"{self._label()} takes one node, got a list of {len(x)}")
+            parents = [x]
+            shape_in = (None,) + x.shape
+        try:
+            out = tuple(self.output_shape(shape_in))
+        except ValueError as exc:
+            shapes = ", ".join(str(p.shape) for p in parents)
+            raise ValueError(f"{self._label()} cannot take input of per-sample shape {shapes}: {exc}") from None
+        return Node(self, parents, out[1:])
 
     def forward(self, x):  # pragma: no cover - abstract
         raise NotImplementedError

@@ -1,8 +1,9 @@
-"""The training loop behind `Sequential.fit`.
+"""The training loop behind `Model.fit` (and so `Sequential.fit`).
 
-Per step: gather the batch into a preallocated buffer, optional augmentation, zero the grads,
-forward, loss, backward (no input gradient for the first layer), optimiser step, callbacks.
-Everything that can be checked once is checked before the first step.
+Per step: gather the batch into preallocated buffers, optional augmentation, zero the grads,
+forward, loss (a weighted sum over the outputs of a multi-output model), backward (no input
+gradient for the inputs), optimiser step, callbacks. Everything that can be checked once is
+checked before the first step.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import numpy as np
 
 from .._validate import as_float_array, as_int
 from ..init import default_generator
-from ..losses import CrossEntropyLoss, Loss, as_class_labels
 from ..optim import Adam
 from ..optim.base import Optimizer
 from .callbacks import CallbackList
+from .outputs import as_targets, per_output, resolve_loss_weights, resolve_losses
 
 __all__ = ["fit"]
 
@@ -56,23 +57,6 @@ class _SigintGuard:
         return False
 
 
-def _as_targets(y, loss):
-    arr = y if isinstance(y, np.ndarray) else np.asarray(y)
-    if isinstance(loss, CrossEntropyLoss) or arr.dtype.kind in "iu":
-        return as_class_labels(arr, "y")
-    return as_float_array(arr, "y")
-
-
-def _resolve_loss(loss):
-    if loss is None:
-        return CrossEntropyLoss()
-    if isinstance(loss, type) and issubclass(loss, Loss):
-        return loss()
-    if not isinstance(loss, Loss):
-        raise TypeError(f"loss must be a pyconvnet.losses loss (e.g. CrossEntropyLoss()), got {type(loss).__name__}")
-    return loss
-
-
 def _resolve_optimizer(model, optimizer, params):
     if optimizer is None:
         prev = model.optimizer
@@ -86,49 +70,63 @@ def _resolve_optimizer(model, optimizer, params):
 
 
 def fit(model, x, y, epochs, batch_size=32, optimizer=None, loss=None, validation_data=None, augment=None,
-        callbacks=(), shuffle=True, seed=None, verbose=1):
+        callbacks=(), shuffle=True, seed=None, verbose=1, loss_weights=None):
     # ------------------------------------------------------------ checks, once
-    x = as_float_array(x, "x")
-    if x.ndim < 2:
-        raise ValueError(f"x must have a batch dimension, got shape {x.shape}")
+    xs = model._as_inputs(x)
+    if xs[0].ndim < 2:
+        raise ValueError(f"x must have a batch dimension, got shape {xs[0].shape}")
     epochs = as_int(epochs, "epochs", 1)
     batch_size = as_int(batch_size, "batch_size", 1)
     verbose = int(verbose) if isinstance(verbose, (bool, np.bool_)) else as_int(verbose, "verbose", 0)
-    loss = _resolve_loss(loss)
-    y = _as_targets(y, loss)
-    n = x.shape[0]
-    if y.shape[:1] != (n,):
-        raise ValueError(f"x and y must hold the same number of samples, got x {x.shape} and y {y.shape}")
+    names = model.output_names
+    several = len(names) > 1
+    losses = resolve_losses(loss, names)
+    weights = resolve_loss_weights(loss_weights, names)
+    labels = [f"y[{k!r}]" for k in names] if several else ["y"]
+    ys = [as_targets(v, lk, what) for v, lk, what in zip(per_output(y, names, "y") if several else [y], losses, labels)]
+    n = xs[0].shape[0]
+    for yk, what in zip(ys, labels):
+        if yk.shape[:1] != (n,):
+            raise ValueError(f"x and {what} must hold the same number of samples, got x {xs[0].shape} and {what} {yk.shape}")
     if n == 0:
         raise ValueError("fit needs at least one training sample")
     if augment is not None and not callable(augment):
         raise TypeError(f"augment must be a callable augment(x_batch, rng) -> x_batch, got {type(augment).__name__}")
-    out_shape = model.output_shape((None,) + x.shape[1:])  # ValueError naming the layer if x does not fit
-    classes = y.dtype == np.int64 and y.ndim == 1
-    if classes and len(out_shape) == 2 and out_shape[1] is not None:
-        lo, hi = int(y.min()), int(y.max())
-        if lo < 0 or hi >= out_shape[1]:
-            bad = lo if lo < 0 else hi
-            raise ValueError(f"y holds class index {bad}, outside [0, {out_shape[1]}) for a model with "
-                             f"{out_shape[1]} outputs")
+    if augment is not None and len(xs) > 1:
+        raise ValueError("augment transforms one input batch; this model has several inputs")
+    # ValueError naming the layer if x does not fit
+    out_shapes = model._graph().shapes([a.shape[1:] for a in xs])
+    out_shapes = [out_shapes[r] for r in model._graph().outputs]
+    classes = [yk.dtype == np.int64 and yk.ndim == 1 for yk in ys]
+    acc_keys = [f"{k}_accuracy" for k in names] if several else ["accuracy"]
+    for yk, cls, shape in zip(ys, classes, out_shapes):
+        if cls and shape is not None and len(shape) == 2 and shape[1] is not None:
+            lo, hi = int(yk.min()), int(yk.max())
+            if lo < 0 or hi >= shape[1]:
+                bad = lo if lo < 0 else hi
+                raise ValueError(f"y holds class index {bad}, outside [0, {shape[1]}) for a model with "
+                                 f"{shape[1]} outputs")
     val = None
     if validation_data is not None:
         try:
             vx, vy = validation_data
         except (TypeError, ValueError):
             raise ValueError("validation_data must be a pair (x_val, y_val)") from None
-        vx = as_float_array(vx, "validation_data x")
-        vy = _as_targets(vy, loss)
-        if vy.shape[:1] != vx.shape[:1]:
-            raise ValueError(f"validation_data x and y must hold the same number of samples, "
-                             f"got {vx.shape[0]} and {vy.shape[0]}")
-        val = (vx, vy)
+        vxs = model._as_inputs(vx, "validation_data x")
+        vys = [as_targets(v, lk, "validation_data " + what)
+               for v, lk, what in zip(per_output(vy, names, "validation_data y") if several else [vy], losses, labels)]
+        for vyk in vys:
+            if vyk.shape[:1] != vxs[0].shape[:1]:
+                raise ValueError(f"validation_data x and y must hold the same number of samples, "
+                                 f"got {vxs[0].shape[0]} and {vyk.shape[0]}")
+        val = (vxs if len(vxs) > 1 else vxs[0], vys if several else vys[0])
 
     params = model.params()
     optimizer = _resolve_optimizer(model, optimizer, params)
     model.optimizer = optimizer
-    model.loss = loss
-    model.input_shape = tuple(x.shape[1:])
+    model.loss = losses if several else losses[0]
+    model._loss_weights = weights
+    model._note_inputs(xs)
 
     # ----------------------------------------------------------------- seeds
     if seed is None:
@@ -147,8 +145,8 @@ def fit(model, x, y, epochs, batch_size=32, optimizer=None, loss=None, validatio
     history = cbl.history
 
     if shuffle:
-        xbuf = np.empty((min(batch_size, n),) + x.shape[1:], np.float32)
-        ybuf = np.empty((min(batch_size, n),) + y.shape[1:], y.dtype)
+        xbufs = [np.empty((min(batch_size, n),) + a.shape[1:], np.float32) for a in xs]
+        ybufs = [np.empty((min(batch_size, n),) + yk.shape[1:], yk.dtype) for yk in ys]
     was_training = model.training
     model.train()
     model.stop_training = False
@@ -163,7 +161,8 @@ def fit(model, x, y, epochs, batch_size=32, optimizer=None, loss=None, validatio
                 cbl.on_epoch_begin(epoch)
                 order = rng.permutation(n) if shuffle else None
                 loss_sum = 0.0
-                correct = 0
+                out_sums = [0.0] * len(ys)
+                correct = [0] * len(ys)
                 seen = 0
                 for step in range(steps):
                     b0 = step * batch_size
@@ -171,30 +170,42 @@ def fit(model, x, y, epochs, batch_size=32, optimizer=None, loss=None, validatio
                     m = b1 - b0
                     if shuffle:
                         idx = order[b0:b1]
-                        xb = np.take(x, idx, axis=0, out=xbuf[:m], mode="clip")
-                        yb = np.take(y, idx, axis=0, out=ybuf[:m], mode="clip")
+                        xbs = [np.take(a, idx, axis=0, out=buf[:m], mode="clip") for a, buf in zip(xs, xbufs)]
+                        ybs = [np.take(yk, idx, axis=0, out=buf[:m], mode="clip") for yk, buf in zip(ys, ybufs)]
                     else:
-                        xb = x[b0:b1]
-                        yb = y[b0:b1]
+                        xbs = [a[b0:b1] for a in xs]
+                        ybs = [yk[b0:b1] for yk in ys]
                     if augment is not None:
-                        xa = as_float_array(augment(xb, rng), "augment(x_batch, rng) result")
-                        if xa.shape != xb.shape:
-                            raise ValueError(f"augment must return a batch of shape {xb.shape}, got {xa.shape}")
-                        xb = xa
+                        xa = as_float_array(augment(xbs[0], rng), "augment(x_batch, rng) result")
+                        if xa.shape != xbs[0].shape:
+                            raise ValueError(f"augment must return a batch of shape {xbs[0].shape}, got {xa.shape}")
+                        xbs = [xa]
                     cbl.on_train_batch_begin(step)
                     for p in params:
                         p.grad.fill(0.0)
-                    out = model.forward(xb)
-                    value = loss.forward(out, yb)
-                    backward(loss.backward(), need_input_grad=False)
+                    outs = model.forward(xbs if len(xbs) > 1 else xbs[0])
+                    if not several:
+                        outs = [outs]
+                    value = 0.0
+                    grads = []
+                    for k, (out, yb, lk, w) in enumerate(zip(outs, ybs, losses, weights)):
+                        vk = lk.forward(out, yb)
+                        gk = lk.backward()
+                        out_sums[k] += vk * m
+                        value += vk if w == 1.0 else w * vk
+                        grads.append(gk if w == 1.0 else gk * np.float32(w))
+                    backward(grads if several else grads[0], need_input_grad=False)
                     optimizer.step()
                     # the step is complete: from here on an interrupt keeps these weights
                     seen += m
                     loss_sum += value * m
                     logs = {"loss": loss_sum / seen}
-                    if classes and out.ndim == 2:
-                        correct += int(np.count_nonzero(out.argmax(axis=1) == yb))
-                        logs["accuracy"] = correct / seen
+                    for k, (out, yb) in enumerate(zip(outs, ybs)):
+                        if several:
+                            logs[f"{names[k]}_loss"] = out_sums[k] / seen
+                        if classes[k] and out.ndim == 2:
+                            correct[k] += int(np.count_nonzero(out.argmax(axis=1) == yb))
+                            logs[acc_keys[k]] = correct[k] / seen
                     logs["size"] = m
                     cbl.on_train_batch_end(step, logs)
                     if model.stop_training or guard.requested:
@@ -203,10 +214,14 @@ def fit(model, x, y, epochs, batch_size=32, optimizer=None, loss=None, validatio
                     interrupted = True
                     break
                 epoch_logs = {"loss": loss_sum / seen}
-                if classes:
-                    epoch_logs["accuracy"] = correct / seen
+                for k in range(len(ys)):
+                    if several:
+                        epoch_logs[f"{names[k]}_loss"] = out_sums[k] / seen
+                    if classes[k]:
+                        epoch_logs[acc_keys[k]] = correct[k] / seen
                 if val is not None:
-                    for k, v in model.evaluate(val[0], val[1], batch_size=max(256, batch_size), loss=loss).items():
+                    for k, v in model.evaluate(val[0], val[1], batch_size=max(256, batch_size),
+                                               loss=model.loss).items():
                         epoch_logs["val_" + k] = v
                 final_logs = epoch_logs
                 cbl.on_epoch_end(epoch, epoch_logs)
