@@ -112,3 +112,89 @@ class BatchSource:
 
     def close(self):
         self._close_it()
+
+
+class ArrayBatches:
+    """fit's batches of arrays in memory: `(inputs, targets, weights)` per step, shuffled by
+    `rng` each epoch and gathered into buffers allocated once."""
+
+    def __init__(self, xs, ys, w, batch_size, shuffle, rng):
+        self.xs, self.ys, self.w = xs, ys, w
+        self.n = xs[0].shape[0]
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.rng = rng
+        if shuffle:
+            b = min(batch_size, self.n)
+            self._xbufs = [np.empty((b,) + a.shape[1:], np.float32) for a in xs]
+            self._ybufs = [np.empty((b,) + yk.shape[1:], yk.dtype) for yk in ys]
+            self._wbuf = None if w is None else np.empty(b, np.float32)
+
+    def steps_hint(self):
+        return -(-self.n // self.batch_size)
+
+    def epoch(self):
+        n, bs = self.n, self.batch_size
+        order = self.rng.permutation(n) if self.shuffle else None
+        for b0 in range(0, n, bs):
+            b1 = min(n, b0 + bs)
+            m = b1 - b0
+            if self.shuffle:
+                idx = order[b0:b1]
+                xbs = [np.take(a, idx, axis=0, out=buf[:m], mode="clip") for a, buf in zip(self.xs, self._xbufs)]
+                ybs = [np.take(yk, idx, axis=0, out=buf[:m], mode="clip") for yk, buf in zip(self.ys, self._ybufs)]
+                wb = None if self.w is None else np.take(self.w, idx, out=self._wbuf[:m], mode="clip")
+            else:
+                xbs = [a[b0:b1] for a in self.xs]
+                ybs = [yk[b0:b1] for yk in self.ys]
+                wb = None if self.w is None else self.w[b0:b1]
+            yield xbs, ybs, wb
+
+    def close(self):
+        pass
+
+
+class SourceBatches:
+    """fit's batches from a BatchSource, each converted by `convert(raw) -> (inputs, targets, weights)`."""
+
+    def __init__(self, source, convert):
+        self.source = source
+        self.convert = convert
+
+    def steps_hint(self):
+        return self.source.steps_hint()
+
+    def epoch(self):
+        self.source.begin_epoch()
+        while True:
+            raw = self.source.next()
+            if raw is None:
+                return
+            yield self.convert(raw)
+
+    def close(self):
+        self.source.close()
+
+
+def predict_batches(model, x, steps=None):
+    """`model.predict` over an iterable of batches: the outputs concatenated in order."""
+    source = BatchSource(x, steps, "x")
+    parts = None
+    source.begin_epoch()
+    try:
+        while True:
+            raw = source.next()
+            if raw is None:
+                break
+            xb, _, _ = split_batch(raw, "batch of x", need_y=False)
+            outs = model._infer_list(model._as_inputs(xb, "x batch"))
+            if parts is None:
+                parts = [[] for _ in outs]
+            for p, o in zip(parts, outs):
+                p.append(o)
+    finally:
+        source.close()
+    if parts is None:
+        raise ValueError("predict got no batches from x")
+    outs = [np.concatenate(p) if len(p) > 1 else p[0] for p in parts]
+    return outs[0] if model._graph().single_output else outs

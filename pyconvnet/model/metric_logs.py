@@ -16,7 +16,7 @@ import numpy as np
 
 from ..metrics.classification import accuracy, top_k_accuracy
 
-__all__ = ["resolve_metrics", "MetricTotals"]
+__all__ = ["resolve_metrics", "metric_totals", "MetricTotals"]
 
 _TOP_K = re.compile(r"^top_(\d+)_accuracy$")
 
@@ -33,22 +33,31 @@ def _named(name):
                      "or a callable f(y_true, y_pred) -> float")
 
 
-def resolve_metrics(metrics, classes: bool):
-    """[(name, fn)]. None: accuracy for integer class labels, else nothing."""
+def _as_list(metrics):
     if metrics is None:
-        return [("accuracy", accuracy)] if classes else []
+        return None
     if isinstance(metrics, str) or callable(metrics):
-        metrics = [metrics]
+        return [metrics]
+    try:
+        return list(metrics)
+    except TypeError:
+        raise TypeError(f"metrics must be a list of metric names or callables, got {type(metrics).__name__}") from None
+
+
+def resolve_metrics(metrics, classify: bool):
+    """[(name, fn)] for one output. None: accuracy when the output classifies (integer labels,
+    (N, C) scores); else named metrics only when it classifies, callables always."""
+    metrics = _as_list(metrics)
+    if metrics is None:
+        return [("accuracy", accuracy)] if classify else []
     out = []
     for m in metrics:
         if isinstance(m, str):
             fn = _named(m)
-            if not classes:
-                raise ValueError(f"metric {m!r} needs integer class labels as targets")
-            out.append((m, fn))
+            if classify:
+                out.append((m, fn))
         elif callable(m):
-            name = getattr(m, "__name__", None) or type(m).__name__
-            out.append((name, m))
+            out.append((getattr(m, "__name__", None) or type(m).__name__, m))
         else:
             raise TypeError(f"metrics must hold metric names or callables, got {type(m).__name__} ({m!r})")
     names = [n for n, _ in out]
@@ -56,6 +65,16 @@ def resolve_metrics(metrics, classes: bool):
     if dup:
         raise ValueError(f"metrics {dup} are given twice")
     return out
+
+
+def metric_totals(metrics, names, classify):
+    """One MetricTotals per output (keys prefixed by the output name when there are several)."""
+    listed = _as_list(metrics) or []
+    if any(isinstance(m, str) for m in listed) and not any(classify):
+        raise ValueError("metrics such as 'accuracy' need integer class labels y and (N, C) model outputs")
+    several = len(names) > 1
+    return [MetricTotals(resolve_metrics(metrics, c), prefix=f"{name}_" if several else "")
+            for name, c in zip(names, classify)]
 
 
 class MetricTotals:

@@ -13,7 +13,7 @@ import numpy as np
 
 from .._validate import as_float_array
 
-__all__ = ["class_weight_table", "sample_weights", "weighted_loss"]
+__all__ = ["class_weight_table", "sample_weights", "weighted_value", "weighted_loss"]
 
 
 def class_weight_table(class_weight):
@@ -54,27 +54,31 @@ def sample_weights(y, sample_weight, class_weight, n, what="sample_weight"):
     return lookup[y]
 
 
+def weighted_value(loss, out, y, w) -> float:
+    """sum_i w_i l_i / N without touching the loss's cache (groups of equal weight; any mean
+    loss works unchanged)."""
+    if w is None:
+        return loss.value(out, y)
+    levels, group = np.unique(w, return_inverse=True)
+    if levels.size == 1:
+        return float(levels[0]) * loss.value(out, y)
+    total = 0.0
+    for g, level in enumerate(levels):
+        if level != 0:
+            sel = group == g
+            total += float(level) * int(np.count_nonzero(sel)) * loss.value(out[sel], y[sel])
+    return total / out.shape[0]
+
+
 def weighted_loss(loss, out, y, w):
     """(value, gradient) of the weighted batch loss sum_i w_i l_i / N.
 
-    The gradient of a mean loss has one row per sample, so weighting scales the rows. The
-    value is made of the loss of each group of equally weighted samples, so any mean loss
-    works unchanged; the last forward is over the whole batch, as its backward needs.
+    The gradient of a mean loss has one row per sample, so weighting scales the rows.
     """
     if w is None:
         value = loss.forward(out, y)
         return value, loss.backward()
-    m = out.shape[0]
-    levels, group = np.unique(w, return_inverse=True)
-    if levels.size == 1:
-        value = loss.forward(out, y)
-        return float(levels[0]) * value, loss.backward() * levels[0]
-    total = 0.0
-    for g, level in enumerate(levels):
-        if level == 0:
-            continue
-        sel = group == g
-        total += float(level) * int(np.count_nonzero(sel)) * loss.forward(out[sel], y[sel])
+    value = weighted_value(loss, out, y, w)
     loss.forward(out, y)
     grad = loss.backward()
-    return total / m, grad * w.reshape((m,) + (1,) * (grad.ndim - 1))
+    return value, grad * w.reshape((out.shape[0],) + (1,) * (grad.ndim - 1))
