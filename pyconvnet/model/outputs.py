@@ -14,11 +14,17 @@ from ..losses import CrossEntropyLoss, Loss, as_class_labels
 __all__ = ["per_output", "resolve_loss", "resolve_losses", "as_targets", "resolve_loss_weights"]
 
 
-def per_output(value, names, what, single_ok=False) -> list:
-    """`value` as one entry per output: a list/tuple in output order or a dict by output name.
-    With `single_ok`, a lone value (not a list or dict) is used for every output."""
+_REQUIRED = object()
+
+
+def per_output(value, names, what, single_ok=False, default=_REQUIRED) -> list:
+    """`value` as one entry per output: a list/tuple in output order or a dict by output name
+    (outputs a dict leaves out get `default`, when one is given). With `single_ok`, a lone
+    value (not a list or dict) is used for every output."""
     n = len(names)
     if isinstance(value, dict):
+        if default is not _REQUIRED:
+            value = {k: value.get(k, default) for k in names} | value
         unknown = [k for k in value if k not in names]
         missing = [k for k in names if k not in value]
         if unknown or missing:
@@ -49,7 +55,7 @@ def resolve_losses(loss, names) -> list:
     """One loss object per output (a lone loss serves every output)."""
     if len(names) == 1 and not isinstance(loss, (list, tuple, dict)):
         return [resolve_loss(loss)]
-    return [resolve_loss(v) for v in per_output(loss, names, "loss", single_ok=True)]
+    return [resolve_loss(v) for v in per_output(loss, names, "loss", single_ok=True, default=None)]
 
 
 def as_targets(y, loss, what="y"):
@@ -65,7 +71,7 @@ def resolve_loss_weights(loss_weights, names) -> list:
     if len(names) == 1 and not isinstance(loss_weights, (list, tuple, dict)):
         values = [loss_weights]
     else:
-        values = per_output(loss_weights, names, "loss_weights")
+        values = per_output(loss_weights, names, "loss_weights", default=1.0)
     out = [as_float_scalar(w, "loss_weights") for w in values]
     if not all(np.isfinite(w) and w >= 0 for w in out):
         raise ValueError(f"loss_weights must be finite and >= 0, got {out}")
