@@ -188,7 +188,7 @@ class ProgressBar(Callback):
         self._t0 = time.perf_counter()
         self._last = 0.0
         self._seen = 0
-        self._steps = self.params.get("steps", 0)
+        self._steps = self.params.get("steps")  # None for an iterable of unknown length
         desc = f"Epoch {epoch + 1}/{self.params.get('epochs', '?')}"
         self._desc = desc
         if self._tqdm:
@@ -207,7 +207,7 @@ class ProgressBar(Callback):
         if self.params.get("verbose", 1) != 1:
             return
         now = time.perf_counter()
-        last_step = batch + 1 == self._steps
+        last_step = self._steps is not None and batch + 1 == self._steps
         if self._bar is not None:
             self._bar.update(1)
             if now - self._last >= self.interval or last_step:
@@ -217,10 +217,13 @@ class ProgressBar(Callback):
         if now - self._last < self.interval and not last_step:
             return
         self._last = now
-        width = 24
-        done = int(width * (batch + 1) / max(1, self._steps))
-        bar = "=" * max(0, done - 1) + (">" if done < width else "=") + "." * (width - done)
-        line = f"\r{self._desc} [{bar}] {batch + 1}/{self._steps}  {_fmt_logs(logs)}  {self._rate(now):.0f} img/s"
+        if self._steps is None:  # an iterable of unknown length: a count instead of a bar
+            line = f"\r{self._desc} step {batch + 1}  {_fmt_logs(logs)}  {self._rate(now):.0f} img/s"
+        else:
+            width = 24
+            done = int(width * (batch + 1) / max(1, self._steps))
+            bar = "=" * max(0, done - 1) + (">" if done < width else "=") + "." * (width - done)
+            line = f"\r{self._desc} [{bar}] {batch + 1}/{self._steps}  {_fmt_logs(logs)}  {self._rate(now):.0f} img/s"
         out = self._out()
         out.write(line)
         out.flush()

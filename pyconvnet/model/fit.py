@@ -21,7 +21,7 @@ from ..optim import Adam
 from ..optim.base import Optimizer
 from .batches import ArrayBatches, BatchSource, SourceBatches, is_batch_source, split_batch
 from .callbacks import CallbackList
-from .metric_logs import metric_totals
+from .metric_logs import metric_totals, resolve_metrics
 from .outputs import as_targets, per_output, resolve_loss_weights, resolve_losses
 from .weighting import class_weight_table, sample_weights, weighted_loss
 
@@ -115,6 +115,7 @@ def fit(model, x, y=None, epochs=1, batch_size=32, optimizer=None, loss=None, va
     targets = _Targets(model, losses)
     if augment is not None and not callable(augment):
         raise TypeError(f"augment must be a callable augment(x_batch, rng) -> x_batch, got {type(augment).__name__}")
+    resolve_metrics(metrics, True)  # unknown names and types fail before any work
     cw = class_weight_table(class_weight)
     if cw is not None and several:
         raise ValueError("class_weight is for models with one output; pass sample_weight instead")
