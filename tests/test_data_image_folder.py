@@ -182,3 +182,10 @@ def test_without_pillow_the_error_names_the_extra(folder, monkeypatch):
     monkeypatch.setitem(sys.modules, "PIL", None)
     with pytest.raises(ImportError, match=r"pyconvnet\[image\]"):
         ImageFolder(folder, size=4)
+
+
+def test_a_file_whose_suffix_lies_is_still_read(tmp_path):
+    (tmp_path / "c").mkdir()
+    save_png(_rgb(4, 4, 9), tmp_path / "c" / "really_a_png.jpg")
+    x, _ = ImageFolder(tmp_path)[0]
+    assert np.array_equal(x, _rgb(4, 4, 9).transpose(2, 0, 1) / np.float32(255))
