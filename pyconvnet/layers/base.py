@@ -17,6 +17,7 @@ so layer constructors need not know about it).
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 
 import numpy as np
@@ -67,6 +68,11 @@ def _accept_name(init):
         init(self, *args, **kwargs)
         self.name = check_name(name)
 
+    sig = inspect.signature(init)
+    params = list(sig.parameters.values())
+    at = next((i for i, p in enumerate(params) if p.kind is p.VAR_KEYWORD), len(params))
+    params.insert(at, inspect.Parameter("name", inspect.Parameter.KEYWORD_ONLY, default=None))
+    __init__.__signature__ = sig.replace(parameters=params)
     __init__._accepts_name = True
     return __init__
 
@@ -81,7 +87,7 @@ class Layer:
     # True for layers called on a list of inputs (the merge layers).
     _takes_list = False
 
-    def __init__(self, name=None):
+    def __init__(self, *, name=None):
         self.training = True
         self._cache = None
         self.name = check_name(name)

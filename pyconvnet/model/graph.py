@@ -368,6 +368,9 @@ class Model:
     def _note_inputs(self, xs):
         """Hook for Sequential, which remembers the per-sample shape it was last run on."""
 
+    def _default_input_shapes(self) -> list:
+        return [s for _, s in self._graph().inputs]
+
     def backward(self, grad_y):
         """Backpropagate `grad_y` (the gradient of the loss with respect to the last forward's
         output; a list for several outputs). Adds the parameter gradients into
@@ -633,7 +636,10 @@ class Model:
         dimension included, None = 1; default: one sample of the inputs' shapes)."""
         g = self._graph()
         if input_shape is None:
-            given = [(None,) + tuple(s) for _, s in g.inputs]
+            defaults = self._default_input_shapes()
+            if any(s is None for s in defaults):
+                raise ValueError("the input shape is unknown: pass input_shape")
+            given = [(None,) + tuple(s) for s in defaults]
         else:
             given = [tuple(input_shape)] if g.n_in == 1 else [tuple(s) for s in input_shape]
         shapes = g.shapes([s[1:] for s in given])

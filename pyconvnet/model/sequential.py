@@ -60,6 +60,9 @@ class Sequential(Model):
         if xs[0].ndim >= 2:
             self.input_shape = tuple(xs[0].shape[1:])
 
+    def _default_input_shapes(self) -> list:
+        return [self.input_shape]
+
     # -------------------------------------------------------------- container
     def __len__(self) -> int:
         return len(self.layers)
