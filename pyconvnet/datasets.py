@@ -8,7 +8,8 @@ Nothing here downloads anything. :func:`load_idx` reads files you already have::
     x = x.astype(np.float32)[:, None] / 255                  # NCHW float32 in [0, 1]
     y = y.astype(np.int64)
 
-:func:`make_shapes` generates a small classification + localisation problem in memory.
+:func:`make_shapes` generates a small classification + localisation problem in memory, and
+:func:`make_scenes` a detection + segmentation one (several objects per image).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from ._validate import as_int
 
-__all__ = ["load_idx", "make_shapes", "load_digits", "SHAPE_NAMES"]
+__all__ = ["load_idx", "make_shapes", "make_scenes", "load_digits", "SHAPE_NAMES", "SCENE_CLASSES"]
 
 # IDX type codes (third byte of the magic number) -> big-endian NumPy dtype.
 _IDX_DTYPES = {
@@ -230,6 +231,86 @@ def make_shapes(n, size=32, seed=0, *, channels=1, classes=None, noise=0.05):
 
     boxes = np.stack([cx - r, cy - r, cx + r, cy + r], axis=1) / size
     return images, labels, boxes.astype(np.float32)
+
+
+SCENE_CLASSES = ("background", "square", "circle", "triangle")
+
+
+def _scene_shape(label: int, side: int) -> np.ndarray:
+    """Boolean (side, side) mask of one scene object, sampled at pixel centres; it touches
+    all four edges of its square (square, disc, triangle with its apex up)."""
+    c = (np.arange(side) + 0.5) / side  # pixel centres in (0, 1)
+    u, v = c[None, :], c[:, None]  # u: x to the right, v: y down
+    if label == 1:
+        return np.ones((side, side), bool)
+    if label == 2:
+        return (u - 0.5) ** 2 + (v - 0.5) ** 2 <= 0.25
+    return np.abs(u - 0.5) <= v / 2
+
+
+def make_scenes(n, size=64, max_objects=4, seed=None):
+    """Generate ``n`` scenes of non-overlapping shapes for detection and segmentation.
+
+    Each image holds 1 to ``max_objects`` objects (fewer when the image is too full to place
+    another): squares, discs and triangles (labels 1, 2, 3; :data:`SCENE_CLASSES` names them,
+    0 is the background), each of a random side between ``size // 8`` and ``size // 3`` pixels
+    (at least 5), at a random position. Objects never overlap or touch: a gap of at least one
+    pixel separates their squares. Every object has a random colour with one channel at full
+    strength, over a dark background of a random colour (each channel in [0, 0.35]); Gaussian
+    noise (std 0.05) is added to every pixel and the result clipped to [0, 1]. The colour says
+    nothing about the class: only the shape does. The same ``seed`` gives the same scenes;
+    ``seed=None`` draws fresh ones.
+
+    Returns ``(images, masks, boxes, labels)``:
+    ``images`` float32 ``(n, 3, size, size)`` in [0, 1];
+    ``masks`` int64 ``(n, size, size)``, the label of the object covering each pixel (0 for
+    the background);
+    ``boxes`` a list of ``n`` float32 arrays ``(K_i, 4)`` of ``(x1, y1, x2, y2)`` in pixels, the
+    tight box of each object's pixels (pixel ``(row, col)`` covers ``[col, col + 1] x
+    [row, row + 1]``, so ``x1`` = first column, ``x2`` = last column + 1);
+    ``labels`` a list of ``n`` int64 arrays ``(K_i,)`` with values in 1..3.
+    """
+    n = as_int(n, "n", minimum=0)
+    size = as_int(size, "size", minimum=16)
+    max_objects = as_int(max_objects, "max_objects", minimum=1)
+    if seed is not None:
+        seed = as_int(seed, "seed", minimum=0)
+    rng = np.random.default_rng(seed)
+    lo = max(5, size // 8)
+    hi = max(lo, size // 3)
+    images = np.empty((n, 3, size, size), np.float32)
+    masks = np.zeros((n, size, size), np.int64)
+    all_boxes, all_labels = [], []
+    for i in range(n):
+        images[i] = rng.uniform(0.0, 0.35, size=(3, 1, 1))
+        wanted = int(rng.integers(1, max_objects + 1))
+        placed = []  # (x0, y0, side) of each object's square
+        boxes, labels = [], []
+        for _ in range(wanted):
+            for _attempt in range(30):
+                side = int(rng.integers(lo, hi + 1))
+                x0, y0 = (int(v) for v in rng.integers(0, size - side + 1, size=2))
+                # Squares at least one pixel apart: their masks can never touch.
+                if all(x0 > px + ps or px > x0 + side or y0 > py + ps or py > y0 + side
+                       for px, py, ps in placed):
+                    break
+            else:
+                continue  # no room left for this object
+            placed.append((x0, y0, side))
+            label = int(rng.integers(1, len(SCENE_CLASSES)))
+            shape = _scene_shape(label, side)
+            masks[i, y0:y0 + side, x0:x0 + side][shape] = label
+            colour = rng.uniform(0.3, 1.0, size=3)
+            colour[rng.integers(0, 3)] = 1.0
+            images[i, :, y0:y0 + side, x0:x0 + side][:, shape] = colour[:, None]
+            rows, cols = np.nonzero(shape)
+            boxes.append((x0 + cols.min(), y0 + rows.min(), x0 + cols.max() + 1, y0 + rows.max() + 1))
+            labels.append(label)
+        all_boxes.append(np.array(boxes, np.float32).reshape(-1, 4))
+        all_labels.append(np.array(labels, np.int64))
+    images += rng.normal(0.0, 0.05, size=images.shape).astype(np.float32)
+    np.clip(images, 0.0, 1.0, out=images)
+    return images, masks, all_boxes, all_labels
 
 
 def load_digits():

@@ -7,17 +7,26 @@ import ast
 import importlib
 import inspect
 import pathlib
+import pkgutil
 import re
 
 import pytest
 
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "API.md"
-MODULES = [
-    "pyconvnet", "pyconvnet.functional", "pyconvnet.layers", "pyconvnet.losses", "pyconvnet.optim",
-    "pyconvnet.model", "pyconvnet.model.callbacks", "pyconvnet.init", "pyconvnet.io",
-    "pyconvnet.augment", "pyconvnet.datasets", "pyconvnet.visualize", "pyconvnet.inference",
-    "pyconvnet.data", "pyconvnet.optim.lr_scheduler", "pyconvnet.metrics",
-]
+# Every public module directly under pyconvnet/ (found, not listed, so a new module cannot go
+# undocumented), plus the public submodules users import by their own name.
+NESTED = ("pyconvnet.model.callbacks", "pyconvnet.optim.lr_scheduler")
+
+
+def _modules():
+    import pyconvnet
+
+    top = sorted(f"pyconvnet.{m.name}" for m in pkgutil.iter_modules(pyconvnet.__path__)
+                 if not m.name.startswith("_"))
+    return ["pyconvnet", *top, *NESTED]
+
+
+MODULES = _modules()
 # A code span that looks like a signature: a (dotted) name, parentheses, nothing after them.
 SPAN = re.compile(r"`([^`\n]+)`")
 CALL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\((.*)\)$", re.S)

@@ -190,7 +190,8 @@ def test_crafted_graph_loads_and_runs():
     ({"graph/calls/2/inputs": [1, 7]}, "earlier value"),
     ({"graph/calls/2/inputs": [1, -1]}, "earlier value"),
     ({"graph/calls/2/inputs": [1, True]}, "earlier value"),
-    ({"graph/calls/2/inputs": []}, "non-empty list"),
+    ({"graph/calls/2/inputs": []}, "list of 1 to"),
+    ({"graph/calls/2/inputs": [1] * 5000}, "list of 1 to"),
     ({"graph/outputs": 4}, "outputs"),
     ({"graph/outputs": []}, "outputs"),
     ({"graph/outputs": "3"}, "outputs"),
@@ -224,6 +225,20 @@ def test_malformed_graphs_raise_value_error(changes, match, tmp_path):
     p.write_bytes(data)
     with pytest.raises(ValueError, match=match):
         pyconvnet.load(p)
+
+
+def test_absurd_counts_are_refused_before_building():
+    many = {"format_version": 1, "layers": [{"class": "ReLU", "config": {}}] * 70_000, "input_shape": None}
+    with pytest.raises(ValueError, match="more than the 65536"):
+        io.from_bytes(craft(many))
+    arch = graph_arch()
+    arch["graph"]["calls"] = arch["graph"]["calls"] * 90_000
+    with pytest.raises(ValueError, match="at most 262144 calls"):
+        io.from_bytes(craft(arch, TENSORS))
+    arch = graph_arch()
+    arch["graph"]["inputs"] = [{"name": f"i{k}", "shape": [2]} for k in range(1025)]
+    with pytest.raises(ValueError, match="1 to 1024"):
+        io.from_bytes(craft(arch, TENSORS))
 
 
 def test_a_long_chain_of_calls_loads_without_recursion():

@@ -319,3 +319,37 @@ def test_two_output_model_trains_with_loss_weights():
         m.fit(xs, {"cls": labels}, epochs=1, verbose=0)
     with pytest.raises(ValueError, match="loss_weights must be finite"):
         m.fit(xs, [labels, target], epochs=1, loss=[None, MSELoss()], loss_weights=[1, -1], verbose=0)
+
+
+def test_inputs_as_outputs_unused_inputs_and_threads():
+    import threading
+
+    a, b = Input((3,), name="a"), Input((2,), name="b")
+    lin = Linear(3, 3)
+    m = Model([a, b], [a, lin(a), lin(lin(a))])  # b is unused, a is an output itself
+    xa = np.random.default_rng(0).standard_normal((50, 3)).astype(np.float32)
+    xb = np.zeros((50, 2), np.float32)
+    ident, once, twice = m.predict([xa, xb], batch_size=7)
+    np.testing.assert_array_equal(ident, xa)
+    np.testing.assert_array_equal(twice, lin.infer(lin.infer(xa)))
+    outs = m.forward([xa, xb])
+    m.zero_grad()
+    da, db = m.backward([np.ones_like(o) for o in outs])
+    assert db is None  # nothing flows to an unused input
+    w = lin.weight.data.astype(np.float64)
+    # d/da of sum(a) + sum(W a + c) + sum(W (W a + c) + c) per sample
+    want = 1 + w.sum(axis=0) + (w.T @ w.sum(axis=0))
+    np.testing.assert_allclose(da, np.broadcast_to(want, da.shape), rtol=1e-5)
+    results = [None] * 4
+
+    def worker(k):
+        results[k] = m.predict([xa, xb], batch_size=5 + k)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        for u, v in zip(r, (ident, once, twice)):
+            np.testing.assert_array_equal(u, v)

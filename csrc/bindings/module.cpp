@@ -1,6 +1,7 @@
 // pyconvnet._C: one register_* per kernel family, each in its own bind_*.cpp.
 #include <pybind11/pybind11.h>
 
+#include "common/check.h"
 #include "common/cpu_features.h"
 
 namespace py = pybind11;
@@ -19,6 +20,7 @@ void register_softmax(py::module_& m);
 void register_optim(py::module_& m);
 void register_infer(py::module_& m);
 void register_winograd(py::module_& m);
+void register_ops(py::module_& m);
 void register_merge(py::module_& m);
 }  // namespace pcn::bind
 
@@ -27,6 +29,8 @@ PYBIND11_MODULE(_C, m) {
   // the valid values, before any kernel could run on the wrong tier.
   pcn::apply_isa_env();
   m.doc() = "pyconvnet compute kernels (internal; use pyconvnet.functional)";
+  // The largest array (in elements) a kernel accepts; Python checks layer weights against it.
+  m.attr("max_elements") = py::int_(pcn::kMaxElements);
   pcn::bind::register_config(m);
   pcn::bind::register_gemm(m);
   pcn::bind::register_conv(m);
@@ -40,5 +44,6 @@ PYBIND11_MODULE(_C, m) {
   pcn::bind::register_optim(m);
   pcn::bind::register_infer(m);
   pcn::bind::register_winograd(m);
+  pcn::bind::register_ops(m);
   pcn::bind::register_merge(m);
 }

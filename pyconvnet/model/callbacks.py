@@ -1,7 +1,7 @@
 """Training callbacks (Keras style): History and the progress bar are callbacks too.
 
 Hooks, all optional: `on_train_begin/end(logs)`, `on_epoch_begin/end(epoch, logs)`,
-`on_train_batch_begin/end(batch, logs)`. `self.model` is the Sequential being trained and
+`on_train_batch_begin/end(batch, logs)`. `self.model` is the model (a Model or Sequential) being trained and
 `self.params` holds `epochs`, `steps`, `samples`, `batch_size` and `verbose`. Setting
 `model.stop_training = True` ends training after the current step.
 """

@@ -43,6 +43,12 @@ FORMAT_VERSION = 1
 _LAYER_KEYS = {"class", "config", "training", "frozen", "name"}
 _TOP_KEYS = {"format_version", "layers", "input_shape", "graph"}
 _GRAPH_KEYS = {"inputs", "calls", "outputs"}
+# Bounds far above real networks (an imported DenseNet has about a thousand layer calls) that
+# keep a hostile file from making loading slow or large before anything is checked.
+MAX_LAYERS = 65_536
+MAX_CALLS = 262_144
+MAX_INPUTS = 1_024
+MAX_REFS = 4_096
 
 
 # ------------------------------------------------------------------------------------- writing
@@ -172,6 +178,8 @@ def parse_architecture(arch, source: str, budget=None, require_version: bool = T
     specs = arch.get("layers", [] if not require_version else None)
     if not isinstance(specs, list):
         raise ValueError(f"{source}: architecture 'layers' must be a list, got {type(specs).__name__}")
+    if len(specs) > MAX_LAYERS:
+        raise ValueError(f"{source}: {len(specs)} layers is more than the {MAX_LAYERS} a model may have")
     graph = arch.get("graph")
     input_shape = arch.get("input_shape")
     if graph is not None and input_shape is not None:
@@ -237,8 +245,8 @@ def _parse_graph(graph, specs, names, source):
     inputs, calls, outputs = graph["inputs"], graph["calls"], graph["outputs"]
     single_input = isinstance(inputs, dict)
     inputs = [inputs] if single_input else inputs
-    if not isinstance(inputs, list) or not inputs:
-        raise ValueError(f"{where}: inputs must be an input object or a non-empty list of them")
+    if not isinstance(inputs, list) or not 1 <= len(inputs) <= MAX_INPUTS:
+        raise ValueError(f"{where}: inputs must be an input object or a list of 1 to {MAX_INPUTS} of them")
     input_specs = []
     for k, item in enumerate(inputs):
         if not isinstance(item, dict) or set(item) != {"name", "shape"}:
@@ -250,8 +258,8 @@ def _parse_graph(graph, specs, names, source):
         if n in taken:
             raise ValueError(f"{where}: the name {n!r} is used twice (inputs and layers share one namespace)")
         taken.add(n)
-    if not isinstance(calls, list):
-        raise ValueError(f"{where}: calls must be a list")
+    if not isinstance(calls, list) or len(calls) > MAX_CALLS:
+        raise ValueError(f"{where}: calls must be a list of at most {MAX_CALLS} calls")
     index = {n: i for i, n in enumerate(names)}
     n_in = len(input_specs)
     called = set()
@@ -264,8 +272,8 @@ def _parse_graph(graph, specs, names, source):
         if not isinstance(lname, str) or lname not in index:
             raise ValueError(f"{here}: layer {lname!r} is not one of the architecture's layers")
         li = index[lname]
-        if not isinstance(refs, list) or not refs:
-            raise ValueError(f"{here} ({lname}): inputs must be a non-empty list of value indices")
+        if not isinstance(refs, list) or not 1 <= len(refs) <= MAX_REFS:
+            raise ValueError(f"{here} ({lname}): inputs must be a list of 1 to {MAX_REFS} value indices")
         for r in refs:
             if type(r) is not int or not 0 <= r < n_in + i:
                 raise ValueError(f"{here} ({lname}): input reference {r!r} does not name an earlier value "
@@ -281,7 +289,7 @@ def _parse_graph(graph, specs, names, source):
     single_output = not isinstance(outputs, list)
     outputs = [outputs] if single_output else outputs
     n_values = n_in + len(parsed_calls)
-    if not outputs or not all(type(r) is int and 0 <= r < n_values for r in outputs):
+    if not 1 <= len(outputs) <= MAX_REFS or not all(type(r) is int and 0 <= r < n_values for r in outputs):
         raise ValueError(f"{where}: outputs must be a value index or a non-empty list of them (0 to {n_values - 1}), "
                          f"got {graph['outputs']!r}")
     return {"inputs": input_specs, "calls": parsed_calls, "outputs": outputs,

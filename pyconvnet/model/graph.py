@@ -23,7 +23,7 @@ from ..layers.activation import ReLU
 from ..layers.base import Layer
 from ..layers.conv import Conv2d
 from ..layers.linear import Linear
-from ..layers.node import Node, check_name
+from ..layers.node import Node
 from ..layers.pool import MaxPool2d
 
 __all__ = ["Model", "Graph", "IncompatibleKeys", "default_layer_name"]
@@ -31,6 +31,10 @@ __all__ = ["Model", "Graph", "IncompatibleKeys", "default_layer_name"]
 # Layers whose kernels apply a following ReLU in their epilogue (exact types only: a subclass
 # may change forward, so it runs unfused).
 _RELU_EPILOGUE = (Conv2d, Linear)
+
+
+# How a step calls its layer (Graph.steps).
+_ONE, _LIST, _RELU_AFTER, _ADOPT = range(4)
 
 
 class IncompatibleKeys(NamedTuple):
@@ -99,11 +103,24 @@ class Graph:
                 self.adopts.add(j)
             elif tj is MaxPool2d and ti is ReLU:
                 self.pool_through_relu[j] = i
-
-    @property
-    def is_chain(self) -> bool:
-        return (self.n_in == 1 and self.outputs == [len(self.calls)]
-                and all(refs == (i,) for i, (_, refs) in enumerate(self.calls)))
+        # What the running loops read per call: (layer, how to call it, value refs, values
+        # whose last reader this call is, freed after it).
+        self.steps = []
+        for i, (li, refs) in enumerate(self.calls):
+            layer = self.layers[li]
+            how = (_ADOPT if i in self.adopts else _RELU_AFTER if i in self.relu_after
+                   else _LIST if layer._takes_list else _ONE)
+            self.steps.append((layer, how, refs, tuple(r for r in set(refs) if last_use[r] == i)))
+        # What backward reads per call: (layer, refs, whether it reads another call's output
+        # (so its input gradient is needed), (relu layer, relu call, relu input) for a MaxPool2d
+        # that backpropagates through the ReLU before it, else None).
+        self.back = []
+        for j, (lj, refs) in enumerate(self.calls):
+            through = None
+            i = self.pool_through_relu.get(j)
+            if i is not None:
+                through = (self.layers[self.calls[i][0]], i, self.calls[i][1][0])
+            self.back.append((self.layers[lj], refs, any(r >= n_in for r in refs), through))
 
     def value_name(self, r: int) -> str:
         """How summaries and errors refer to value r: the input's or the layer's name
@@ -285,7 +302,7 @@ class Model:
             raise ValueError(f"layer index {idx} is out of range for a model of {len(g.layers)} layers")
         return g.layers[idx]
 
-    def _layer_positions(self, which, what) -> list:
+    def _layer_positions(self, which) -> list:
         """Positions of the layers named or indexed by `which` (one or a list)."""
         items = which if isinstance(which, (list, tuple)) else [which]
         g = self._graph()
@@ -304,7 +321,13 @@ class Model:
         """The model's input arrays: `x` itself for one input, else a list (in the order of the
         inputs) or a dict by input name. Checked against the inputs' shapes."""
         g = self._graph()
-        if g.single_input or g.n_in == 1 and not isinstance(x, (list, tuple, dict)):
+        if g.single_input:
+            arr = as_float_array(x, what)
+            name, shape = g.inputs[0]
+            if shape is not None and arr.shape[1:] != shape:
+                raise ValueError(f"input {name!r} takes samples of shape {shape}, got {what} of shape {arr.shape}")
+            return [arr]
+        if g.n_in == 1 and not isinstance(x, (list, tuple, dict)):
             xs = [x]
         elif isinstance(x, dict):
             names = [n for n, _ in g.inputs]
@@ -344,22 +367,20 @@ class Model:
         self._note_inputs(xs)
         values = xs + [None] * len(g.calls)
         caches = [None] * len(g.calls)
-        layers, n_in, last_use = g.layers, g.n_in, g.last_use
-        for i, (li, refs) in enumerate(g.calls):
-            layer = layers[li]
-            if i in g.adopts:
-                y = layer._adopt_output(values[refs[0]])
-            elif i in g.relu_after:
-                y = layer.forward(values[refs[0]], relu=True)
-            elif layer._takes_list:
-                y = layer.forward([values[r] for r in refs])
-            else:
+        n_in = g.n_in
+        for i, (layer, how, refs, release) in enumerate(g.steps):
+            if how == _ONE:
                 y = layer.forward(values[refs[0]])
+            elif how == _LIST:
+                y = layer.forward([values[r] for r in refs])
+            elif how == _RELU_AFTER:
+                y = layer.forward(values[refs[0]], relu=True)
+            else:
+                y = layer._adopt_output(values[refs[0]])
             caches[i] = layer._cache
             values[n_in + i] = y
-            for r in refs:
-                if last_use[r] == i:
-                    values[r] = None
+            for r in release:
+                values[r] = None
         self._run = (g, caches)
         return self._outputs(g, values)
 
@@ -392,35 +413,30 @@ class Model:
             for r, gr in zip(g.outputs, grad):
                 if gr is not None:
                     _add(grads, r, as_float_array(gr, "grad_y"))
-        skip = set()
-        for i in range(len(g.calls) - 1, -1, -1):
-            v = n_in + i
-            gy = grads[v]
-            grads[v] = None
-            if gy is None or i in skip:
+        for i in range(len(g.back) - 1, -1, -1):
+            gy = grads[n_in + i]
+            if gy is None:
                 continue
-            li, refs = g.calls[i]
-            layer = g.layers[li]
+            grads[n_in + i] = None
+            layer, refs, reads_calls, through = g.back[i]
             layer._cache = caches[i]
-            relu_call = g.pool_through_relu.get(i)
-            if relu_call is not None:
-                relu = g.layers[g.calls[relu_call][0]]
+            if through is not None:
+                relu, j, r = through
                 dx = layer._backward_through_relu(gy)
-                relu._cache = caches[relu_call]
+                relu._cache = caches[j]
                 relu._take_cache(dx)  # the checks of the ReLU's own backward
-                skip.add(relu_call)
-                refs = g.calls[relu_call][1]
-                _add(grads, refs[0], dx)
+                grads[r] = dx if grads[r] is None else grads[r] + dx
                 continue
-            need_dx = need_input_grad or any(r >= n_in for r in refs)
-            dx = layer._backward(gy, need_dx)
+            dx = layer._backward(gy, need_input_grad or reads_calls)
             if dx is None:
                 continue
-            if layer._takes_list:
-                for r, d in zip(refs, dx):
-                    _add(grads, r, d)
-            else:
-                _add(grads, refs[0], dx)
+            if not layer._takes_list:
+                r = refs[0]
+                grads[r] = dx if grads[r] is None else grads[r] + dx
+                continue
+            for r, d in zip(refs, dx):
+                # a new array: Add hands the same gradient to each of its inputs
+                grads[r] = d if grads[r] is None else grads[r] + d
         if not need_input_grad:
             return None
         ins = grads[:n_in]
@@ -429,22 +445,20 @@ class Model:
     def _infer_list(self, xs):
         """Eval-mode outputs (a list) of one batch of checked input arrays, keeping nothing."""
         g = self._graph()
-        values = list(xs) + [None] * len(g.calls)
-        layers, n_in, last_use = g.layers, g.n_in, g.last_use
-        for i, (li, refs) in enumerate(g.calls):
-            layer = layers[li]
-            if i in g.adopts:
-                y = values[refs[0]]
-            elif i in g.relu_after:
-                y = layer.infer(values[refs[0]], relu=True)
-            elif layer._takes_list:
-                y = layer.infer([values[r] for r in refs])
+        values = list(xs)
+        append = values.append
+        one, relu_after = _ONE, _RELU_AFTER
+        for layer, how, refs, release in g.steps:
+            if how == one:
+                append(layer.infer(values[refs[0]]))
+            elif how == relu_after:
+                append(layer.infer(values[refs[0]], relu=True))
+            elif how == _LIST:
+                append(layer.infer([values[r] for r in refs]))
             else:
-                y = layer.infer(values[refs[0]])
-            values[n_in + i] = y
-            for r in refs:
-                if last_use[r] == i:
-                    values[r] = None
+                append(values[refs[0]])  # the ReLU ran in the previous kernel's epilogue
+            for r in release:
+                values[r] = None
         return [values[r] for r in g.outputs]
 
     def infer(self, x):
@@ -555,7 +569,7 @@ class Model:
         if layers is not None:
             if until is not None:
                 raise ValueError("freeze takes until or layers, not both")
-            chosen = [g.layers[k] for k in self._layer_positions(layers, "layers")]
+            chosen = [g.layers[k] for k in self._layer_positions(layers)]
         elif until is None:
             chosen = g.layers
         elif isinstance(until, str):
@@ -571,7 +585,7 @@ class Model:
         """Make the parameters trainable again: every layer's, or those of `layers` (a name,
         a position or a list of them)."""
         g = self._graph()
-        chosen = g.layers if layers is None else [g.layers[k] for k in self._layer_positions(layers, "layers")]
+        chosen = g.layers if layers is None else [g.layers[k] for k in self._layer_positions(layers)]
         for layer in chosen:
             for p in layer.params():
                 p.trainable = True

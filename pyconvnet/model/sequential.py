@@ -48,8 +48,8 @@ class Sequential(Model):
         """The chain graph of the current layer list (rebuilt when the list changes)."""
         layers = self.layers
         cached = self._chain
-        if cached is not None and len(cached.layers) == len(layers) and all(
-                a is b for a, b in zip(cached.layers, layers)):
+        # list == compares element by element by identity (layers define no __eq__)
+        if cached is not None and cached.layers == layers:
             return cached
         n = len(layers)
         self._chain = Graph(layers, [str(i) for i in range(n)], [("input", None)],
