@@ -15,7 +15,7 @@ import pytest
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "API.md"
 # Every public module directly under pyconvnet/ (found, not listed, so a new module cannot go
 # undocumented), plus the public submodules users import by their own name.
-NESTED = ("pyconvnet.model.callbacks",)
+NESTED = ("pyconvnet.model.callbacks", "pyconvnet.optim.lr_scheduler")
 
 
 def _modules():
