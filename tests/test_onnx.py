@@ -222,6 +222,18 @@ def test_dangling_input_cycle_and_duplicate_output():
         pcn_onnx.load(twice)
 
 
+def test_graphs_without_outputs_or_inputs_or_with_an_unproduced_output():
+    """Found by tools/fuzz/fuzz_onnx_load.py: these raised IndexError/KeyError."""
+    relu = helper.make_node("Relu", ["x"], ["y"], name="r")
+    with pytest.raises(ValueError, match="no outputs"):
+        pcn_onnx.load(make([relu], [vi("x", [1, 3])], []))
+    with pytest.raises(ValueError, match="no input"):
+        pcn_onnx.load(make([helper.make_node("Relu", ["w"], ["y"], name="r")], [], [vi("y", [3])],
+                           [init("w", np.ones(3, np.float32))]))
+    with pytest.raises(ValueError, match="'z'"):
+        pcn_onnx.load(make([relu], [vi("x", [1, 3])], [vi("z", [1, 3])]))
+
+
 def raw_tensor(name, dims, raw):
     """A float tensor whose raw bytes need not match its dimensions (onnx.helper checks them)."""
     t = TensorProto()

@@ -406,8 +406,12 @@ def _load(source, initializers):
             if name:
                 values[name] = value
 
+    if not graph.output:
+        raise ValueError("not a usable ONNX model: the graph declares no outputs")
     outs = []
     for o in graph.output:
+        if o.name not in values:
+            raise ValueError(f"not a usable ONNX model: graph output {o.name!r} is computed by no node")
         v = values[o.name]
         if not isinstance(v, Sym):
             raise NotImplementedError(f"graph output {o.name!r} is a constant; pyconvnet models compute "
