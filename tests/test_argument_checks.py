@@ -212,3 +212,14 @@ def test_load_rejects_what_the_constructor_rejects(tmp_path, layer, key, value):
         io.load(path)
     # Huge sizes may already fail the file's parameter budget, before any constructor runs.
     assert key in str(exc.value) or "more parameters than" in str(exc.value)
+
+
+@pytest.mark.parametrize("mode", ["False", 0, 1, None])
+def test_train_mode_is_a_bool_for_layers_and_models(mode):
+    """`train("False")` would otherwise switch training on by truthiness."""
+    layer = Conv2d(1, 1, 1)
+    with pytest.raises(TypeError, match="mode must be a bool"):
+        layer.train(mode)
+    with pytest.raises(TypeError, match="mode must be a bool"):
+        Sequential([layer]).train(mode)
+    assert layer.train(np.bool_(False)).training is False

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validate import as_float_array, as_int
+from .._validate import as_bool, as_float_array, as_int
 from ..layers.activation import ReLU
 from ..layers.base import Layer
 from ..layers.conv import Conv2d
@@ -527,8 +527,10 @@ class Model:
         augmentation and dropout: the same seed and thread count give bit-identical weights.
         With several outputs, `y` and `loss` are lists or dicts by output name and
         `loss_weights` (list or dict, default all 1) weighs the per-output losses in the
-        total. Ctrl-C ends training after the step in progress and returns the History
-        (`history.interrupted` is True).
+        total. Ctrl-C ends training and returns the History (`history.interrupted` is True):
+        during a step's forward or backward pass it abandons that step (the weights stay those
+        of the last completed step), elsewhere training ends after the step; a second Ctrl-C
+        raises KeyboardInterrupt at once.
         """
         from .fit import fit
 
@@ -553,7 +555,7 @@ class Model:
             p.grad.fill(0.0)
 
     def train(self, mode: bool = True):
-        self.training = bool(mode)
+        self.training = as_bool(mode, "mode")
         for layer in self._graph().layers:
             layer.train(mode)
         return self
