@@ -1,7 +1,7 @@
 """avx512 vs avx2 tier (and torch) for SGD, BatchNorm2d, global average pooling and depthwise
 convolution, timed alternately in one process.
 
-    python benchmarks/compare_isa_misc.py [--threads 1 2] [--reps 21] [--only sgd bn gap dw]
+    python benchmarks/compare_isa_misc.py [--threads 1 2] [--reps 21] [--only sgd bn gap depthwise]
 
 Every repetition times one batch of calls on the avx2 tier, one on the avx512 tier and one in
 torch, back to back, so drift and the other tenants of the machine hit all paths alike; the report
@@ -97,7 +97,7 @@ def gap_cases(rng):
     return out
 
 
-def dw_cases(rng):
+def depthwise_cases(rng):
     out = {}
     for shape, k, stride in (((32, 64, 56, 56), 3, 1), ((32, 128, 28, 28), 3, 2),
                              ((64, 256, 14, 14), 3, 1), ((32, 96, 28, 28), 5, 1),
@@ -114,7 +114,7 @@ def dw_cases(rng):
             tx, tw, tb = (torch.from_numpy(a) for a in (x, w, b))
             theirs = lambda tx=tx, tw=tw, tb=tb, s=stride, p=pad, c=c: TF.conv2d(
                 tx, tw, tb, stride=s, padding=p, groups=c)
-        out[f"dw fwd {shape} k{k} s{stride}"] = (ours, theirs)
+        out[f"depthwise fwd {shape} k{k} s{stride}"] = (ours, theirs)
     return out
 
 
@@ -129,10 +129,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--reps", type=int, default=21)
-    ap.add_argument("--only", nargs="+", default=["sgd", "bn", "gap", "dw"])
+    ap.add_argument("--only", nargs="+", default=["sgd", "bn", "gap", "depthwise"])
     args = ap.parse_args()
     rng = np.random.default_rng(0)
-    makers = {"sgd": sgd_cases, "bn": bn_cases, "gap": gap_cases, "dw": dw_cases}
+    makers = {"sgd": sgd_cases, "bn": bn_cases, "gap": gap_cases, "depthwise": depthwise_cases}
     cases = {}
     for k in args.only:
         cases.update(makers[k](rng))

@@ -19,18 +19,19 @@ except ImportError as _e:  # pragma: no cover - exercised in a subprocess by tes
         ) from None
     raise
 from ._config import get_num_threads, set_num_threads, show_config  # noqa: E402
+from ._threads import threadpool_limits  # noqa: E402
 from . import functional  # noqa: E402
 from . import init, layers, losses, optim  # noqa: E402
 from .init import manual_seed  # noqa: E402
 from .model import Input, Model, Sequential  # noqa: E402
-from . import augment, datasets, io, visualize  # noqa: E402
+from . import augment, data, datasets, io, visualize  # noqa: E402
 from . import metrics, ops  # noqa: E402
 from .io import load  # noqa: E402
 from .inference import InferenceModel  # noqa: E402
 
 __all__ = [
-    "__version__", "get_num_threads", "set_num_threads", "show_config", "manual_seed",
+    "__version__", "get_num_threads", "set_num_threads", "threadpool_limits", "show_config", "manual_seed",
     "Input", "Model", "Sequential", "InferenceModel", "load",
-    "functional", "init", "layers", "losses", "optim", "augment", "datasets", "io", "visualize",
+    "functional", "init", "layers", "losses", "optim", "augment", "data", "datasets", "io", "visualize",
     "ops", "metrics",
 ]

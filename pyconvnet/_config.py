@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import operator
 import warnings
 
-from . import _C
+from . import _C, _threads
 
 __all__ = ["set_num_threads", "get_num_threads", "show_config"]
 
@@ -13,30 +12,33 @@ __all__ = ["set_num_threads", "get_num_threads", "show_config"]
 def set_num_threads(n: int) -> None:
     """Set the number of threads every kernel uses (process-wide, any Python thread).
 
-    Results are bit-for-bit identical for every thread count.
+    Results are bit-for-bit identical for every thread count. ``n`` above 4 times the usable
+    cores (CPU affinity and cgroup quota) is clamped to that with a RuntimeWarning.
     """
-    if isinstance(n, bool):
-        raise TypeError(f"n must be an int, got bool ({n!r})")
-    try:
-        n = operator.index(n)
-    except TypeError:
-        raise TypeError(f"n must be an int, got {type(n).__name__}") from None
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    _apply(_threads.checked_count(n, "n", stacklevel=2), stacklevel=3)
+
+
+def _apply(n: int, stacklevel: int) -> None:
+    """Set a checked count; a child forked after threads ran keeps 1 (and says why)."""
     if n > 1 and _C.forked_after_threads():
         warnings.warn(
             "this process was forked after pyconvnet had started OpenMP threads; "
             "the OpenMP runtime cannot be reused after fork(), so kernels run on 1 thread "
             "here (start workers with the 'spawn' or 'forkserver' method to get threads)",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=stacklevel,
         )
     _C.set_num_threads(n)
 
 
 def get_num_threads() -> int:
-    """Number of threads the kernels use: OMP_NUM_THREADS if set, else the usable cores."""
+    """Number of threads the kernels use (default: OMP_NUM_THREADS if set, else the usable cores)."""
     return _C.get_num_threads()
+
+
+# The default count (OMP_NUM_THREADS, else the usable cores; capped), set once at import.
+_C.set_num_threads(_threads.default_num_threads())
+_threads.register_threadpoolctl()
 
 
 # The CPU features show_config() names: label -> the cpu_features() keys that must all be set.

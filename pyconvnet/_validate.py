@@ -7,10 +7,13 @@ saying what to do; wrong ranks and values raise ValueError naming the argument.
 
 from __future__ import annotations
 
+import math
 import numbers
 import operator
 
 import numpy as np
+
+from . import _C
 
 _FLOAT_KINDS = "f"
 
@@ -53,15 +56,25 @@ def as_float_array(x, name: str, ndim: int | tuple[int, ...] | None = None, what
     return np.asarray(arr, dtype=np.float32, order="C")
 
 
-def as_int(v, name: str, minimum: int | None = None) -> int:
-    if isinstance(v, bool) or isinstance(v, (np.bool_,)):
-        raise TypeError(f"{name} must be an int, got bool")
+# Sizes and counts (channels, kernel sizes, strides, ...) are int64 in the kernels; larger
+# Python ints are rejected here, naming the argument, instead of failing to convert in _C.
+INT64_MAX = 2**63 - 1
+# The kernels' limit on the elements of one array (kMaxElements in csrc/common/check.h).
+MAX_ELEMENTS: int = _C.max_elements
+
+
+def as_int(v, name: str, minimum: int | None = None, maximum: int = INT64_MAX) -> int:
+    """A Python int from an int or NumPy integer (bool, float, None and others: TypeError)."""
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int, got bool ({v!r})")
     try:
         v = operator.index(v)
     except TypeError:
         raise TypeError(f"{name} must be an int, got {type(v).__name__} ({v!r})") from None
     if minimum is not None and v < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    if v > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {v}")
     return v
 
 
@@ -82,10 +95,24 @@ def as_pair(v, name: str, minimum: int | None = None) -> tuple[int, int]:
     return pair
 
 
+def as_bool(v, name: str) -> bool:
+    """A flag: only True/False (or a NumPy bool); truthiness of strings or ints is not a flag."""
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    raise TypeError(f"{name} must be a bool, got {type(v).__name__} ({v!r})")
+
+
 def as_float_scalar(v, name: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(v).__name__} ({v!r})")
     return float(v)
+
+
+def as_finite(v, name: str) -> float:
+    v = as_float_scalar(v, name)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {v}")
+    return v
 
 
 def as_probability(p, name: str = "p") -> float:
@@ -95,8 +122,9 @@ def as_probability(p, name: str = "p") -> float:
     return p
 
 
-def as_bool(v, name: str) -> bool:
-    """A flag: Python or NumPy bool only (1, 'yes' or None raise TypeError naming `name`)."""
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    raise TypeError(f"{name} must be a bool, got {type(v).__name__} ({v!r})")
+def check_weight_size(shape: tuple[int, ...], what: str) -> None:
+    """A layer's weight must be allocatable: at most the kernels' element limit."""
+    n = math.prod(shape)
+    if n > MAX_ELEMENTS:
+        raise ValueError(f"{what}: a weight of shape {shape} has {n} elements, more than {MAX_ELEMENTS}")
+

@@ -34,20 +34,34 @@ _IDX_DTYPES = {
 }
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
+# Deflate's largest expansion is about 1032:1 (a 258-byte match coded in 2 bits): a gzip file
+# of S bytes cannot decompress to more than this many times S, whatever its header claims.
+_MAX_DEFLATE_RATIO = 1032
 
 
-def _read_exact(f, n: int, path) -> bytearray:
-    """Read exactly ``n`` bytes in bounded chunks (a lying header cannot make us allocate more
-    than the data really present), then require end of file."""
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = f.read(min(_CHUNK, n - len(buf)))
-        if not chunk:
+def _read_exact(f, n: int, path) -> np.ndarray:
+    """Read exactly ``n`` bytes into one buffer, in bounded chunks, then require end of file.
+
+    The buffer is allocated once for the size the caller has already bounded; a decompressed
+    stream longer than ``n`` is stopped at the first byte past it.
+    """
+    try:
+        buf = np.empty(n, np.uint8)
+    except MemoryError:
+        raise ValueError(
+            f"{os.fspath(path)!r}: the IDX header announces {n} bytes of data, more than this "
+            f"process can allocate (a wrong header, or a file too large for memory)"
+        ) from None
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = f.readinto(view[got:got + min(_CHUNK, n - got)])
+        if not k:
             raise ValueError(
                 f"{os.fspath(path)!r} is truncated: the IDX header announces {n} bytes of data, "
-                f"the file holds {len(buf)}"
+                f"the file holds {got}"
             )
-        buf += chunk
+        got += k
     if f.read(1):
         raise ValueError(
             f"{os.fspath(path)!r} has data after the {n} bytes announced by its IDX header "
@@ -87,7 +101,9 @@ def load_idx(path) -> np.ndarray:
     (``0x00000803`` for MNIST images, ``0x00000801`` for labels: two zero bytes, a type code,
     the number of dimensions), the dimensions and the payload length are all checked: a
     truncated file, one with trailing data, or one whose header does not match its data raises
-    ``ValueError``.
+    ``ValueError``. A gzip file is checked against its header before it is decompressed (a header
+    asking for more than the compressed size could hold is refused at once) and is streamed into
+    one buffer of the declared size, stopping one byte past it.
 
     Returns the array with the header's shape and its native dtype: ``uint8`` for MNIST
     (``0x08``), so convert images with ``x.astype(np.float32)[:, None] / 255`` (NCHW in [0, 1])
@@ -114,6 +130,12 @@ def load_idx(path) -> np.ndarray:
                 raise ValueError(
                     f"{path!r} is {what}: IDX header shape {dims} of {dtype.name} needs {n} bytes "
                     f"of data, the file holds {have}"
+                )
+            if is_gzip and n > _MAX_DEFLATE_RATIO * file_size:
+                raise ValueError(
+                    f"{path!r} is truncated: IDX header shape {dims} of {dtype.name} needs {n} bytes "
+                    f"of data, more than a {file_size}-byte gzip file can hold "
+                    f"(deflate expands at most {_MAX_DEFLATE_RATIO}:1)"
                 )
             data = _read_exact(f, n, path)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:

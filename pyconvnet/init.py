@@ -8,6 +8,7 @@ which is U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the same bound for biases.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 
@@ -58,8 +59,25 @@ def calculate_fan_in(shape) -> int:
     return fan_in
 
 
+_skip = threading.local()
+
+
+@contextlib.contextmanager
+def _skipping_init():
+    """Layers built inside the block (on this thread) draw no initial weights: for importers
+    that overwrite every weight right away (drawing ResNet-50's would take seconds)."""
+    before = getattr(_skip, "on", False)
+    _skip.on = True
+    try:
+        yield
+    finally:
+        _skip.on = before
+
+
 def uniform_(arr: np.ndarray, low: float, high: float, rng=None) -> np.ndarray:
     """Fill `arr` in place with U(low, high) draws (float64 draws rounded to float32)."""
+    if getattr(_skip, "on", False):
+        return arr
     g = _resolve(rng)
     with _lock:
         values = g.uniform(low, high, size=arr.shape)

@@ -10,22 +10,9 @@ import numpy as np
 
 from . import _C
 from ._validate import as_float_array, as_float_scalar, as_int
+from .functional.softmax import as_class_labels, class_targets
 
 __all__ = ["Loss", "CrossEntropyLoss", "DiceLoss", "MSELoss", "SmoothL1Loss", "as_class_labels"]
-
-
-def as_class_labels(target, name: str = "target") -> np.ndarray:
-    """Class indices as a C-contiguous int64 array (TypeError for float, bool or object labels)."""
-    t = target if isinstance(target, np.ndarray) else np.asarray(target)
-    if t.dtype.kind not in "iu":
-        if t.dtype.kind == "f" and t.size and np.all(np.isfinite(t)) and np.array_equal(t, np.round(t)):
-            hint = f"convert with {name}.astype(np.int64)"
-        else:
-            hint = "pass integer class indices of shape (N,)"
-        raise TypeError(f"{name} must hold integer class indices, got dtype {t.dtype}; {hint}")
-    if t.dtype != np.int64 or not t.flags.c_contiguous:
-        t = np.ascontiguousarray(t, dtype=np.int64)
-    return t
 
 
 class Loss:
@@ -73,26 +60,15 @@ class CrossEntropyLoss(Loss):
 
     def _check(self, pred, target):
         pred = as_float_array(pred, "pred", (2, 4), "(N, C) or (N, C, H, W) logits")
-        target = as_class_labels(target)
         n, c = pred.shape[:2]
-        want = (n,) + pred.shape[2:]
-        if target.shape != want:
-            raise ValueError(f"target must have shape {want} to match pred {pred.shape}, got {target.shape}")
         if n == 0:
             raise ValueError("pred is empty (batch of 0 samples)")
         if pred.size == 0:
             raise ValueError(f"pred is empty (shape {pred.shape})")
         if self.weight is not None and self.weight.shape != (c,):
             raise ValueError(f"weight has {self.weight.shape[0]} entries but pred has {c} classes")
-        counted = target[target != self.ignore_index]
-        if counted.size:
-            lo, hi = int(counted.min()), int(counted.max())
-            if lo < 0 or hi >= c:
-                bad = lo if lo < 0 else hi
-                raise ValueError(
-                    f"target holds class index {bad}, outside [0, {c}) for pred with {c} classes "
-                    f"(and not ignore_index={self.ignore_index})"
-                )
+        target = class_targets(target, n, c, "target", "pred", spatial=pred.shape[2:],
+                               ignore_index=self.ignore_index)
         return pred, target
 
     def _plain(self, pred, target) -> bool:

@@ -397,7 +397,7 @@ def test_integer_input_raises_type_error_with_hint():
     (dict(padding="same", stride=2), "padding='same' needs stride 1"),
     (dict(padding="full"), "padding must be an int, a pair, 'same' or 'valid'"),
     (dict(groups=0), "groups must be >= 1"),
-    (dict(groups=3), r"in_channels \(4\) must be divisible by groups \(3\)"),
+    (dict(groups=3), r"in_channels \(4\) and out_channels \(6\) must be divisible by groups \(3\)"),
     (dict(stride=(1, 2, 3)), "stride must be an int or a pair"),
 ])
 def test_bad_arguments_name_the_argument(kwargs, pattern):
@@ -412,7 +412,7 @@ def test_bad_shapes_name_the_argument():
         F.conv2d(x[0, 0], w, b)
     with pytest.raises(ValueError, match=r"weight must be 4-D"):
         F.conv2d(x, w[0], b)
-    with pytest.raises(ValueError, match=r"weight has shape \(6, 3, 3, 3\) but x has 4 channels"):
+    with pytest.raises(ValueError, match=r"x must have 3 channels \(in_channels\), got shape \(2, 4, 8, 8\)"):
         F.conv2d(x, w[:, :3], b)
     with pytest.raises(ValueError, match=r"bias must have shape \(6,\)"):
         F.conv2d(x, w, b[:5])
@@ -490,7 +490,16 @@ def test_depthwise_forward_same_bits_on_every_tier(w, k, stride, pad, dil, mult,
     np.testing.assert_allclose(got[finite], expected[finite], **_tol(expected))
     for tier, res in outs.items():
         for a, b in zip(outs["ref"], res):
-            assert a.tobytes() == b.tobytes(), f"{tier} differs from ref"
+            assert _nan_canonical_bits(a) == _nan_canonical_bits(b), f"{tier} differs from ref"
+
+
+def _nan_canonical_bits(a):
+    """The bytes of `a` with every NaN made the same NaN. Where a sum meets both an input NaN and
+    inf - inf (the default NaN, sign bit set), x86 returns the NaN of whichever operand the
+    compiler placed first, and a + b is commutative to the compiler: which NaN comes out depends
+    on code generation (the sanitizer build differs from the release one), not on the kernel.
+    Everything else, -0.0 and inf included, must match bit for bit."""
+    return np.where(np.isnan(a), np.float32(np.nan), a).tobytes()
 
 
 @pytest.mark.parametrize("c,oc,k,pad,stride,dil,size", [

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from pyconvnet import datasets
+from conftest import run_python
 
 
 def idx_bytes(arr: np.ndarray, code: int) -> bytes:
@@ -94,6 +95,52 @@ def test_huge_claimed_size_in_gzip_does_not_allocate(tmp_path):
     data = b"\x00\x00\x08\x03" + struct.pack(">III", 60000, 60000, 60000) + b"\x01" * 100
     with pytest.raises(ValueError, match="truncated"):
         datasets.load_idx(write(tmp_path, "lie.gz", data, compress=True))
+
+
+def _zeros_gz(path, header: bytes, zeros: int):
+    """A gzip file of `header` then `zeros` zero bytes, written in pieces (a small file)."""
+    with gzip.open(path, "wb", compresslevel=9) as f:
+        f.write(header)
+        block = bytes(1 << 20)
+        for k in range(0, zeros, len(block)):
+            f.write(block[: min(len(block), zeros - k)])
+    return path
+
+
+_UNDER_MEMORY_LIMIT = """
+import resource, sys
+from pyconvnet import datasets
+size = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmSize')) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + (24 << 20),) * 2)
+try:
+    datasets.load_idx(sys.argv[1])
+except ValueError as e:
+    print("ValueError:", e)
+"""
+
+
+def test_gzip_declaring_2_to_the_64_bytes_fails_before_decompressing(tmp_path):
+    # 2^32-1 x 2^32-1 x 1 bytes over a 32 MB run of zeros (a 32 KB file): refused from the header.
+    p = _zeros_gz(tmp_path / "bomb.gz", struct.pack(">BBBBII", 0, 0, 8, 2, 2**32 - 1, 2**32 - 1), 32 << 20)
+    assert p.stat().st_size < 100_000
+    out = run_python(["-c", _UNDER_MEMORY_LIMIT, str(p)])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ValueError:") and "is truncated" in out.stdout
+    assert "more than a" in out.stdout
+
+
+def test_gzip_truncated_or_oversized_under_a_memory_limit_gives_a_message(tmp_path):
+    # Declares 30 MB (within what a 30 KB gzip could hold), holds 1 MB: with 24 MB to spare the
+    # buffer cannot be had, and the error still says what is wrong.
+    p = _zeros_gz(tmp_path / "short.gz", struct.pack(">BBBBII", 0, 0, 8, 2, 30_000, 1000), 1 << 20)
+    out = run_python(["-c", _UNDER_MEMORY_LIMIT, str(p)])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ValueError:") and len(out.stdout) > 40
+    # Declares 1 MB, holds 64 MB: reading stops one byte past the declared size.
+    p = _zeros_gz(tmp_path / "long.gz", struct.pack(">BBBBII", 0, 0, 8, 2, 1000, 1000), 64 << 20)
+    out = run_python(["-c", _UNDER_MEMORY_LIMIT, str(p)])
+    assert out.returncode == 0, out.stderr
+    assert "has data after the 1000000 bytes" in out.stdout
 
 
 def test_missing_file_and_bad_path_type(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from pyconvnet import init
 from pyconvnet.datasets import make_shapes
 from pyconvnet.layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
-from pyconvnet.losses import MSELoss
+from pyconvnet.losses import CrossEntropyLoss, MSELoss
 from pyconvnet.model import Callback, Sequential
 from pyconvnet.optim import SGD, Adam
 
@@ -98,6 +98,109 @@ def test_ctrl_c_stops_after_last_finished_step(how):
     for k in sa:
         assert np.array_equal(sa[k], sb[k]), k
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class _SigintInForward(CrossEntropyLoss):
+    """Sends SIGINT from inside the forward pass of step `step` (the handler runs right after)."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step, self.count = step, 0
+
+    def forward(self, pred, target):
+        self.count += 1
+        if self.count == self.step:
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().forward(pred, target)
+
+
+def test_ctrl_c_inside_a_step_abandons_it_with_the_weights_whole():
+    x, y = shapes(128, seed=6)
+    ref = cnn(seed=1)
+    ref.fit(x, y, epochs=3, batch_size=16, seed=7, verbose=0, callbacks=[_StopAt(10, "stop")])
+    model = cnn(seed=1)
+    hist = model.fit(x, y, epochs=3, batch_size=16, seed=7, verbose=0, loss=_SigintInForward(11))
+    assert hist.interrupted
+    sa, sb = ref.state_dict(), model.state_dict()
+    for k in sa:
+        assert np.array_equal(sa[k], sb[k]), k  # step 11 never reached the optimizer
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class _TwoSigints(Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_second_ctrl_c_raises_keyboard_interrupt():
+    x, y = shapes(64, seed=6)
+    model = cnn(seed=1)
+    before = model.training
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, epochs=3, batch_size=16, seed=7, verbose=0, callbacks=[_TwoSigints()])
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert model.training == before
+    assert np.isfinite(model.predict(x[:4])).all()
+
+
+_LONG_FIT = """
+import sys, numpy as np, pyconvnet
+from pyconvnet.layers import Conv2d, Flatten, Linear, ReLU
+from pyconvnet.model import Callback
+rng = np.random.default_rng(0)
+x = rng.standard_normal((4096, 1, 28, 28)).astype(np.float32)
+y = rng.integers(0, 10, 4096)
+model = pyconvnet.Sequential([Conv2d(1, 16, 3, padding=1), ReLU(), Conv2d(16, 16, 3, padding=1), ReLU(),
+                              Flatten(), Linear(16 * 28 * 28, 10)])
+class Ready(Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 1:
+            print("ready", flush=True)
+            if sys.argv[1] == "pause":  # a slow callback: both signals land in it, apart
+                import time
+                time.sleep(3)
+hist = model.fit(x, y, epochs=1000, batch_size=256, verbose=0, callbacks=[Ready()])
+p = model.predict(x[:8])
+print("stopped", hist.interrupted, bool(np.isfinite(p).all()), flush=True)
+"""
+
+
+def _start_long_fit(mode):
+    import subprocess
+    import sys
+    import pathlib
+
+    root = str(pathlib.Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=root)
+    proc = subprocess.Popen([sys.executable, "-c", _LONG_FIT, mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, cwd=root)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+@pytest.mark.parametrize("sigints", [1, 2])
+def test_ctrl_c_from_outside_a_long_fit(sigints):
+    # One SIGINT during the steps: fit returns, interrupted, and the model still predicts.
+    # Two (0.3 s apart, so the handler sees each): KeyboardInterrupt.
+    import time
+
+    proc = _start_long_fit("run" if sigints == 1 else "pause")
+    try:
+        proc.send_signal(signal.SIGINT)
+        if sigints == 2:
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    if sigints == 1:
+        assert proc.returncode == 0, err
+        assert out.strip() == "stopped True True"
+    else:
+        assert proc.returncode != 0 and "KeyboardInterrupt" in err
+        assert "stopped" not in out
 
 
 def test_stop_training_and_callback_order():

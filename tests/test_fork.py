@@ -102,3 +102,56 @@ def test_child_without_parent_threads_keeps_its_thread_count(tmp_path):
     path.write_text(script)
     out = run_python([str(path)])
     assert out.returncode == 0, out.stderr
+
+
+PRE_FORK = textwrap.dedent("""
+    import os, sys, threading
+    import numpy as np
+    import pyconvnet
+    from pyconvnet.layers import BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU
+    pyconvnet.set_num_threads(2)
+    pyconvnet.manual_seed(0)
+    model = pyconvnet.Sequential([Conv2d(3, 16, 3, padding=1), BatchNorm2d(16), ReLU(), MaxPool2d(2),
+                                  Flatten(), Linear(16 * 8 * 8, 10)], input_shape=(3, 16, 16))
+    model.eval()
+    serving = pyconvnet.InferenceModel(model)
+    x = np.random.default_rng(0).standard_normal((7, 3, 16, 16)).astype(np.float32)
+    # The parent serves first (OpenMP teams and the serving pool start), then forks its workers.
+    parent = model.predict(x), serving.predict(x)
+    workers = []
+    for k in range(3):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:                      # a worker: answers requests on two threads, then exits
+            os.close(r)
+            got = []
+            def handle():
+                got.append((model.predict(x), serving.predict(x)))
+            ts = [threading.Thread(target=handle) for _ in range(2)]
+            [t.start() for t in ts]
+            [t.join() for t in ts]
+            handle()
+            ok = len(got) == 3 and all(a.tobytes() == parent[0].tobytes() and b.tobytes() == parent[1].tobytes()
+                                       for a, b in got)
+            os.write(w, b"1" if ok else b"0")
+            os.close(w)
+            sys.exit(0)                   # a normal interpreter exit, as gunicorn's workers do
+        os.close(w)
+        workers.append((pid, r))
+    for pid, r in workers:
+        answer = os.read(r, 1)
+        _, status = os.waitpid(pid, 0)
+        assert answer == b"1" and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, (answer, status)
+    # The parent still serves with its threads, the same bits.
+    assert model.predict(x).tobytes() == parent[0].tobytes() and serving.predict(x).tobytes() == parent[1].tobytes()
+    print("ok")
+""")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no fork on Windows")
+def test_pre_fork_workers_after_the_parent_served(tmp_path):
+    path = tmp_path / "prefork.py"
+    path.write_text(PRE_FORK)
+    out = run_python([str(path)], timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("ok")

@@ -893,7 +893,7 @@ def test_bf16_model_changes_after_construction_do_not_matter():
 
 
 # ============================================================================ bf16 convolution kernel
-BF16_DOT = "bf16 im2col avx512-bf16 dot"
+BF16_DOT = "bf16_dot avx512-bf16"
 
 
 def _bf16_dot_expected(isa):

@@ -30,7 +30,7 @@ def test_linear_value_init_and_config():
 
 def test_linear_errors():
     layer = Linear(4, 2)
-    with pytest.raises(ValueError, match=r"\(N, 4\) \(in_features\)"):
+    with pytest.raises(ValueError, match=r"x must have 4 features \(in_features\), got shape \(3, 5\)"):
         layer.forward(np.zeros((3, 5), np.float32))
     with pytest.raises(ValueError, match="x must be 2-D"):
         layer.forward(np.zeros((3, 4, 1), np.float32))

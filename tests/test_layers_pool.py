@@ -82,7 +82,7 @@ def test_pools_match_torch():
 
 
 def test_pool_errors():
-    with pytest.raises(ValueError, match="padding should be at most half of kernel_size"):
+    with pytest.raises(ValueError, match=r"padding \(2, 2\) must be at most half of kernel_size \(2, 2\)"):
         MaxPool2d(2, padding=2)
     with pytest.raises(ValueError, match="stride"):
         AvgPool2d(2, stride=0)

@@ -44,7 +44,7 @@ def test_unbatched():
 
 def test_bad_input():
     x, w, b = _data(4, 6, 3)
-    with pytest.raises(ValueError, match="x has 5 features but weight expects 6"):
+    with pytest.raises(ValueError, match=r"x must have 6 features \(in_features\), got shape \(4, 5\)"):
         F.linear(x[:, :5], w, b)
     with pytest.raises(ValueError, match=r"bias must have shape \(3,\)"):
         F.linear(x, w, b[:2])

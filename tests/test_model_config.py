@@ -311,3 +311,15 @@ def test_fuzzed_graph_architectures_raise_only_value_error(data):
         m.predict(x)
     except (ValueError, TypeError):
         pass  # a config that loads but does not take these inputs (say, a new input shape)
+
+
+@pytest.mark.parametrize("cls,config", [
+    ("Conv2d", {"in_channels": 4096, "out_channels": 4096, "kernel_size": 64}),
+    ("ConvTranspose2d", {"in_channels": 4096, "out_channels": 4096, "kernel_size": 64}),
+    ("Linear", {"in_features": 10**6, "out_features": 10**5}),
+])
+def test_weights_a_file_cannot_hold_are_refused_before_allocating(cls, config):
+    """A 64 GiB weight declared by a file of a few bytes fails the parameter budget, not malloc."""
+    arch = {"format_version": 1, "layers": [{"class": cls, "config": config}], "input_shape": None}
+    with pytest.raises(ValueError, match="more parameters than"):
+        io.from_bytes(craft(arch, {"0.weight": np.zeros(1, np.float32)}))

@@ -169,7 +169,7 @@ def test_bad_arguments_raise():
         _C.winograd_conv2d(x, w, b, padding=(1, 1))
     with pytest.raises(TypeError, match="padding"):
         _C.winograd_conv2d(x, w, b, padding=(1, 1, 1, 1.5))
-    with pytest.raises(ValueError, match="smaller than the 3x3 kernel"):
+    with pytest.raises(ValueError, match="kernel larger than the input"):
         _C.winograd_conv2d(np.ascontiguousarray(x[:, :, :2, :2]), w, b)
     with pytest.raises(ValueError, match="weight"):
         _C.WinogradConv2d(np.zeros((0, 4, 3, 3), np.float32), None)
@@ -187,7 +187,8 @@ def test_rule():
     assert not _C.winograd_applies(x, w, 1, pad, 2, 1)
     assert not _C.winograd_applies(x, (32, 16, 3, 3), 1, pad, 1, 2)
     assert not _C.winograd_applies(x, (32, 32, 5, 5), 1, pad, 1, 1)
-    assert not _C.winograd_applies((1, 3, 2, 2), (5, 3, 3, 3))  # no output
+    with pytest.raises(ValueError, match="kernel larger than the input"):  # not a layer: no output
+        _C.winograd_applies((1, 3, 2, 2), (5, 3, 3, 3))
     with pytest.raises(ValueError, match="channels"):
         _C.winograd_applies(x, (32, 8, 3, 3))
     for tier in _C.supported_isas():

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,22 +82,56 @@ inline std::vector<int64_t> shape_of(const py::array& a) {
   return s;
 }
 
-// An (h, w) pair from a Python int or a 2-sequence.
-inline std::array<int64_t, 2> pair_arg(const py::handle& v, const char* name) {
-  if (py::isinstance<py::int_>(v) && !py::isinstance<py::bool_>(v)) {
-    int64_t x = v.cast<int64_t>();
-    return {x, x};
-  }
+// An integer argument: a Python int or anything with __index__ (NumPy ints), not a bool.
+// Nullopt when v is none of these; ValueError naming `name` when it does not fit int64.
+inline std::optional<int64_t> index_arg(const py::handle& v, const char* name) {
+  if (py::isinstance<py::bool_>(v) || py::isinstance<py::float_>(v) || !PyIndex_Check(v.ptr()))
+    return std::nullopt;
+  py::object i = py::reinterpret_steal<py::object>(PyNumber_Index(v.ptr()));
+  if (!i) throw py::error_already_set();
+  int overflow = 0;
+  const long long x = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
+  PCN_CHECK(!overflow, name, " must fit in 64 bits, got ", std::string(py::str(i)));
+  return static_cast<int64_t>(x);
+}
+
+// N ints from a sequence of N integer arguments; TypeError with `what` otherwise.
+template <size_t N>
+std::array<int64_t, N> ints_arg(const py::handle& v, const char* name, const char* what) {
   if (py::isinstance<py::sequence>(v) && !py::isinstance<py::str>(v)) {
     auto seq = py::reinterpret_borrow<py::sequence>(v);
-    if (seq.size() == 2) {
-      auto a = seq[0], b = seq[1];
-      if (py::isinstance<py::int_>(a) && py::isinstance<py::int_>(b) &&
-          !py::isinstance<py::bool_>(a) && !py::isinstance<py::bool_>(b))
-        return {a.cast<int64_t>(), b.cast<int64_t>()};
+    if (seq.size() == N) {
+      std::array<int64_t, N> out{};
+      for (size_t i = 0; i < N; ++i) {
+        const auto x = index_arg(seq[i], name);
+        if (!x) throw py::type_error(cat(name, " must be ", what));
+        out[i] = *x;
+      }
+      return out;
     }
   }
-  throw py::type_error(cat(name, " must be an int or a pair of ints"));
+  throw py::type_error(cat(name, " must be ", what));
+}
+
+// An (h, w) pair from an int or a 2-sequence of ints.
+inline std::array<int64_t, 2> pair_arg(const py::handle& v, const char* name) {
+  if (const auto x = index_arg(v, name)) return {*x, *x};
+  return ints_arg<2>(v, name, "an int or a pair of ints");
+}
+
+// Convolution padding (top, left, bottom, right); its values are checked with the shape
+// (finish_conv_shape).
+inline std::array<int64_t, 4> padding4_arg(const py::handle& v) {
+  return ints_arg<4>(v, "padding", "4 ints (top, left, bottom, right)");
+}
+
+// (N, C, H, W) of an input that is described, not passed: sizes in [0, 2^32].
+inline std::array<int64_t, 4> shape4_arg(const py::handle& v, const char* name) {
+  const auto s = ints_arg<4>(v, name, "a sequence of 4 ints (N, C, H, W)");
+  for (int64_t d : s)
+    PCN_CHECK(d >= 0 && d <= kMaxElements, name, " must hold sizes in [0, 2^32], got (", s[0], ", ",
+              s[1], ", ", s[2], ", ", s[3], ")");
+  return s;
 }
 
 }  // namespace pcn::bind

@@ -10,6 +10,16 @@
 
 namespace py = pybind11;
 
+// The thread count under C names exported from _C, so tools that find thread pools by the
+// symbols of loaded libraries (threadpoolctl, through the controller in pyconvnet/_threads.py)
+// recognise this module as pyconvnet's and not as another package's _C.
+extern "C" __attribute__((visibility("default"))) int pyconvnet_get_num_threads(void) {
+  return pcn::get_num_threads();
+}
+extern "C" __attribute__((visibility("default"))) void pyconvnet_set_num_threads(int n) {
+  pcn::set_num_threads(n);
+}
+
 namespace pcn::bind {
 
 void register_config(py::module_& m) {

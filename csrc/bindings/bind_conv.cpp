@@ -1,10 +1,14 @@
 // _C.conv2d_forward / _C.conv2d_backward.
 #include <pybind11/pybind11.h>
 
+#include <string>
+
 #include "bindings/arrays.h"
+#include "bindings/conv_args.h"
 #include "common/shape_checks.h"
 #include "common/shapes.h"
 #include "conv/conv2d.h"
+#include "conv/conv_plan.h"
 
 namespace py = pybind11;
 
@@ -12,46 +16,19 @@ namespace pcn::bind {
 
 namespace {
 
-std::array<int64_t, 4> padding4(const py::handle& v) {
-  if (py::isinstance<py::sequence>(v) && !py::isinstance<py::str>(v)) {
-    auto seq = py::reinterpret_borrow<py::sequence>(v);
-    if (seq.size() == 4) {
-      std::array<int64_t, 4> p{};
-      for (size_t i = 0; i < 4; ++i) {
-        if (!py::isinstance<py::int_>(seq[i]))
-          throw py::type_error("padding must be 4 ints (top, left, bottom, right)");
-        p[i] = seq[i].cast<int64_t>();
-      }
-      return p;
-    }
-  }
-  throw py::type_error("padding must be 4 ints (top, left, bottom, right)");
-}
-
 // Validates everything and fills the shape; the message names the offending argument.
 Conv2dShape conv_shape(const FArray& x, const FArray& w, const py::handle& stride,
-                       const py::handle& padding, const py::handle& dilation, int64_t groups) {
+                       const py::handle& padding, const py::handle& dilation, const py::handle& groups) {
   PCN_CHECK(x.ndim() == 4, "x must be 4-D (N, C, H, W), got shape ", shape_str(x));
   PCN_CHECK(w.ndim() == 4, "weight must be 4-D (out_channels, in_channels/groups, kH, kW), got shape ",
             shape_str(w));
-  auto st = pair_arg(stride, "stride");
-  auto di = pair_arg(dilation, "dilation");
-  auto pd = padding4(padding);
-  Conv2dShape s{};
-  s.n = x.shape(0); s.c = x.shape(1); s.h = x.shape(2); s.w = x.shape(3);
-  s.oc = w.shape(0); s.kh = w.shape(2); s.kw = w.shape(3);
-  s.sh = st[0]; s.sw = st[1]; s.dh = di[0]; s.dw = di[1];
-  s.pt = pd[0]; s.pl = pd[1]; s.pb = pd[2]; s.pr = pd[3];
-  s.groups = groups;
-  finish_conv_shape(s);
-  PCN_CHECK(w.shape(1) == s.c / groups, "weight has shape ", shape_str(w), " but x has ", s.c,
-            " channels and groups=", groups, ": expected weight.shape[1] == ", s.c / groups);
-  return s;
+  return conv_shape_of({x.shape(0), x.shape(1), x.shape(2), x.shape(3)},
+                       {w.shape(0), w.shape(1), w.shape(2), w.shape(3)}, stride, padding, dilation, groups);
 }
 
 FArray conv2d_forward_py(py::handle x_obj, py::handle w_obj, py::handle b_obj,
                          py::handle stride, py::handle padding, py::handle dilation,
-                         int64_t groups, bool relu) {
+                         py::handle groups, bool relu) {
   FArray x = as_float(x_obj, "x");
   FArray w = as_float(w_obj, "weight");
   Conv2dShape s = conv_shape(x, w, stride, padding, dilation, groups);
@@ -76,7 +53,7 @@ FArray conv2d_forward_py(py::handle x_obj, py::handle w_obj, py::handle b_obj,
 
 py::tuple conv2d_backward_py(py::handle x_obj, py::handle w_obj, py::handle gy_obj,
                              py::handle stride, py::handle padding, py::handle dilation,
-                             int64_t groups, bool need_dx, bool need_dw, bool need_db) {
+                             py::handle groups, bool need_dx, bool need_dw, bool need_db) {
   FArray x = as_float(x_obj, "x");
   FArray w = as_float(w_obj, "weight");
   FArray gy = as_float(gy_obj, "grad_y");
@@ -111,6 +88,22 @@ void register_conv(py::module_& m) {
         py::arg("grad_y"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
         py::arg("groups"), py::arg("need_dx") = true, py::arg("need_dw") = true,
         py::arg("need_db") = true, "Gradients (dx, dweight, dbias); None where not needed.");
+  m.def(
+      "conv_algorithm",
+      [](py::handle xs, py::handle ws, py::handle st, py::handle pd, py::handle di, py::handle g,
+         const std::string& pass) {
+        const Conv2dShape s = described_conv_shape(xs, ws, st, pd, di, g);
+        for (conv::Pass p : {conv::Pass::forward, conv::Pass::serve_fp32, conv::Pass::serve_bf16,
+                             conv::Pass::grad_input, conv::Pass::grad_weight})
+          if (pass == conv::pass_name(p)) return std::string(conv::algo_name(conv::choose_algorithm(s, current_isa(), p)));
+        throw py::value_error("pass must be one of forward, serve_fp32, serve_bf16, grad_input, grad_weight, got '" +
+                              pass + "'");
+      },
+      py::arg("x_shape"), py::arg("weight_shape"), py::arg("stride"), py::arg("padding"),
+      py::arg("dilation"), py::arg("groups"), py::arg("pass_"),
+      "The algorithm the plan (csrc/conv/conv_plan.h) picks for this shape and pass on the current tier.");
+  m.def("conv_plan_table", &conv::conv_plan_table,
+        "The plan's rules as the Markdown table of docs/ARCHITECTURE.md.");
 }
 
 }  // namespace pcn::bind

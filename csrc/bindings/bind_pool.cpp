@@ -40,34 +40,6 @@ Pair checked_pair(const py::handle& v, const char* name, int64_t minimum) {
   return p;
 }
 
-// (N, C, H, W) from a 4-sequence of non-negative ints (the shape of a forward input).
-std::array<int64_t, 4> shape4_arg(const py::handle& v, const char* name) {
-  bool ok = py::isinstance<py::sequence>(v) && !py::isinstance<py::str>(v);
-  std::array<int64_t, 4> s{};
-  if (ok) {
-    auto seq = py::reinterpret_borrow<py::sequence>(v);
-    ok = seq.size() == 4;
-    for (size_t i = 0; ok && i < 4; ++i) {
-      py::object e = seq[i];
-      if (py::isinstance<py::bool_>(e)) {
-        ok = false;
-        break;
-      }
-      try {
-        s[i] = py::cast<int64_t>(py::reinterpret_steal<py::object>(PyNumber_Index(e.ptr())));
-      } catch (...) {
-        PyErr_Clear();
-        ok = false;
-      }
-    }
-  }
-  if (!ok) throw py::type_error(cat(name, " must be a sequence of 4 ints (N, C, H, W)"));
-  for (int64_t d : s)
-    PCN_CHECK(d >= 0 && d <= kMaxElements, name, " must hold sizes in [0, 2^32], got (", s[0], ", ", s[1], ", ", s[2],
-              ", ", s[3], ")");
-  return s;
-}
-
 // Validates the pooling geometry and computes the output size (PyTorch's rules).
 Pool2dShape pool_shape(const std::array<int64_t, 4>& in, const Pair& k, const Pair& st,
                        const Pair& pad, bool ceil_mode, const char* what) {

@@ -8,7 +8,10 @@
 #include <optional>
 
 #include "bindings/arrays.h"
+#include "bindings/conv_args.h"
+#include "common/shape_checks.h"
 #include "common/shapes.h"
+#include "conv/conv_plan.h"
 #include "conv/winograd.h"
 
 namespace py = pybind11;
@@ -16,44 +19,6 @@ namespace py = pybind11;
 namespace pcn::bind {
 
 namespace {
-
-std::array<int64_t, 4> padding_arg(const py::handle& v) {
-  if (py::isinstance<py::sequence>(v) && !py::isinstance<py::str>(v)) {
-    auto seq = py::reinterpret_borrow<py::sequence>(v);
-    if (seq.size() == 4) {
-      std::array<int64_t, 4> p{};
-      for (size_t i = 0; i < 4; ++i) {
-        if (!py::isinstance<py::int_>(seq[i]) || py::isinstance<py::bool_>(seq[i]))
-          throw py::type_error("padding must be 4 ints (top, left, bottom, right)");
-        p[i] = seq[i].cast<int64_t>();
-      }
-      PCN_CHECK(p[0] >= 0 && p[1] >= 0 && p[2] >= 0 && p[3] >= 0,
-                "padding must be >= 0, got (", p[0], ", ", p[1], ", ", p[2], ", ", p[3], ")");
-      PCN_CHECK(p[0] <= (int64_t(1) << 30) && p[1] <= (int64_t(1) << 30) &&
-                    p[2] <= (int64_t(1) << 30) && p[3] <= (int64_t(1) << 30),
-                "padding is too large");
-      return p;
-    }
-  }
-  throw py::type_error("padding must be 4 ints (top, left, bottom, right)");
-}
-
-std::array<int64_t, 4> shape4_arg(const py::handle& v, const char* name) {
-  if (py::isinstance<py::sequence>(v) && !py::isinstance<py::str>(v)) {
-    auto seq = py::reinterpret_borrow<py::sequence>(v);
-    if (seq.size() == 4) {
-      std::array<int64_t, 4> p{};
-      for (size_t i = 0; i < 4; ++i) {
-        if (!py::isinstance<py::int_>(seq[i]) || py::isinstance<py::bool_>(seq[i]))
-          throw py::type_error(cat(name, " must be 4 ints"));
-        p[i] = seq[i].cast<int64_t>();
-        PCN_CHECK(p[i] >= 0, name, " must not be negative");
-      }
-      return p;
-    }
-  }
-  throw py::type_error(cat(name, " must be 4 ints"));
-}
 
 void check_weight(const FArray& w) {
   PCN_CHECK(w.ndim() == 4 && w.shape(2) == 3 && w.shape(3) == 3,
@@ -73,14 +38,7 @@ Conv2dShape layer_shape(const FArray& x, int64_t in_channels, int64_t out_channe
   s.oc = out_channels; s.kh = 3; s.kw = 3;
   s.sh = s.sw = s.dh = s.dw = s.groups = 1;
   s.pt = pad[0]; s.pl = pad[1]; s.pb = pad[2]; s.pr = pad[3];
-  PCN_CHECK(s.h + s.pt + s.pb >= 3 && s.w + s.pl + s.pr >= 3,
-            "the padded input (", s.h + s.pt + s.pb, ", ", s.w + s.pl + s.pr,
-            ") is smaller than the 3x3 kernel");
-  s.oh = window_output_size(s.h, 3, 1, s.pt, s.pb, 1, false);
-  s.ow = window_output_size(s.w, 3, 1, s.pl, s.pr, 1, false);
-  const int64_t out = checked_mul(checked_mul(checked_mul(s.n, s.oc, "output"), s.oh, "output"),
-                                  s.ow, "output");
-  PCN_CHECK(out <= kMaxElements, "output of ", out, " elements is too large to allocate");
+  finish_conv_shape(s);
   return s;
 }
 
@@ -111,7 +69,7 @@ class WinogradConv2d {
   FArray forward(py::handle x_obj, py::handle padding, bool relu) const {
     FArray x = as_float(x_obj, "x");
     const Conv2dShape s = layer_shape(x, u_->in_channels(), u_->out_channels(),
-                                      padding_arg(padding));
+                                      padding4_arg(padding));
     FArray y = new_float({s.n, s.oc, s.oh, s.ow});
     const float* xp = x.data();
     const float* bp = has_bias_ ? bias_.data() : nullptr;
@@ -137,26 +95,8 @@ FArray winograd_conv2d_py(py::handle x_obj, py::handle w_obj, py::handle b_obj,
 
 // The shape for the rule functions, from plain shapes and layer arguments.
 Conv2dShape rule_shape(py::handle x_shape, py::handle w_shape, py::handle stride,
-                       py::handle padding, py::handle dilation, int64_t groups) {
-  const auto xs = shape4_arg(x_shape, "x_shape");
-  const auto ws = shape4_arg(w_shape, "weight_shape");
-  const auto st = pair_arg(stride, "stride");
-  const auto di = pair_arg(dilation, "dilation");
-  const auto pd = padding_arg(padding);
-  PCN_CHECK(st[0] >= 1 && st[1] >= 1, "stride must be >= 1");
-  PCN_CHECK(di[0] >= 1 && di[1] >= 1, "dilation must be >= 1");
-  PCN_CHECK(groups >= 1, "groups must be >= 1, got ", groups);
-  PCN_CHECK(xs[1] == ws[1] * groups, "x_shape has ", xs[1], " channels, weight_shape expects ",
-            ws[1] * groups);
-  Conv2dShape s{};
-  s.n = xs[0]; s.c = xs[1]; s.h = xs[2]; s.w = xs[3];
-  s.oc = ws[0]; s.kh = ws[2]; s.kw = ws[3];
-  s.sh = st[0]; s.sw = st[1]; s.dh = di[0]; s.dw = di[1];
-  s.pt = pd[0]; s.pl = pd[1]; s.pb = pd[2]; s.pr = pd[3];
-  s.groups = groups;
-  s.oh = window_output_size(s.h, s.kh, s.sh, s.pt, s.pb, s.dh, false);
-  s.ow = window_output_size(s.w, s.kw, s.sw, s.pl, s.pr, s.dw, false);
-  return s;
+                       py::handle padding, py::handle dilation, py::handle groups) {
+  return described_conv_shape(x_shape, w_shape, stride, padding, dilation, groups);
 }
 
 }  // namespace
@@ -174,7 +114,7 @@ void register_winograd(py::module_& m) {
            py::arg("padding") = std::array<int64_t, 4>{0, 0, 0, 0}, py::arg("relu") = false);
   m.def(
       "winograd_applies",
-      [](py::handle xs, py::handle ws, py::handle st, py::handle pd, py::handle di, int64_t g) {
+      [](py::handle xs, py::handle ws, py::handle st, py::handle pd, py::handle di, py::handle g) {
         return conv::winograd_applies(rule_shape(xs, ws, st, pd, di, g));
       },
       py::arg("x_shape"), py::arg("weight_shape"), py::arg("stride") = 1,
@@ -182,8 +122,8 @@ void register_winograd(py::module_& m) {
       py::arg("groups") = 1, "Whether winograd_conv2d covers this layer.");
   m.def(
       "winograd_pays",
-      [](py::handle xs, py::handle ws, py::handle st, py::handle pd, py::handle di, int64_t g) {
-        return conv::winograd_pays(rule_shape(xs, ws, st, pd, di, g));
+      [](py::handle xs, py::handle ws, py::handle st, py::handle pd, py::handle di, py::handle g) {
+        return conv::winograd_pays(rule_shape(xs, ws, st, pd, di, g), current_isa());
       },
       py::arg("x_shape"), py::arg("weight_shape"), py::arg("stride") = 1,
       py::arg("padding") = std::array<int64_t, 4>{0, 0, 0, 0}, py::arg("dilation") = 1,

@@ -1,6 +1,7 @@
 // pyconvnet._C: one register_* per kernel family, each in its own bind_*.cpp.
 #include <pybind11/pybind11.h>
 
+#include "common/check.h"
 #include "common/cpu_features.h"
 
 namespace py = pybind11;
@@ -22,6 +23,10 @@ void register_infer(py::module_& m);
 void register_winograd(py::module_& m);
 void register_ops(py::module_& m);
 void register_merge(py::module_& m);
+void register_lrn(py::module_& m);
+void register_shuffle(py::module_& m);
+void register_hard_activation(py::module_& m);
+void register_global_max_pool(py::module_& m);
 void register_upsample(py::module_& m);
 }  // namespace pcn::bind
 
@@ -30,6 +35,8 @@ PYBIND11_MODULE(_C, m) {
   // the valid values, before any kernel could run on the wrong tier.
   pcn::apply_isa_env();
   m.doc() = "pyconvnet compute kernels (internal; use pyconvnet.functional)";
+  // The largest array (in elements) a kernel accepts; Python checks layer weights against it.
+  m.attr("max_elements") = py::int_(pcn::kMaxElements);
   pcn::bind::register_config(m);
   pcn::bind::register_gemm(m);
   pcn::bind::register_conv(m);
@@ -46,5 +53,9 @@ PYBIND11_MODULE(_C, m) {
   pcn::bind::register_winograd(m);
   pcn::bind::register_ops(m);
   pcn::bind::register_merge(m);
+  pcn::bind::register_lrn(m);
+  pcn::bind::register_shuffle(m);
+  pcn::bind::register_hard_activation(m);
+  pcn::bind::register_global_max_pool(m);
   pcn::bind::register_upsample(m);
 }

@@ -2,22 +2,22 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <cstdlib>
 #include <thread>
+#include <vector>
 
 #include <sched.h>
 
 namespace pcn {
 namespace {
 
+// The count before pyconvnet's import sets its default (pyconvnet/_threads.py reads
+// OMP_NUM_THREADS, the CPU affinity and the cgroup quota, and applies the cap): the usable cores.
 int default_threads() {
-  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
-    int v = std::atoi(env);  // "4,2" (nested lists) reads as 4
-    if (v > 0) return v;
-  }
 #ifdef __linux__
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) {
@@ -62,6 +62,54 @@ void set_num_threads(int n) {
 }
 
 bool forked_after_threads() { return g_forked_after_threads.load(); }
+
+namespace detail {
+namespace {
+// Largest team the calling thread has verified it can start (libgomp keeps a team's threads
+// per master thread, so a team no larger than that starts no new thread).
+thread_local int t_team_ok = 1;
+
+// Starts `extra` threads that stay alive together (as a team's would), then lets them finish;
+// returns how many the system granted.
+int probe_threads(int extra) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool release = false;
+  std::vector<pthread_t> started;
+  started.reserve(static_cast<size_t>(extra));
+  struct Arg {
+    std::mutex* m;
+    std::condition_variable* cv;
+    bool* release;
+  } arg{&m, &cv, &release};
+  auto wait = [](void* p) -> void* {
+    Arg* a = static_cast<Arg*>(p);
+    std::unique_lock<std::mutex> lock(*a->m);
+    a->cv->wait(lock, [&] { return *a->release; });
+    return nullptr;
+  };
+  for (int i = 0; i < extra; ++i) {
+    pthread_t t;
+    if (pthread_create(&t, nullptr, wait, &arg) != 0) break;
+    started.push_back(t);
+  }
+  {
+    std::lock_guard<std::mutex> lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  for (pthread_t t : started) pthread_join(t, nullptr);
+  return static_cast<int>(started.size());
+}
+}  // namespace
+
+int startable_team(int nt) {
+  if (nt <= t_team_ok) return nt;
+  const int got = 1 + probe_threads(nt - 1);
+  if (got > t_team_ok) t_team_ok = got;
+  return got;
+}
+}  // namespace detail
 void note_team_started() { g_team_started.store(true, std::memory_order_relaxed); }
 
 namespace detail {
@@ -88,10 +136,13 @@ class Pool {
     try {
       grow(nt - 1);
     } catch (...) {
+      // The system refused a thread (process or memory limits): work with those that exist.
+    }
+    if (threads_ == 0) {
       busy_.store(false);
       return false;  // no threads to be had: run without the pool
     }
-    allowed_ = nt - 1;
+    allowed_ = std::min(nt - 1, static_cast<int>(threads_));
     return true;
   }
   void release() { busy_.store(false); }

@@ -29,8 +29,21 @@ void note_team_started();
 namespace detail {
 // Runs body(t, team) on each thread of a team of nt (> 1) threads; the first exception any
 // of them throws is rethrown here, after the team has finished.
+//
+// libgomp ends the process when the system refuses it a thread, so a team larger than any the
+// calling thread has started before is first checked by starting that many threads ourselves
+// (startable_team); a refusal there shrinks the team (the same bits, on fewer threads). The
+// check and libgomp's own start are not atomic: a process taking the last thread between them
+// still meets libgomp's exit, a race only a pid limit already at its edge can lose.
+int startable_team(int nt);
+
 template <class Body>
 void run_team(int nt, Body&& body) {
+  nt = startable_team(nt);
+  if (nt <= 1) {
+    body(0, 1);
+    return;
+  }
   note_team_started();
   std::exception_ptr err = nullptr;
   std::mutex err_mutex;

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "common/shapes.h"
+#include "conv/conv_plan.h"
 #include "conv/direct_ukernel.h"
 #include "conv/im2col_inplace.h"
 #include "gemm/pack.h"
@@ -19,18 +20,17 @@ inline bool is_pointwise(const Conv2dShape& s) {
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y, bool relu);
 
-// The forward algorithms, and the one rule that picks among them for a shape on the current
-// ISA (measurements beside use_depthwise, use_direct_conv and inplace_fits). The plan holds the
-// kernels of the ISA read once when it was made, so a tier switched meanwhile (set_isa from
-// another thread) cannot pair one tier's weight layout with another's kernels.
-enum class ForwardAlgo { depthwise, direct, im2col_inplace, pointwise_gemm, im2col_gemm };
+// The forward algorithm of a shape (choose_algorithm, conv_plan.h, on the tier current now)
+// with the kernels of that tier, read once: a tier switched meanwhile (set_isa from another
+// thread) cannot pair one tier's weight layout with another's kernels.
 struct ForwardPlan {
-  ForwardAlgo algo;
+  Algo algo;
   const DirectUkernels* direct = nullptr;  // algo == direct
-  InplaceGemmFn inplace = nullptr;         // algo == im2col_inplace
+  InplaceGemmFn inplace = nullptr;         // algo == im2col_in_place
 };
 ForwardPlan plan_forward(const Conv2dShape& s);
-const char* forward_algo_name(ForwardAlgo a);
+// The kernels for a forward algorithm already chosen (a serving pass that took forward's).
+ForwardPlan plan_forward(Algo algo);
 
 // The weights of each group as the GEMM paths read them (A = W_g, ocg x kdim).
 std::vector<gemm::PackedA> pack_gemm_weights(const Conv2dShape& s, const float* w);

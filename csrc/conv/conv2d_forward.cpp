@@ -1,5 +1,6 @@
-// Forward convolution: one GEMM per (image, group), Y_g = W_g * im2col(X_g), with the weights
-// packed once per call and shared by all threads, im2col fused into the packing of B, and
+// Forward convolution: runs the algorithm of the plan (conv_plan.h). The GEMM paths live here:
+// one GEMM per (image, group), Y_g = W_g * im2col(X_g), with the weights packed once per call
+// and shared by all threads, im2col fused into the packing of B (or B read in place), and
 // bias + ReLU fused into the micro-kernel's epilogue. Threads split the output positions of
 // the whole batch, so batch 1 and batch 64 both use every core.
 #include <algorithm>
@@ -8,6 +9,7 @@
 
 #include "common/threading.h"
 #include "conv/conv2d.h"
+#include "conv/conv2d_trim.h"
 #include "conv/depthwise.h"
 #include "conv/direct_conv.h"
 #include "conv/im2col_inplace.h"
@@ -25,16 +27,6 @@ InplaceGemmFn select_im2col_inplace() {
 }
 
 namespace {
-
-// Whether B is read in place (im2col_inplace.h): stride 1 along x, so each run of an output
-// row reads consecutive floats, and k in one block of the packed weights. Faster than the GEMM
-// path on every such shape measured (1.1-3.0x on one thread: 1-3 input channels with 6-128
-// output channels, 32..200 -> 3..12 channels, grouped, widths 8 to 64), except 1x1 without
-// padding (0.5-1.0x on 64..512 -> 8..256): there B is the image itself and the GEMM's packed
-// panels stream it better than runs of a plane that no longer fits L1.
-bool inplace_fits(const Conv2dShape& s) {
-  return s.sw == 1 && !is_pointwise(s) && s.ocg() <= gemm::MC && s.kdim() <= gemm::KC_NARROW;
-}
 
 // im2col read in place: threads split the output rows of the whole batch and each chunk pads
 // only the image rows it reads. Each output element is computed by one kernel call with the
@@ -69,22 +61,18 @@ void inplace_forward(InplaceGemmFn kernel, const Conv2dShape& s, const float* x,
 }  // namespace
 
 ForwardPlan plan_forward(const Conv2dShape& s) {
-  if (use_depthwise(s)) return {ForwardAlgo::depthwise};
-  if (use_direct_conv(s)) return {ForwardAlgo::direct, &select_direct_ukernels()};
-  if (const InplaceGemmFn inplace = select_im2col_inplace(); inplace && inplace_fits(s))
-    return {ForwardAlgo::im2col_inplace, nullptr, inplace};
-  return {is_pointwise(s) ? ForwardAlgo::pointwise_gemm : ForwardAlgo::im2col_gemm};
+  return plan_forward(choose_algorithm(s, current_isa(), Pass::forward));
 }
 
-const char* forward_algo_name(ForwardAlgo a) {
-  switch (a) {
-    case ForwardAlgo::depthwise: return "depthwise";
-    case ForwardAlgo::direct: return "direct";
-    case ForwardAlgo::im2col_inplace: return "im2col in place";
-    case ForwardAlgo::pointwise_gemm: return "pointwise gemm";
-    case ForwardAlgo::im2col_gemm: return "im2col gemm";
+ForwardPlan plan_forward(Algo algo) {
+  if (algo == Algo::direct) return {algo, &select_direct_ukernels()};
+  if (algo == Algo::im2col_in_place) {
+    // The rule holds only on the avx512 tier, whose kernel select_im2col_inplace returns; if
+    // the tier was switched since, the GEMM path of the new tier runs.
+    if (const InplaceGemmFn inplace = select_im2col_inplace()) return {algo, nullptr, inplace};
+    return {Algo::im2col_gemm};
   }
-  return "?";
+  return {algo};
 }
 
 std::vector<gemm::PackedA> pack_gemm_weights(const Conv2dShape& s, const float* w) {
@@ -96,6 +84,18 @@ std::vector<gemm::PackedA> pack_gemm_weights(const Conv2dShape& s, const float* 
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y, bool relu) {
+  if (const auto t = trim_taps(s)) {
+    if (t->no_taps) {
+      fill_bias(s, bias, y, relu);
+      return;
+    }
+    const std::vector<float> wt = trimmed_weights(s, *t, w);
+    std::vector<float> xt;
+    if (t->crop) xt = cropped_input(s, *t, x);
+    conv2d_forward_with(t->s, plan_forward(t->s), xt.empty() ? x : xt.data(), wt.data(), nullptr,
+                        nullptr, bias, y, relu);
+    return;
+  }
   conv2d_forward_with(s, plan_forward(s), x, w, nullptr, nullptr, bias, y, relu);
 }
 
@@ -104,12 +104,12 @@ void conv2d_forward_with(const Conv2dShape& s, const ForwardPlan& plan, const fl
                          const float* bias, float* y, bool relu) {
   const int64_t ohw = s.oh * s.ow;
   if (s.n == 0 || s.oc == 0 || ohw == 0) return;
-  const ForwardAlgo algo = plan.algo;
-  if (algo == ForwardAlgo::depthwise) {
+  const Algo algo = plan.algo;
+  if (algo == Algo::depthwise) {
     depthwise_forward(s, x, w, bias, y, relu);
     return;
   }
-  if (algo == ForwardAlgo::direct) {
+  if (algo == Algo::direct) {
     direct_conv_forward(s, *plan.direct, x, w, bias, y, relu, packed_taps);
     return;
   }
@@ -120,12 +120,12 @@ void conv2d_forward_with(const Conv2dShape& s, const ForwardPlan& plan, const fl
     packed_a = &own;
   }
   const std::vector<gemm::PackedA>& packed = *packed_a;
-  if (algo == ForwardAlgo::im2col_inplace) {
+  if (algo == Algo::im2col_in_place) {
     inplace_forward(plan.inplace, s, x, packed, bias, y, relu);
     return;
   }
 
-  const bool pointwise = algo == ForwardAlgo::pointwise_gemm;
+  const bool pointwise = algo == Algo::pointwise_gemm;
   const gemm::Ukernels& uk = gemm::select_ukernel();
   const int64_t total = s.n * ohw;
   // Chunks of whole NR-column tiles (a chunk may span several images), handed out in turn so

@@ -6,8 +6,9 @@
 
 namespace pcn::conv {
 
-void conv2d_grad_input(const Conv2dShape& s, const float* w, const float* dy, float* dx);
-void conv2d_grad_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw);
+// `algo` is the plan's choice for the pass (conv_plan.h: grad_input, grad_weight), not depthwise.
+void conv2d_grad_input(const Conv2dShape& s, Algo algo, const float* w, const float* dy, float* dx);
+void conv2d_grad_weight(const Conv2dShape& s, Algo algo, const float* x, const float* dy, float* dw);
 void conv2d_grad_bias(const Conv2dShape& s, const float* dy, float* db);
 
 }  // namespace pcn::conv

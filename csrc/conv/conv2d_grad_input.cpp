@@ -25,12 +25,13 @@ int64_t dcol_chunk(const Conv2dShape& s) {
 
 // dX for one image and group: pointwise writes the GEMM result directly; otherwise each
 // chunk of output positions becomes a dcol block that col2im adds into dx.
-// `split` selects whether the GEMM and col2im are themselves multi-threaded.
-void dx_image(const Conv2dShape& s, const gemm::PackedA& wt, const float* dyg, float* dxg,
-              bool threaded, AlignedBuffer& col, AlignedBuffer& bbuf, const gemm::Ukernels& uk) {
+// `threaded` selects whether the GEMM and col2im are themselves multi-threaded.
+void dx_image(const Conv2dShape& s, bool pointwise, const gemm::PackedA& wt, const float* dyg,
+              float* dxg, bool threaded, AlignedBuffer& col, AlignedBuffer& bbuf,
+              const gemm::Ukernels& uk) {
   const int64_t ohw = s.oh * s.ow, cg = s.cg(), kdim = s.kdim();
   gemm::StridedBPacker pb({dyg, ohw, 1});
-  if (is_pointwise(s)) {
+  if (pointwise) {
     if (threaded) gemm::gemm_packed(wt, pb, ohw, dxg, ohw, false, {});
     else gemm::gemm_block(uk, wt, pb, 0, kdim, 0, ohw, dxg, ohw, false, {}, bbuf);
     return;
@@ -55,13 +56,8 @@ void dx_image(const Conv2dShape& s, const gemm::PackedA& wt, const float* dyg, f
 // With stride 1, dX is itself a stride-1 convolution: of dY, with the weights rotated by 180
 // degrees and transposed per group (w'[c][o] = rot180(w[o][c])), padded by d*(K-1) - p on
 // each side. Running it on the forward path (im2col fused into packing) needs no dcol scratch,
-// no col2im pass and no zero fill; every dx element is one GEMM sum in a fixed k order.
-// Its GEMM has only cg rows, so it pays when cg fills several MR-row tiles (measured: 64 and
-// 32 input channels gain 5-20%; 1 or 3 input channels run 5x slower than GEMM + col2im).
-bool dx_by_transposed_conv(const Conv2dShape& s) {
-  return s.cg() >= 16 && s.sh == 1 && s.sw == 1 && s.pt <= s.dh * (s.kh - 1) && s.pb <= s.dh * (s.kh - 1) &&
-         s.pl <= s.dw * (s.kw - 1) && s.pr <= s.dw * (s.kw - 1);
-}
+// no col2im pass and no zero fill; every dx element is one sum in a fixed order. When it is
+// chosen: the transposed_conv rule (conv_plan.cpp).
 
 void backward_dx_transposed_conv(const Conv2dShape& s, const float* w, const float* dy, float* dx) {
   Conv2dShape t = s;
@@ -84,8 +80,8 @@ void backward_dx_transposed_conv(const Conv2dShape& s, const float* w, const flo
 
 }  // namespace
 
-void conv2d_grad_input(const Conv2dShape& s, const float* w, const float* dy, float* dx) {
-  if (!is_pointwise(s) && dx_by_transposed_conv(s)) {
+void conv2d_grad_input(const Conv2dShape& s, Algo algo, const float* w, const float* dy, float* dx) {
+  if (algo == Algo::transposed_conv) {
     backward_dx_transposed_conv(s, w, dy, dx);
     return;
   }
@@ -96,7 +92,7 @@ void conv2d_grad_input(const Conv2dShape& s, const float* w, const float* dy, fl
   const gemm::Ukernels& uk = gemm::select_ukernel();
   const int nt = get_num_threads();
   auto one = [&](int64_t b, int64_t g, bool threaded, AlignedBuffer& col, AlignedBuffer& bbuf) {
-    dx_image(s, wt[g], dy + (b * s.oc + g * ocg) * ohw, dx + (b * s.c + g * cg) * s.h * s.w,
+    dx_image(s, algo == Algo::pointwise_gemm, wt[g], dy + (b * s.oc + g * ocg) * ohw, dx + (b * s.c + g * cg) * s.h * s.w,
              threaded, col, bbuf, uk);
   };
   const int64_t items = s.n * s.groups;

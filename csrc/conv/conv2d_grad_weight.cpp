@@ -77,14 +77,13 @@ void add_image_in_place(const Conv2dShape& s, const DwUkernels& dk, const gemm::
 
 }  // namespace
 
-void conv2d_grad_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw) {
+void conv2d_grad_weight(const Conv2dShape& s, Algo algo, const float* x, const float* dy, float* dw) {
   const int64_t ocg = s.ocg(), cg = s.cg(), kdim = s.kdim(), ohw = s.oh * s.ow;
   const gemm::Ukernels& uk = gemm::select_ukernel();
-  const bool pointwise = is_pointwise(s);
-  // With 16+ channels per group, gather from a channels-last copy (im2col_hwc_pack.h).
-  const bool hwc = !pointwise && cg >= 16;
-  // ... and with a multiple of 16 channels, read it in place (dw_ukernel.h).
-  const bool in_place = hwc && cg % gemm::NR == 0;
+  const bool pointwise = algo == Algo::pointwise_gemm;
+  // B from a channels-last copy (im2col_hwc_pack.h), read in place (dw_ukernel.h) or packed.
+  const bool hwc = algo == Algo::hwc_in_place || algo == Algo::hwc_gemm;
+  const bool in_place = algo == Algo::hwc_in_place;
   const DwUkernels& dk = select_dw_ukernels();
   std::vector<int64_t> boff(in_place ? static_cast<size_t>(ohw) : 0);
   if (in_place) {

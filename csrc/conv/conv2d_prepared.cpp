@@ -1,6 +1,5 @@
 #include "conv/conv2d_prepared.h"
 
-#include "conv/conv2d_bf16_select.h"
 #include "conv/direct_conv.h"
 #include "conv/winograd_kernels.h"
 
@@ -8,33 +7,56 @@ namespace pcn::conv {
 
 PreparedConv2d::PreparedConv2d(const Conv2dShape& s, const float* w, const float* bias,
                                bool bf16)
-    : s_(s), plan_(plan_forward(s)), isa_(current_isa()),
+    : s_(s), isa_(current_isa()),
       bias_(bias ? std::vector<float>(bias, bias + s.oc) : std::vector<float>()) {
   s_.n = 1;
-  if (bf16 && Bf16Conv2d::available(s_) && bf16_conv_pays(s_)) {
-    bf16_ = std::make_unique<Bf16Conv2d>(s_, w, bias);
+  trim_ = trim_taps(s_);
+  run_ = trim_ ? trim_->s : s_;
+  if (trim_ && trim_->no_taps) return;
+  std::vector<float> kept;
+  if (trim_) {
+    kept = trimmed_weights(s_, *trim_, w);
+    w = kept.data();
+  }
+  const Algo algo = choose_algorithm(run_, isa_, bf16 ? Pass::serve_bf16 : Pass::serve_fp32);
+  if (algo == Algo::bf16_dot) {
+    bf16_ = std::make_unique<Bf16Conv2d>(run_, w, bias);
     return;
   }
-  if (winograd_applies(s_) && winograd_pays(s_)) {
-    winograd_ = std::make_unique<WinogradWeights>(s_, w);
+  if (algo == Algo::winograd) {
+    winograd_ = std::make_unique<WinogradWeights>(run_, w);
     winograd_kernels_ = &select_winograd_kernels();
-  } else if (plan_.algo == ForwardAlgo::direct) {
-    taps_ = pack_direct_taps(s_, w, *plan_.direct);
-  } else if (plan_.algo == ForwardAlgo::depthwise) {
-    w_.assign(w, w + s.oc * s.kdim());
+    return;
+  }
+  plan_ = plan_forward(algo);
+  if (plan_.algo == Algo::direct) {
+    taps_ = pack_direct_taps(run_, w, *plan_.direct);
+  } else if (plan_.algo == Algo::depthwise) {
+    w_.assign(w, w + run_.oc * run_.kdim());
   } else {
-    packed_ = pack_gemm_weights(s_, w);
+    packed_ = pack_gemm_weights(run_, w);
   }
 }
 
 void PreparedConv2d::forward(int64_t n, const float* x, float* y, bool relu) const {
-  Conv2dShape s = s_;
+  Conv2dShape full = s_;
+  full.n = n;
+  const float* b = bias_.empty() ? nullptr : bias_.data();
+  if (trim_ && trim_->no_taps) {
+    fill_bias(full, b, y, relu);
+    return;
+  }
+  std::vector<float> kept;
+  if (trim_ && trim_->crop) {
+    kept = cropped_input(full, *trim_, x);
+    x = kept.data();
+  }
+  Conv2dShape s = run_;
   s.n = n;
   if (bf16_) {
     bf16_->forward(n, x, y, relu);
     return;
   }
-  const float* b = bias_.empty() ? nullptr : bias_.data();
   if (winograd_) {
     winograd_forward(s, *winograd_kernels_, x, *winograd_, b, y, relu);
     return;
@@ -45,9 +67,12 @@ void PreparedConv2d::forward(int64_t n, const float* x, float* y, bool relu) con
 }
 
 std::string PreparedConv2d::algorithm() const {
-  if (bf16_) return "bf16 im2col avx512-bf16 dot";
-  if (winograd_) return std::string("winograd F(4x4,3x3) ") + isa_name(isa_);
-  return std::string(forward_algo_name(plan_.algo)) + " " + isa_name(isa_);
+  if (trim_ && trim_->no_taps) return "bias only (no tap reaches the input)";
+  const Algo algo = bf16_ ? Algo::bf16_dot : winograd_ ? Algo::winograd : plan_.algo;
+  std::string name = std::string(algo_name(algo)) + " " + (bf16_ ? "avx512-bf16" : isa_name(isa_));
+  if (trim_)
+    name += " on the " + std::to_string(run_.kh) + "x" + std::to_string(run_.kw) + " taps that reach the input";
+  return name;
 }
 
 int64_t PreparedConv2d::bytes() const {

@@ -1,15 +1,14 @@
 // Convolution weights frozen for serving: packed once, at construction, for the algorithm
-// and kernels chosen for this shape on the ISA current then (and kept: a tier switched later
-// does not change a frozen layer): Winograd F(4x4, 3x3) where winograd_pays
-// says it beats the direct path at batch 1 (and so at every batch), else the algorithm of
-// conv2d_forward (choose_forward). Winograd's results differ from the direct path's by
-// rounding (a few 1e-6 of the output scale, within the serving contract's 1e-4), which is
-// why training keeps conv2d_forward.
-// For bf16 serving (bf16 = true) on CPUs with AVX512-BF16, shapes where bf16_conv_pays
-// (conv/conv2d_bf16_select.h) run Bf16Conv2d instead, which rounds x itself; elsewhere the
-// caller rounds x and w to bfloat16 and the float32 kernels run on them (exact products).
+// the plan chooses (conv_plan.h, pass serve_fp32 or serve_bf16) on the ISA tier current then,
+// with that tier's kernels (kept: a tier switched later does not change a frozen layer).
+// Where the plan picks Winograd, results differ from conv2d_forward's by rounding (a few 1e-6
+// of the output scale, within the serving contract's 1e-4), which is why training does not
+// use it. bf16_dot (bf16 serving on CPUs with AVX512-BF16) rounds x itself; under the other
+// algorithms the caller rounds x and w to bfloat16 and the float32 kernels run on them
+// (exact products).
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +17,7 @@
 #include "common/shapes.h"
 #include "conv/conv2d.h"
 #include "conv/conv2d_bf16.h"
+#include "conv/conv2d_trim.h"
 #include "conv/winograd.h"
 #include "gemm/pack.h"
 
@@ -37,7 +37,9 @@ class PreparedConv2d {
 
  private:
   Conv2dShape s_;
-  ForwardPlan plan_;
+  std::optional<TrimmedConv> trim_;  // set when the padding dwarfs the input (conv2d_trim.h)
+  Conv2dShape run_;                  // the shape the kernels run: trim_->s or s_
+  ForwardPlan plan_{};
   std::unique_ptr<Bf16Conv2d> bf16_;  // set when the bfloat16 kernel runs
   std::unique_ptr<WinogradWeights> winograd_;  // set when Winograd runs
   const WinogradKernels* winograd_kernels_ = nullptr;

@@ -6,8 +6,6 @@
 
 namespace pcn::conv {
 
-inline bool use_depthwise(const Conv2dShape& s) { return s.groups > 1 && s.cg() == 1; }
-
 void depthwise_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                        float* y, bool relu);
 // Any of dx, dw may be null. Both are overwritten.

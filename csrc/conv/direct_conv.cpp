@@ -14,14 +14,6 @@ namespace pcn::conv {
 
 using gemm::NR;
 
-// Measured against the im2col GEMM path (docs/BENCHMARKS.md, 1 and 2 threads): 1.0-1.5x on
-// 3x3 and 5x5 layers with 16+ output and 4+ input channels (largest on 14x14 maps, strided
-// layers and the transposed convolutions of dx), but 0.92x with 3 input channels, where
-// the GEMM's panels are cheap to pack and the direct kernel's per-tap overhead dominates.
-bool use_direct_conv(const Conv2dShape& s) {
-  return s.groups == 1 && s.kh * s.kw > 1 && s.oc >= NR && s.c >= 4;
-}
-
 namespace {
 
 // Calls f(first, count) on ceil(len / mr) tiles covering [0, len) whose sizes differ by at

@@ -12,8 +12,6 @@
 namespace pcn::conv {
 
 // Whether the direct path serves this shape (see direct_conv.cpp for the measurements).
-bool use_direct_conv(const Conv2dShape& s);
-
 // With the kernels of the current ISA (read once, at the start of the call).
 void direct_conv_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                          float* y, bool relu);

@@ -16,50 +16,6 @@ bool winograd_applies(const Conv2dShape& s) {
          s.groups == 1 && s.c >= 1 && s.oc >= 1 && s.oh >= 1 && s.ow >= 1;
 }
 
-// Set from the tables at the end of benchmarks/compare_winograd.py (2 threads, AVX-512 host,
-// 3x3 pad 1, batch 1 and 16, against conv2d_forward, i.e. the direct path for 4+ input and 16+
-// output channels). `used` is the share of the computed outputs that are kept (4x4 tiles past
-// the map edge are computed whole) times the share of the vector lanes the transforms fill (a
-// tile row of 3 tiles fills 3 of a piece's 4 lanes, of 6 tiles 6 of 8, of 10 tiles 10 of 16).
-// - 16+ channels (the smaller of in and out): 1.2-3.5x where used is at least 1/2 (16->16
-//   40x40, used 5/8: 1.23-1.41x); 16-32 channels need used >= 1/2 (8x8 batch 16: 1.49x with
-//   16, 1.65x with 32; 9x9, used 0.42: 0.96x with 32) and 64 or more 1/4 (64->64 4x4 and 6x6
-//   batch 16: 1.49-1.70x; 256->256 4x4: 3.5x).
-// - Under 16 tiles per call (batch 1 on maps under 16x16): the AVX-512 GEMMs cost a full
-//   vector each and the calls take a few microseconds, so only 64+ channels on
-//   well-used tiles pay: 12x12 (used 3/4) 1.48x with 64 channels, 1.13-1.17x with 16-32; 8x8
-//   and 9x9 (used 1/2, 0.42) 0.83-1.13x, 6x6 and 4x4 0.79-0.88x.
-// - 4-15 channels: only fully used maps (sides multiples of 4, with 4, 8 or 16k tiles across)
-//   pay: 4->16 and 8->16 on 32x32 and 64x64 1.76-2.10x; partly used ones gain little or lose
-//   (24x24, 48x48: 0.89-1.22x; 8->16 8x8 at batch 16 1.39x is left out), and 3 input channels
-//   do not pay (3->32 on 32x32 and 64x64: 0.93-1.11x).
-// The avx2 tier (8 tiles per vector) measured the same way against the avx2 direct path gains
-// as much or more (the same table in compare_winograd.py, run with --tier avx2: 16+ channels
-// at batch 16 1.3-3.7x, including 9x9 and 4x4 maps; batch 1 under 16 tiles: 0.74-1.46x), so
-// it takes the same rule, with its own lane count in `used`.
-bool winograd_pays(const Conv2dShape& s) {
-  if (!winograd_applies(s)) return false;
-  const Isa isa = current_isa();
-  if (isa == Isa::ref) return false;
-  const int64_t lanes = isa == Isa::avx512 ? 16 : 8;
-  const int64_t channels = std::min(s.c, s.oc);
-  const int64_t th = (s.oh + 3) / 4, tw = (s.ow + 3) / 4;
-  const bool few_tiles = s.n * th * tw < 16;
-  const int64_t pitch = tw <= 4 ? 4 : tw <= 8 ? 8 : (tw + lanes - 1) / lanes * lanes;
-  const double used = static_cast<double>(s.oh * s.ow) / static_cast<double>(16 * th * tw) *
-                      static_cast<double>(tw) / static_cast<double>(pitch);
-  double need;
-  if (channels < 4 || (channels < 16 && few_tiles))
-    return false;
-  else if (channels < 16)
-    need = 1.0;
-  else if (few_tiles)
-    need = channels >= 64 ? 0.75 : 2.0;
-  else
-    need = channels >= 64 ? 0.25 : 0.5;
-  return used >= need - 1e-9;
-}
-
 WinogradWeights::WinogradWeights(const Conv2dShape& s, const float* w)
     : c_(s.c), k_(s.oc), kblocks_((s.oc + kWinogradRows - 1) / kWinogradRows) {
   PCN_CHECK(s.kh == 3 && s.kw == 3 && s.groups == 1 && s.c >= 1 && s.oc >= 1,

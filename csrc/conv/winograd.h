@@ -43,11 +43,7 @@ constexpr int kWinogradPoints = kWinogradTile * kWinogradTile;  // 36 GEMMs
 // 3x3, stride 1, dilation 1, groups 1 and a non-empty output: the shapes the algorithm covers.
 bool winograd_applies(const Conv2dShape& s);
 
-// Whether winograd_forward beats conv2d_forward (the direct path) for this shape on the
-// current ISA tier (measurements in winograd.cpp). Implies winograd_applies. The batch s.n
-// counts only on maps under 16x16 (fewer tiles than a vector holds at batch 1), so a serving
-// engine that meets several batch sizes can ask with each or with the smallest.
-bool winograd_pays(const Conv2dShape& s);
+// Whether it beats conv2d_forward is winograd_pays (conv_plan.h), one of the plan's rules.
 
 // The filters U = G g G^T of a layer, packed for the GEMM step: for each of the 36 points xi
 // and each block of kWinogradRows output channels, a C x kWinogradRows panel by input channel

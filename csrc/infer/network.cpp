@@ -1,6 +1,8 @@
 #include "infer/network.h"
 
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <cmath>
 
 #include "activation/activation.h"
@@ -9,6 +11,9 @@
 #include "common/check.h"
 #include "common/shape_checks.h"
 #include "common/threading.h"
+#include "infer/merge_steps.h"
+#include "infer/serving_conv.h"
+#include "infer/slots.h"
 
 namespace pcn::infer {
 
@@ -65,33 +70,68 @@ const float* rounded_input(const float* x, int64_t count) {
   return buf.data();
 }
 
+// A convolution, its activation, and optionally a residual added before the activation
+// (ResNet's relu(conv(x) + shortcut)): where the kernel can accumulate (PointwiseConv), y
+// holds the residual and the GEMM's epilogue adds the product to it; elsewhere the residual
+// is added in one pass after the convolution.
 class ConvStep final : public Step {
  public:
   ConvStep(const Conv2dShape& s, const float* w, const float* bias, Act act, float param,
            bool bf16)
-      : conv_(s, w, bias, bf16), act_(act), param_(param), bf16_(bf16) {}
-  void run(int64_t n, const float* x, float* y) const override {
+      : conv_(s, w, bias, bf16), act_(act), param_(param) {}
+  Act act() const { return act_; }
+  bool has_residual() const { return residual_; }
+  // Adds the second input to the output before the activation.
+  void set_residual(Act act, float param) {
+    residual_ = true;
+    act_ = act;
+    param_ = param;
+  }
+  void run(int64_t n, const float* x, float* y) const override { run_many(n, &x, y); }
+  void run_many(int64_t n, const float* const* xs, float* y) const override {
+    const float* x = xs[0];
+    const int64_t count = n * out.size();
+    const bool relu = act_ == Act::relu;
     // The weights were rounded when the model was frozen. Products of two bfloat16 values are
     // exact in float32, so the direct and GEMM kernels accumulate exact bfloat16 products in
     // float32; Winograd transforms the rounded values in float32 first (within its usual
-    // few 1e-6 of the output scale).
-    // The bfloat16 kernel (conv_.rounds_input()) rounds x itself.
-    if (bf16_ && !conv_.rounds_input()) x = rounded_input(x, n * in.size());
-    conv_.forward(n, x, y, act_ == Act::relu);
-    if (act_ != Act::relu && act_ != Act::none) apply_act(act_, param_, y, y, n * out.size());
+    // few 1e-6 of the output scale). The bfloat16 kernel rounds x itself.
+    if (conv_.needs_rounded_input()) x = rounded_input(x, n * in.size());
+    if (residual_ && conv_.can_accumulate()) {
+      if (xs[1] != y) copy_parallel(xs[1], y, count);
+      conv_.forward(n, x, y, relu, true);
+    } else if (residual_) {
+      conv_.forward(n, x, y, false);
+      const float* sum[2] = {y, xs[1]};
+      sum_act(count, sum, 2, act_, param_, y);
+      return;
+    } else {
+      conv_.forward(n, x, y, relu);
+    }
+    if (!relu && act_ != Act::none) apply_act(act_, param_, y, y, count);
   }
+  // An accumulating kernel may be given y == the residual.
+  int accumulates_into() const override { return residual_ && conv_.can_accumulate() ? 1 : -1; }
   std::string kernel() const override {
-    return with_act("conv " + conv_.algorithm() + (bf16_ && !conv_.rounds_input() ? " (bf16 inputs, fp32 kernel)" : ""),
-                    act_) +
-           (act_ == Act::relu || act_ == Act::none ? "" : " (separate pass)");
+    std::string k = "conv " + conv_.algorithm();
+    if (conv_.needs_rounded_input()) k += " (bf16 inputs, fp32 kernel)";
+    if (residual_) k += conv_.can_accumulate() ? " + add (in the epilogue)" : " + add";
+    return with_act(k, act_) +
+           (act_ == Act::relu || act_ == Act::none || residual_ ? "" : " (separate pass)");
   }
   int64_t weight_bytes() const override { return conv_.bytes(); }
 
  private:
-  conv::PreparedConv2d conv_;
+  static void copy_parallel(const float* x, float* y, int64_t count) {
+    parallel_for((count + 4095) / 4096, 1, [&](int64_t c0, int64_t c1) {
+      const int64_t i0 = c0 * 4096, i1 = std::min(count, c1 * 4096);
+      std::copy(x + i0, x + i1, y + i0);
+    });
+  }
+  ServingConv conv_;
   Act act_;
   float param_;
-  bool bf16_;
+  bool residual_ = false;
 };
 
 class LinearStep final : public Step {
@@ -242,14 +282,54 @@ class AffineStep final : public Step {
 
 }  // namespace
 
-void Network::push(std::unique_ptr<Step> s) {
+Network::Network(std::vector<Dims> inputs, bool bf16)
+    : num_inputs_(static_cast<int64_t>(inputs.size())), bf16_(bf16), nodes_(std::move(inputs)) {
+  PCN_CHECK(num_inputs_ >= 1, "a network needs at least one input");
+  hidden_.assign(nodes_.size(), 0);
+}
+
+Network::~Network() = default;
+
+Dims Network::dims(int64_t node) const {
+  check_node(node, "node");
+  return nodes_[node];
+}
+
+void Network::check_node(int64_t node, const char* what) const {
+  PCN_CHECK(node >= 0 && node < num_nodes(), what, " ", node, " is not a node of this network (",
+            num_nodes(), " nodes)");
+  PCN_CHECK(!hidden_[node], what, " ", node, " was fused into the step after it and cannot be read");
+}
+
+void Network::select(int64_t node) {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
+  check_node(node, "node");
+  current_ = node;
+}
+
+void Network::set_outputs(const std::vector<int64_t>& nodes) {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
+  PCN_CHECK(!nodes.empty(), "a network needs at least one output");
+  for (int64_t v : nodes) check_node(v, "output");
+  outputs_ = nodes;
+}
+
+int64_t Network::push(std::unique_ptr<Step> s) {
   const int64_t size = checked_mul(checked_mul(s->out.c, s->out.h, "step output"), s->out.w, "step output");
   PCN_CHECK(size <= kMaxElements, "step ", steps_.size(), " (", s->kernel(), ") would produce ",
             size, " floats per sample, too many to allocate");
   PCN_CHECK(size > 0, "step ", steps_.size(), " (", s->kernel(),
             ") would produce an empty output from input (", s->in.c, ", ", s->in.h, ", ",
             s->in.w, ")");
+  if (s->inputs.empty()) s->inputs = {current_};
+  nodes_.push_back(s->out);
+  hidden_.push_back(0);
+  current_ = num_nodes() - 1;
   steps_.push_back(std::move(s));
+  step_nodes_.push_back(current_);
+  return current_;
 }
 
 void Network::add_conv(const float* w, const float* bias, int64_t oc, int64_t kh, int64_t kw,
@@ -284,7 +364,7 @@ void Network::add_linear(std::shared_ptr<const linear::PackedLinear> lin, Act ac
 }
 
 void Network::add_pool(PoolKind kind, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
-                       int64_t pw, bool ceil_mode, bool count_include_pad, double p) {
+                       int64_t pw, bool ceil_mode, bool count_include_pad, double p, bool fuse) {
   std::lock_guard<std::mutex> lock(build_);
   check_open();
   const Dims in = output();
@@ -294,9 +374,17 @@ void Network::add_pool(PoolKind kind, int64_t kh, int64_t kw, int64_t sh, int64_
   auto step = std::make_unique<PoolStep>(s, kind, count_include_pad, p);
   step->in = in;
   step->out = {in.c, s.oh, s.ow};
-  if (!steps_.empty() && dynamic_cast<const ConvStep*>(steps_.back().get())) {
-    std::unique_ptr<Step> conv = std::move(steps_.back());
-    steps_.back() = std::make_unique<ConvPoolStep>(std::move(conv), std::move(step));
+  const auto* conv = steps_.empty() ? nullptr : dynamic_cast<const ConvStep*>(steps_.back().get());
+  if (fuse && conv && !conv->has_residual() && step_nodes_.back() == current_ &&
+      current_ >= num_inputs_) {
+    std::unique_ptr<Step> c = std::move(steps_.back());
+    const std::vector<int64_t> reads = c->inputs;
+    hidden_[current_] = 1;
+    steps_.pop_back();
+    step_nodes_.pop_back();
+    auto fused = std::make_unique<ConvPoolStep>(std::move(c), std::move(step));
+    fused->inputs = reads;
+    push(std::move(fused));
     return;
   }
   push(std::move(step));
@@ -344,45 +432,156 @@ void Network::add_affine(const float* scale, const float* shift) {
   push(std::move(step));
 }
 
+int64_t Network::add_add(const std::vector<int64_t>& nodes, Act act, float param, bool fuse) {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
+  PCN_CHECK(nodes.size() >= 2, "add needs at least 2 inputs, got ", nodes.size());
+  for (int64_t v : nodes) check_node(v, "add input");
+  const Dims d = nodes_[nodes[0]];
+  for (int64_t v : nodes) {
+    const Dims e = nodes_[v];
+    PCN_CHECK(e.c == d.c && e.h == d.h && e.w == d.w, "add inputs must have equal shapes, got (",
+              d.c, ", ", d.h, ", ", d.w, ") and (", e.c, ", ", e.h, ", ", e.w, ")");
+  }
+  if (fuse && nodes.size() == 2 && !steps_.empty()) {
+    auto* conv = dynamic_cast<ConvStep*>(steps_.back().get());
+    const int64_t made = step_nodes_.back();
+    const int k = nodes[0] == made ? 0 : nodes[1] == made ? 1 : -1;
+    if (conv && k >= 0 && nodes[1 - k] != made && !conv->has_residual() &&
+        conv->act() == Act::none) {
+      conv->inputs.push_back(nodes[1 - k]);
+      conv->set_residual(act, param);
+      current_ = made;
+      return made;
+    }
+  }
+  auto step = make_add_step(act, param);
+  step->in = step->out = d;
+  step->inputs = nodes;
+  return push(std::move(step));
+}
+
+int64_t Network::add_multiply(const std::vector<int64_t>& nodes) {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
+  PCN_CHECK(nodes.size() >= 2, "multiply needs at least 2 inputs, got ", nodes.size());
+  for (int64_t v : nodes) check_node(v, "multiply input");
+  const Dims d = nodes_[nodes[0]];
+  for (int64_t v : nodes) {
+    const Dims e = nodes_[v];
+    PCN_CHECK(e.c == d.c && e.h == d.h && e.w == d.w,
+              "multiply inputs must have equal shapes, got (", d.c, ", ", d.h, ", ", d.w,
+              ") and (", e.c, ", ", e.h, ", ", e.w, ")");
+  }
+  auto step = make_multiply_step();
+  step->in = step->out = d;
+  step->inputs = nodes;
+  return push(std::move(step));
+}
+
+int64_t Network::add_concat(const std::vector<int64_t>& nodes) {
+  std::lock_guard<std::mutex> lock(build_);
+  check_open();
+  PCN_CHECK(!nodes.empty(), "concat needs at least 1 input");
+  for (int64_t v : nodes) check_node(v, "concat input");
+  std::vector<Dims> parts;
+  Dims out{0, nodes_[nodes[0]].h, nodes_[nodes[0]].w};
+  for (int64_t v : nodes) {
+    const Dims e = nodes_[v];
+    PCN_CHECK(e.h == out.h && e.w == out.w, "concat inputs must have equal (H, W), got (",
+              out.h, ", ", out.w, ") and (", e.h, ", ", e.w, ")");
+    out.c = checked_add(out.c, e.c, "concat channels");
+    parts.push_back(e);
+  }
+  auto step = make_concat_step(parts);
+  step->in = parts[0];
+  step->out = out;
+  step->inputs = nodes;
+  return push(std::move(step));
+}
+
 void Network::check_open() const {
   PCN_CHECK(!frozen_.load(), "a network cannot change once it has run");
 }
 
 int64_t Network::max_activation() const {
-  int64_t m = input_.size();
-  for (const auto& s : steps_) m = std::max(m, s->out.size());
+  int64_t m = 0;
+  for (const Dims& d : nodes_) m = std::max(m, d.size());
   return m;
 }
 
-void Network::run(int64_t n, const float* x, float* y) const {
+void Network::freeze() const {
+  if (frozen_.load()) return;  // planned once; plan_ is set before frozen_
+  std::lock_guard<std::mutex> lock(build_);  // waits for an add_* in progress
+  if (frozen_.load()) return;
+  std::vector<int64_t> floats;
+  for (const Dims& d : nodes_) floats.push_back(d.size());
+  std::vector<StepLinks> links;
+  for (size_t i = 0; i < steps_.size(); ++i)
+    links.push_back({steps_[i]->inputs, step_nodes_[i], steps_[i]->accumulates_into()});
+  const std::vector<int64_t> outs = outputs_.empty() ? std::vector<int64_t>{num_nodes() - 1} : outputs_;
+  plan_ = std::make_unique<SlotPlan>(plan_slots(num_inputs_, floats, links, outs));
+  frozen_.store(true);
+}
+
+int64_t Network::arena_floats() const { return plan_ ? plan_->arena : 0; }
+
+namespace {
+
+// Seconds on the wall clock, or of the calling thread's CPU time (which, with one thread,
+// is all the work and leaves out the time the thread waited for a core).
+double profile_clock(bool thread_cpu) {
+  if (thread_cpu) {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+void Network::run(int64_t n, const std::vector<const float*>& xs,
+                  const std::vector<float*>& ys, double* step_seconds, bool profile_cpu) const {
+  freeze();
+  const SlotPlan& plan = *plan_;
+  const size_t outs = outputs_.empty() ? 1 : outputs_.size();
+  PCN_CHECK(static_cast<int64_t>(xs.size()) == num_inputs_, "the network has ", num_inputs_,
+            " inputs, got ", xs.size());
+  PCN_CHECK(ys.size() == outs, "the network has ", outs, " outputs, got ", ys.size());
   if (n == 0) return;
-  if (steps_.empty()) {
-    std::copy(x, x + n * input_.size(), y);
-    return;
-  }
-  // Two buffers per calling thread, kept between calls (grown, never shrunk), so a steady
+  // One arena per calling thread, kept between calls (grown, never shrunk), so a steady
   // stream of requests allocates nothing.
-  thread_local AlignedBuffer ping, pong;
-  const size_t need = static_cast<size_t>(checked_mul(n, max_activation(), "activations"));
-  const float* cur = x;
-  const size_t last = steps_.size() - 1;
-  run_as_one_team([&] {
-  for (size_t i = 0; i <= last; ++i) {
-    const Step& st = *steps_[i];
-    float* dst;
-    if (i == last) {
-      dst = y;
-    } else if (st.in_place() && cur != x) {
-      dst = const_cast<float*>(cur);  // our own buffer
-    } else {
-      AlignedBuffer& b = (cur == ping.data() && ping.size()) ? pong : ping;
-      if (b.size() < need) b.resize(need);
-      dst = b.data();
+  thread_local AlignedBuffer arena;
+  arena.resize(static_cast<size_t>(checked_mul(n, std::max<int64_t>(plan.arena, 1), "activations")));
+  auto at = [&](int64_t v) -> float* {
+    const SlotPlan::Place& p = plan.place[v];
+    switch (p.kind) {
+      case SlotPlan::input: return const_cast<float*>(xs[p.index]);  // never written
+      case SlotPlan::output: return ys[p.index];
+      case SlotPlan::slot: break;
     }
-    st.run(n, cur, dst);
-    cur = dst;
-  }
+    return arena.data() + n * p.index;
+  };
+  run_as_one_team([&] {
+    std::vector<const float*> ins;
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      const Step& st = *steps_[i];
+      ins.clear();
+      for (int64_t v : st.inputs) ins.push_back(at(v));
+      if (!step_seconds) {
+        st.run_many(n, ins.data(), at(step_nodes_[i]));
+        continue;
+      }
+      const double t0 = profile_clock(profile_cpu);
+      st.run_many(n, ins.data(), at(step_nodes_[i]));
+      step_seconds[i] += profile_clock(profile_cpu) - t0;
+    }
   });
+  for (const auto& [v, k] : plan.copies) {
+    const float* src = at(v);
+    std::copy(src, src + n * nodes_[v].size(), ys[k]);
+  }
 }
 
 }  // namespace pcn::infer

@@ -8,6 +8,10 @@ from .linear import linear
 from .merge import add, concat, multiply
 from .pool import avg_pool2d, global_avg_pool2d, lp_pool2d, max_pool2d
 from .softmax import cross_entropy, log_softmax, softmax
+from .global_max_pool import global_max_pool2d
+from .hard_activation import hardswish, hardtanh, relu6
+from .lrn import local_response_norm
+from .shuffle import channel_shuffle
 from .upsample import interpolate
 
 __all__ = [
@@ -16,4 +20,5 @@ __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "elu",
     "dropout", "softmax", "log_softmax", "cross_entropy",
     "add", "concat", "multiply",
+    "global_max_pool2d", "hardtanh", "relu6", "hardswish", "local_response_norm", "channel_shuffle",
 ]

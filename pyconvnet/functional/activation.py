@@ -8,12 +8,10 @@ Every function accepts any shape, converts its input once to C-contiguous float3
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array, as_float_scalar
+from .._validate import as_finite, as_float_array
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "elu"]
 
@@ -26,13 +24,6 @@ def _float_input(x, name: str = "x") -> np.ndarray:
     return a
 
 
-def _finite(v, name: str) -> float:
-    v = as_float_scalar(v, name)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {v}")
-    return v
-
-
 def relu(x) -> np.ndarray:
     """``max(x, 0)`` element-wise (``relu(-0.0) == -0.0`` and NaN stays NaN, as PyTorch)."""
     return _C.relu_forward(_float_input(x))
@@ -40,7 +31,7 @@ def relu(x) -> np.ndarray:
 
 def leaky_relu(x, negative_slope: float = 0.01) -> np.ndarray:
     """``x if x > 0 else negative_slope * x`` element-wise."""
-    slope = _finite(negative_slope, "negative_slope")
+    slope = as_finite(negative_slope, "negative_slope")
     return _C.leaky_relu_forward(_float_input(x), slope)
 
 
@@ -56,5 +47,5 @@ def tanh(x) -> np.ndarray:
 
 def elu(x, alpha: float = 1.0) -> np.ndarray:
     """``x if x > 0 else alpha * (exp(x) - 1)`` element-wise (computed with ``expm1``)."""
-    a = _finite(alpha, "alpha")
+    a = as_finite(alpha, "alpha")
     return _C.elu_forward(_float_input(x), a)

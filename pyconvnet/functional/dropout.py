@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from .. import _C
-from .._validate import as_probability
+from .._validate import as_bool, as_probability
 from .activation import _float_input
 
 __all__ = ["dropout"]
@@ -44,8 +44,7 @@ def dropout(x, p: float = 0.5, training: bool = True, seed=None) -> np.ndarray:
     same object when ``x`` already is a C-contiguous float32 array), as PyTorch returns its input.
     ``p == 1`` gives ``x * 0`` (zeros for finite input).
     """
-    if not isinstance(training, (bool, np.bool_)):
-        raise TypeError(f"training must be a bool, got {type(training).__name__} ({training!r})")
+    training = as_bool(training, "training")
     p = as_probability(p, "p")
     s = _seed(seed)
     x = _float_input(x)

@@ -15,40 +15,39 @@ import math
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array, as_float_scalar, as_pair
+from .._validate import as_bool, as_float_array, as_float_scalar, as_pair
 
-__all__ = ["max_pool2d", "avg_pool2d", "lp_pool2d", "global_avg_pool2d"]
+__all__ = ["max_pool2d", "avg_pool2d", "lp_pool2d", "global_avg_pool2d", "pool2d_geometry", "lp_norm_type"]
 
 _WHAT = "(N, C, H, W) or (C, H, W)"
 
 
-def _as_bool(v, name: str) -> bool:
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    raise TypeError(f"{name} must be a bool, got {type(v).__name__} ({v!r})")
-
-
 def _input(x):
-    x = as_float_array(x, "x", ndim=(3, 4), what=_WHAT)
-    if x.shape[-2] == 0 or x.shape[-1] == 0:
-        raise ValueError(f"x must have non-empty height and width, got shape {x.shape}")
-    return x
+    # Empty planes and kernels larger than the padded input are checked by the kernels
+    # (csrc/common/shape_checks.cpp), for these functions and the layers alike.
+    return as_float_array(x, "x", ndim=(3, 4), what=_WHAT)
 
 
-def _geometry(x: np.ndarray, kernel_size, stride, padding):
-    """Normalised (kernel, stride, padding) pairs, checked against the input size."""
+def pool2d_geometry(kernel_size, stride, padding):
+    """Checked (kernel_size, stride, padding) pairs; `stride=None` means the kernel size.
+
+    `MaxPool2d`, `AvgPool2d` and `LPPool2d` call this at construction, the functions at
+    every call."""
     kernel = as_pair(kernel_size, "kernel_size", minimum=1)
     stride = kernel if stride is None else as_pair(stride, "stride", minimum=1)
     pad = as_pair(padding, "padding", minimum=0)
     if pad[0] > kernel[0] // 2 or pad[1] > kernel[1] // 2:
         raise ValueError(f"padding {pad} must be at most half of kernel_size {kernel}")
-    padded = (x.shape[-2] + 2 * pad[0], x.shape[-1] + 2 * pad[1])
-    if kernel[0] > padded[0] or kernel[1] > padded[1]:
-        raise ValueError(
-            f"kernel_size {kernel} is larger than the padded input {padded} "
-            f"(x of shape {x.shape} with padding {pad})"
-        )
     return kernel, stride, pad
+
+
+def lp_norm_type(norm_type) -> float:
+    """The exponent p of LP pooling: a finite number > 0 (``inf`` is max pooling of ``abs(x)``:
+    use ``max_pool2d``)."""
+    p = as_float_scalar(norm_type, "norm_type")
+    if not math.isfinite(p) or p <= 0:
+        raise ValueError(f"norm_type must be a finite number > 0, got {norm_type!r}")
+    return p
 
 
 def _batched(x: np.ndarray, fn):
@@ -69,9 +68,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, *, retur
     ``return_indices``; ties go to the first element in row-major order).
     """
     x = _input(x)
-    kernel, stride, pad = _geometry(x, kernel_size, stride, padding)
-    ceil_mode = _as_bool(ceil_mode, "ceil_mode")
-    return_indices = _as_bool(return_indices, "return_indices")
+    kernel, stride, pad = pool2d_geometry(kernel_size, stride, padding)
+    ceil_mode = as_bool(ceil_mode, "ceil_mode")
+    return_indices = as_bool(return_indices, "return_indices")
     return _batched(
         x, lambda b: _C.max_pool2d_forward(b, kernel, stride, pad, ceil_mode, return_indices)
     )
@@ -84,9 +83,9 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     the input (``False``); cells of a ``ceil_mode`` overhang past the padding never count.
     """
     x = _input(x)
-    kernel, stride, pad = _geometry(x, kernel_size, stride, padding)
-    ceil_mode = _as_bool(ceil_mode, "ceil_mode")
-    count_include_pad = _as_bool(count_include_pad, "count_include_pad")
+    kernel, stride, pad = pool2d_geometry(kernel_size, stride, padding)
+    ceil_mode = as_bool(ceil_mode, "ceil_mode")
+    count_include_pad = as_bool(count_include_pad, "count_include_pad")
     return _batched(
         x, lambda b: _C.avg_pool2d_forward(b, kernel, stride, pad, ceil_mode, count_include_pad)
     )
@@ -101,12 +100,10 @@ def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
     PyTorch rescales by ``kh*kw / cells``. ``norm_type`` must be a finite number > 0
     (``inf`` is rejected: use ``max_pool2d`` for the max of ``abs(x)``).
     """
-    p = as_float_scalar(norm_type, "norm_type")
-    if not math.isfinite(p) or p <= 0:
-        raise ValueError(f"norm_type must be a finite number > 0, got {norm_type!r}")
+    p = lp_norm_type(norm_type)
     x = _input(x)
-    kernel, stride, _ = _geometry(x, kernel_size, stride, 0)
-    ceil_mode = _as_bool(ceil_mode, "ceil_mode")
+    kernel, stride, _ = pool2d_geometry(kernel_size, stride, 0)
+    ceil_mode = as_bool(ceil_mode, "ceil_mode")
     return _batched(x, lambda b: _C.lp_pool2d_forward(b, p, kernel, stride, ceil_mode))
 
 

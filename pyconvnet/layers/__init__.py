@@ -14,6 +14,14 @@ from .merge import Add, Concat, Multiply
 from .norm import BatchNorm2d
 from .pool import AvgPool2d, GlobalAvgPool2d, LPPool2d, MaxPool2d
 from .shape import Flatten
+from .affine import ChannelAffine
+from .global_max_pool import GlobalMaxPool2d
+from .hard_activation import Hardswish, Hardtanh, ReLU6
+from .identity import Identity
+from .lrn import LocalResponseNorm
+from .pad import ConstantPad2d
+from .reshape import Permute, Reshape
+from .shuffle import ChannelShuffle
 from .upsample import Upsample
 
 LAYER_REGISTRY = {
@@ -23,6 +31,8 @@ LAYER_REGISTRY = {
         ReLU, LeakyReLU, Sigmoid, Tanh, ELU, Softmax,
         Dropout, Flatten, Linear, BatchNorm2d,
         Add, Concat, Multiply,
+        LocalResponseNorm, ReLU6, Hardtanh, Hardswish, ChannelShuffle, GlobalMaxPool2d, Identity,
+        ChannelAffine, ConstantPad2d, Reshape, Permute,
         ConvTranspose2d, Upsample,
     )
 }

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array, as_float_scalar, as_int
+from .._validate import as_finite, as_float_array, as_int
+from ..functional.softmax import check_axis
 from .base import Layer, batch_of, prod
 
 __all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "Softmax"]
@@ -64,7 +65,7 @@ class Tanh(_KeepsOutput):
 class LeakyReLU(_Elementwise):
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        self.negative_slope = as_float_scalar(negative_slope, "negative_slope")
+        self.negative_slope = as_finite(negative_slope, "negative_slope")
 
     def infer(self, x):
         return _C.leaky_relu_forward(as_float_array(x, "x"), self.negative_slope)
@@ -88,7 +89,7 @@ class ELU(_Elementwise):
 
     def __init__(self, alpha=1.0):
         super().__init__()
-        self.alpha = as_float_scalar(alpha, "alpha")
+        self.alpha = as_finite(alpha, "alpha")
 
     def infer(self, x):
         return _C.elu_forward(as_float_array(x, "x"), self.alpha)
@@ -114,14 +115,9 @@ class Softmax(Layer):
         super().__init__()
         self.axis = as_int(axis, "axis")
 
-    def _check_axis(self, ndim):
-        if not -ndim <= self.axis < ndim:
-            raise ValueError(f"Softmax axis={self.axis} is out of range for {ndim}-D input")
-
     def infer(self, x):
         x = as_float_array(x, "x")
-        self._check_axis(x.ndim)
-        return _C.softmax_forward(x, self.axis)
+        return _C.softmax_forward(x, check_axis(x, self.axis))
 
     def forward(self, x):
         y = self.infer(x)

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from .._validate import as_float_array
+from .._validate import as_bool, as_float_array
 from .node import Node, check_name, is_node_arg
 
 __all__ = ["Parameter", "Layer"]
@@ -166,7 +166,7 @@ class Layer:
             p.grad.fill(0.0)
 
     def train(self, mode: bool = True):
-        self.training = bool(mode)
+        self.training = as_bool(mode, "mode")
         return self
 
     def eval(self):

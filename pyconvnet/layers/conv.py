@@ -1,35 +1,17 @@
-"""Conv2d layer: `_C.conv2d_forward` / `_C.conv2d_backward` (im2col + GEMM in C++)."""
+"""Conv2d layer over `_C.conv2d_forward` / `_C.conv2d_backward` (the algorithm each shape runs:
+docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array, as_int, as_pair
+from .._validate import as_bool, as_float_array, as_int, check_weight_size
+from ..functional.conv import check_groups, check_in_channels, conv2d_geometry
 from ..init import kaiming_uniform_, uniform_
 from .base import Parameter, WeightBiasLayer, batch_of, check_input_rank, window_out_size
 
 __all__ = ["Conv2d"]
-
-
-def _normalise_padding(padding, kernel, dilation, stride):
-    """Return (top, left, bottom, right) and the JSON form of `padding`."""
-    if isinstance(padding, str):
-        mode = padding.lower()
-        if mode == "valid":
-            return (0, 0, 0, 0), "valid"
-        if mode == "same":
-            if stride != (1, 1):
-                raise ValueError(f"padding='same' needs stride 1, got stride={stride}")
-            th = dilation[0] * (kernel[0] - 1)
-            tw = dilation[1] * (kernel[1] - 1)
-            # the extra pixel goes to the bottom/right, as PyTorch
-            return (th // 2, tw // 2, th - th // 2, tw - tw // 2), "same"
-        raise ValueError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
-    ph, pw = as_pair(padding, "padding")
-    if ph < 0 or pw < 0:
-        raise ValueError(f"padding must be >= 0, got {padding!r}")
-    return (ph, pw, ph, pw), [ph, pw]
 
 
 class Conv2d(WeightBiasLayer):
@@ -40,18 +22,15 @@ class Conv2d(WeightBiasLayer):
         super().__init__()
         self.in_channels = as_int(in_channels, "in_channels", 1)
         self.out_channels = as_int(out_channels, "out_channels", 1)
-        self.kernel_size = as_pair(kernel_size, "kernel_size", 1)
-        self.stride = as_pair(stride, "stride", 1)
-        self.dilation = as_pair(dilation, "dilation", 1)
-        self.groups = as_int(groups, "groups", 1)
-        if self.in_channels % self.groups or self.out_channels % self.groups:
-            raise ValueError(
-                f"in_channels ({self.in_channels}) and out_channels ({self.out_channels}) "
-                f"must be divisible by groups ({self.groups})"
-            )
-        self.padding4, self._padding_cfg = _normalise_padding(padding, self.kernel_size, self.dilation, self.stride)
+        self.kernel_size, self.stride, self.dilation, self.padding4, padding = conv2d_geometry(
+            kernel_size, stride, padding, dilation)
+        self._padding_cfg = padding if isinstance(padding, str) else list(padding)
+        self.groups = check_groups(self.in_channels, self.out_channels, groups)
+        bias = as_bool(bias, "bias")
         kh, kw = self.kernel_size
-        self.weight = Parameter(np.empty((self.out_channels, self.in_channels // self.groups, kh, kw), np.float32))
+        shape = (self.out_channels, self.in_channels // self.groups, kh, kw)
+        check_weight_size(shape, "Conv2d")
+        self.weight = Parameter(np.empty(shape, np.float32))
         self.bias = Parameter(np.empty((self.out_channels,), np.float32)) if bias else None
         self.reset_parameters()
 
@@ -69,10 +48,7 @@ class Conv2d(WeightBiasLayer):
     # ------------------------------------------------------------------ compute
     def _check(self, x):
         x = as_float_array(x, "x", 4, "(N, C, H, W)")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"Conv2d expects x with {self.in_channels} channels (in_channels), got shape {x.shape}"
-            )
+        check_in_channels(x, self.in_channels)
         return x
 
     def _run(self, x, relu=False):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array, as_int
+from .._validate import as_bool, as_float_array, as_int, check_weight_size
+from ..functional.linear import check_in_features
 from ..init import kaiming_uniform_, uniform_
 from .base import Parameter, WeightBiasLayer, batch_of, check_input_rank
 
@@ -17,6 +18,8 @@ class Linear(WeightBiasLayer):
         super().__init__()
         self.in_features = as_int(in_features, "in_features", 1)
         self.out_features = as_int(out_features, "out_features", 1)
+        bias = as_bool(bias, "bias")
+        check_weight_size((self.out_features, self.in_features), "Linear")
         self.weight = Parameter(np.empty((self.out_features, self.in_features), np.float32))
         self.bias = Parameter(np.empty((self.out_features,), np.float32)) if bias else None
         self.reset_parameters()
@@ -29,10 +32,7 @@ class Linear(WeightBiasLayer):
 
     def _check(self, x):
         x = as_float_array(x, "x", 2, "(N, in_features)")
-        if x.shape[1] != self.in_features:
-            raise ValueError(
-                f"Linear expects x of shape (N, {self.in_features}) (in_features), got shape {x.shape}"
-            )
+        check_in_features(x, self.in_features)
         return x
 
     def infer(self, x, *, relu=False):

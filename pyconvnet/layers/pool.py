@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .. import _C
-from .._validate import as_float_array, as_float_scalar, as_pair
+from .._validate import as_bool, as_float_array
+from ..functional.pool import lp_norm_type, pool2d_geometry
 from .base import Layer, batch_of, check_input_rank, window_out_size
 
 __all__ = ["MaxPool2d", "AvgPool2d", "LPPool2d", "GlobalAvgPool2d"]
@@ -18,18 +19,8 @@ class _Pool2d(Layer):
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
         super().__init__()
-        self.kernel_size = as_pair(kernel_size, "kernel_size", 1)
-        self.stride = self.kernel_size if stride is None else as_pair(stride, "stride", 1)
-        self.padding = as_pair(padding, "padding")
-        if min(self.padding) < 0:
-            raise ValueError(f"padding must be >= 0, got {padding!r}")
-        for p, k in zip(self.padding, self.kernel_size):
-            if 2 * p > k:
-                raise ValueError(
-                    f"padding should be at most half of kernel_size, got padding={padding!r} "
-                    f"and kernel_size={kernel_size!r}"
-                )
-        self.ceil_mode = bool(ceil_mode)
+        self.kernel_size, self.stride, self.padding = pool2d_geometry(kernel_size, stride, padding)
+        self.ceil_mode = as_bool(ceil_mode, "ceil_mode")
 
     def output_shape(self, input_shape):
         check_input_rank(self, input_shape, 4, "(N, C, H, W)")
@@ -84,7 +75,7 @@ class MaxPool2d(_Pool2d):
 class AvgPool2d(_Pool2d):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
         super().__init__(kernel_size, stride, padding, ceil_mode)
-        self.count_include_pad = bool(count_include_pad)
+        self.count_include_pad = as_bool(count_include_pad, "count_include_pad")
 
     def infer(self, x):
         x = _as_image(x)
@@ -114,10 +105,8 @@ class LPPool2d(_Pool2d):
     """Power-average pooling: (sum over the window of x^p)^(1/p), as torch.nn.LPPool2d."""
 
     def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
+        self.norm_type = lp_norm_type(norm_type)
         super().__init__(kernel_size, stride, 0, ceil_mode)
-        self.norm_type = as_float_scalar(norm_type, "norm_type")
-        if not self.norm_type > 0:
-            raise ValueError(f"norm_type must be > 0, got {norm_type!r}")
 
     def infer(self, x):
         x = _as_image(x)

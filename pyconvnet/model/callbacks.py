@@ -16,10 +16,17 @@ import warnings
 
 import numpy as np
 
-__all__ = ["Callback", "CallbackList", "History", "ProgressBar", "EarlyStopping", "ModelCheckpoint"]
+from ..optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+
+__all__ = ["Callback", "CallbackList", "History", "ProgressBar", "EarlyStopping", "ModelCheckpoint",
+           "LearningRateScheduler"]
 
 
 class Callback:
+    # True for callbacks that add entries to the logs: they run before History and the
+    # progress bar, which then record and show those entries.
+    writes_logs = False
+
     def __init__(self):
         self.model = None
         self.params = {}
@@ -73,6 +80,7 @@ class CallbackList:
             cbs.insert(0, self.history)
         if add_progbar and not any(isinstance(cb, ProgressBar) for cb in cbs):
             cbs.insert(1 if add_history else 0, ProgressBar())
+        cbs = [cb for cb in cbs if cb.writes_logs] + [cb for cb in cbs if not cb.writes_logs]
         self.callbacks = cbs
         for cb in cbs:
             if model is not None:
@@ -140,7 +148,10 @@ def _fmt_logs(logs) -> str:
     for k, v in logs.items():
         if k in ("size", "batch"):
             continue
-        parts.append(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}")
+        if k == "lr":
+            parts.append(f"lr {v:.3g}")  # rates span decades: significant digits, not decimals
+        else:
+            parts.append(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}")
     return "  ".join(parts)
 
 
@@ -177,7 +188,7 @@ class ProgressBar(Callback):
         self._t0 = time.perf_counter()
         self._last = 0.0
         self._seen = 0
-        self._steps = self.params.get("steps", 0)
+        self._steps = self.params.get("steps")  # None for an iterable of unknown length
         desc = f"Epoch {epoch + 1}/{self.params.get('epochs', '?')}"
         self._desc = desc
         if self._tqdm:
@@ -196,7 +207,7 @@ class ProgressBar(Callback):
         if self.params.get("verbose", 1) != 1:
             return
         now = time.perf_counter()
-        last_step = batch + 1 == self._steps
+        last_step = self._steps is not None and batch + 1 == self._steps
         if self._bar is not None:
             self._bar.update(1)
             if now - self._last >= self.interval or last_step:
@@ -206,10 +217,13 @@ class ProgressBar(Callback):
         if now - self._last < self.interval and not last_step:
             return
         self._last = now
-        width = 24
-        done = int(width * (batch + 1) / max(1, self._steps))
-        bar = "=" * max(0, done - 1) + (">" if done < width else "=") + "." * (width - done)
-        line = f"\r{self._desc} [{bar}] {batch + 1}/{self._steps}  {_fmt_logs(logs)}  {self._rate(now):.0f} img/s"
+        if self._steps is None:  # an iterable of unknown length: a count instead of a bar
+            line = f"\r{self._desc} step {batch + 1}  {_fmt_logs(logs)}  {self._rate(now):.0f} img/s"
+        else:
+            width = 24
+            done = int(width * (batch + 1) / max(1, self._steps))
+            bar = "=" * max(0, done - 1) + (">" if done < width else "=") + "." * (width - done)
+            line = f"\r{self._desc} [{bar}] {batch + 1}/{self._steps}  {_fmt_logs(logs)}  {self._rate(now):.0f} img/s"
         out = self._out()
         out.write(line)
         out.flush()
@@ -354,3 +368,72 @@ class ModelCheckpoint(Callback):
         self.saved.append(path)
         if self.verbose:
             print(f"ModelCheckpoint: saved {path}")
+
+
+class LearningRateScheduler(Callback):
+    """Drive a `pyconvnet.optim.lr_scheduler` schedule from `fit`.
+
+    `scheduler` is a scheduler built on the optimizer that `fit` uses, or a callable
+    `scheduler(optimizer) -> scheduler` called at the start of each `fit` (useful with fit's
+    default optimizer; each fit then starts a fresh schedule, while a scheduler object
+    continues where the last fit left it). `per="epoch"` steps after every epoch, `per="batch"`
+    after every optimiser step. `ReduceLROnPlateau` steps per epoch with the logged value of
+    `monitor`. The rate used by each step is logged as `lr` (in the batch logs, and for the
+    epoch the rate of its last step), so the progress bar shows it and History records it.
+    """
+
+    writes_logs = True
+
+    def __init__(self, scheduler, per="epoch", monitor="val_loss"):
+        super().__init__()
+        if not (isinstance(scheduler, LRScheduler) or callable(scheduler)):
+            raise TypeError(f"scheduler must be a pyconvnet.optim.lr_scheduler scheduler or a callable "
+                            f"optimizer -> scheduler, got {type(scheduler).__name__}")
+        if per not in ("epoch", "batch"):
+            raise ValueError(f"per must be 'epoch' or 'batch', got {per!r}")
+        self._given = scheduler
+        self.scheduler = scheduler if isinstance(scheduler, LRScheduler) else None
+        self.per = per
+        self.monitor = str(monitor)
+        self._plateau = False
+
+    def on_train_begin(self, logs=None):
+        optimizer = self.model.optimizer
+        if not isinstance(self._given, LRScheduler):
+            built = self._given(optimizer)
+            if not isinstance(built, LRScheduler):
+                raise TypeError(f"LearningRateScheduler: scheduler(optimizer) must return a scheduler, "
+                                f"got {type(built).__name__}")
+            self.scheduler = built
+        if self.scheduler.optimizer is not optimizer:
+            raise ValueError("LearningRateScheduler: the scheduler drives another optimizer than the one fit uses; "
+                             "pass that optimizer to fit(optimizer=...), or give a callable optimizer -> scheduler")
+        self._plateau = isinstance(self.scheduler, ReduceLROnPlateau)
+        if self._plateau and self.per != "epoch":
+            raise ValueError("ReduceLROnPlateau steps on a monitored value once per epoch: use per='epoch'")
+        self._lr = optimizer.lr
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._lr = self.model.optimizer.lr  # the rate this step uses
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs is not None:
+            logs["lr"] = self._lr
+        if self.per == "batch":
+            self.scheduler.step()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["lr"] = self._lr
+        if self.per != "epoch":
+            return
+        if not self._plateau:
+            self.scheduler.step()
+            return
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            warnings.warn(f"LearningRateScheduler: metric {self.monitor!r} is not in the logs (available: "
+                          f"{', '.join(sorted(logs or {}))}); ReduceLROnPlateau not stepped", RuntimeWarning,
+                          stacklevel=2)
+            return
+        self.scheduler.step(value)

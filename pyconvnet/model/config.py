@@ -112,6 +112,12 @@ def _declared_size(name: str, cfg: dict):
             if k is None or not ints(cin, cout, groups) or groups < 1:
                 return None
             return abs(cout) * (abs(cin) // groups) * abs(k[0]) * abs(k[1]) + abs(cout)
+        if name == "ConvTranspose2d":
+            k = pair(cfg.get("kernel_size"))
+            cin, cout, groups = cfg.get("in_channels"), cfg.get("out_channels"), cfg.get("groups", 1)
+            if k is None or not ints(cin, cout, groups) or groups < 1:
+                return None
+            return abs(cin) * (abs(cout) // groups) * abs(k[0]) * abs(k[1]) + abs(cout)
         if name == "Linear":
             fin, fout = cfg.get("in_features"), cfg.get("out_features")
             return abs(fin) * abs(fout) + abs(fout) if ints(fin, fout) else None

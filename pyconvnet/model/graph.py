@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validate import as_float_array, as_int
+from .._validate import as_bool, as_float_array, as_int
 from ..layers.activation import ReLU
 from ..layers.base import Layer
 from ..layers.conv import Conv2d
@@ -466,10 +466,18 @@ class Model:
         outs = self._infer_list(self._as_inputs(x))
         return outs[0] if self._graph().single_output else outs
 
-    def predict(self, x, batch_size: int = 256):
+    def predict(self, x, batch_size: int = 256, steps=None):
         """Outputs for `x` in eval mode, `batch_size` samples at a time (a list of arrays for
-        several outputs). The mode is not changed and nothing is cached, so several threads
-        may call `predict` on one model at once."""
+        several outputs). `x` may also be a DataLoader or another iterable of batches (`x`, or
+        tuples `(x, ...)` whose targets are ignored), read once, or for `steps` batches. The
+        mode is not changed and nothing is cached, so several threads may call `predict` on
+        one model at once."""
+        from .batches import is_batch_source, predict_batches
+
+        if is_batch_source(x):
+            return predict_batches(self, x, steps)
+        if steps is not None:
+            raise ValueError("steps is for an iterable x (e.g. a DataLoader)")
         g = self._graph()
         xs = self._as_inputs(x)
         batch_size = as_int(batch_size, "batch_size", 1)
@@ -488,35 +496,48 @@ class Model:
                 o[start:start + y.shape[0]] = y
         return outs[0] if g.single_output else outs
 
-    def evaluate(self, x, y, batch_size: int = 256, loss=None) -> dict:
-        """Mean loss (and accuracy for integer class labels) on (x, y), in eval mode.
+    def evaluate(self, x, y=None, batch_size: int = 256, loss=None, metrics=None, steps=None) -> dict:
+        """Mean loss and metrics on (x, y), in eval mode.
 
-        The loss is `loss`, else the one of the last `fit`, else cross-entropy. With several
-        outputs, `y` and `loss` are lists or dicts by output name; the result then also holds
-        `"{output}_loss"` (and `"{output}_accuracy"`), and "loss" is their sum weighted by
-        the last fit's `loss_weights`.
+        The loss is `loss`, else the one of the last `fit`, else cross-entropy. `metrics` as
+        in `fit` (default: accuracy for integer class labels). `x` may be a DataLoader or
+        another iterable of `(x, y)` / `(x, y, sample_weight)` batches (then `y=None`), read
+        once, or for `steps` batches. With several outputs, `y` and `loss` are lists or dicts
+        by output name; the result then also holds `"{output}_loss"` (and
+        `"{output}_accuracy"`), and "loss" is their sum weighted by the last fit's
+        `loss_weights`.
         """
         from .evaluate import evaluate
 
-        return evaluate(self, x, y, batch_size=batch_size, loss=loss)
+        return evaluate(self, x, y, batch_size=batch_size, loss=loss, metrics=metrics, steps=steps)
 
-    def fit(self, x, y, epochs, batch_size=32, optimizer=None, loss=None, validation_data=None, augment=None,
-            callbacks=(), shuffle=True, seed=None, verbose=1, loss_weights=None):
+    def fit(self, x, y=None, epochs=1, batch_size=32, optimizer=None, loss=None, validation_data=None, augment=None,
+            callbacks=(), shuffle=True, seed=None, verbose=1, loss_weights=None, metrics=None, class_weight=None,
+            sample_weight=None, steps_per_epoch=None):
         """Train with mini-batch gradient descent; returns the `History` callback.
 
-        Defaults: Adam(lr=1e-3) (the previous fit's optimiser is reused when the parameters are
-        the same) and cross-entropy. `augment(x_batch, rng) -> x_batch` runs on each batch
-        (one input). `seed` fixes shuffling, augmentation and dropout: the same seed and
-        thread count give bit-identical weights. With several outputs, `y` and `loss` are
-        lists or dicts by output name and `loss_weights` (list or dict, default all 1) weighs
-        the per-output losses in the total. Ctrl-C ends training after the step in progress
-        and returns the History (`history.interrupted` is True).
+        `x, y` are arrays, or `x` is a DataLoader or another iterable of `(x, y)` /
+        `(x, y, sample_weight)` batches (`y=None`; `batch_size` and `shuffle` are then the
+        loader's business); `steps_per_epoch` makes an epoch of that many batches, for endless
+        iterables. Defaults: Adam(lr=1e-3) (the previous fit's optimiser is reused when the
+        parameters are the same) and cross-entropy. `augment(x_batch, rng) -> x_batch` runs on
+        each batch (one input). `metrics` (names such as "accuracy", "top_k_accuracy" or
+        callables) are logged per epoch, on the validation data too. `class_weight` /
+        `sample_weight` weigh each sample's loss (Keras's semantics). `seed` fixes shuffling,
+        augmentation and dropout: the same seed and thread count give bit-identical weights.
+        With several outputs, `y` and `loss` are lists or dicts by output name and
+        `loss_weights` (list or dict, default all 1) weighs the per-output losses in the
+        total. Ctrl-C ends training and returns the History (`history.interrupted` is True):
+        during a step's forward or backward pass it abandons that step (the weights stay those
+        of the last completed step), elsewhere training ends after the step; a second Ctrl-C
+        raises KeyboardInterrupt at once.
         """
         from .fit import fit
 
         return fit(self, x, y, epochs, batch_size=batch_size, optimizer=optimizer, loss=loss,
                    validation_data=validation_data, augment=augment, callbacks=callbacks, shuffle=shuffle,
-                   seed=seed, verbose=verbose, loss_weights=loss_weights)
+                   seed=seed, verbose=verbose, loss_weights=loss_weights, metrics=metrics,
+                   class_weight=class_weight, sample_weight=sample_weight, steps_per_epoch=steps_per_epoch)
 
     # ------------------------------------------------------------------ state
     def params(self) -> list:
@@ -534,7 +555,7 @@ class Model:
             p.grad.fill(0.0)
 
     def train(self, mode: bool = True):
-        self.training = bool(mode)
+        self.training = as_bool(mode, "mode")
         for layer in self._graph().layers:
             layer.train(mode)
         return self

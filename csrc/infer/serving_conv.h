@@ -1,0 +1,50 @@
+// The convolution a serving step runs: the algorithm the plan picks for the shape
+// (conv::choose_algorithm, pass serve_fp32 or serve_bf16; the serving rules and their
+// measurements are in conv/conv_plan.cpp), run for float32 by drivers made for serving:
+// - 1x1 layers without padding whose algorithm is a GEMM: PointwiseConv
+//   (conv/pointwise_prepared.h; strided ones gather the image first, which for 1x1 is the
+//   im2col), which can accumulate a residual into its output;
+// - the direct algorithm on undilated shapes with padding narrower than the kernel: the
+//   direct kernels, split by output-channel panels on maps of up to 14x14 outputs with
+//   large weights (conv/direct_panels.h) and by output rows otherwise;
+// - everything else, and bf16: PreparedConv2d (conv/conv2d_prepared.h); where that is
+//   Winograd with large weights, direct taps too, run for batches of 1-2 (serving_conv.cpp).
+#pragma once
+#include <memory>
+#include <string>
+
+#include "common/aligned_buffer.h"
+#include "common/shapes.h"
+#include "conv/conv2d_prepared.h"
+#include "conv/conv_plan.h"
+#include "conv/direct_ukernel.h"
+#include "conv/pointwise_prepared.h"
+
+namespace pcn::infer {
+
+class ServingConv {
+ public:
+  ServingConv(const Conv2dShape& s, const float* w, const float* bias, bool bf16);
+  // y = (accumulate ? y : 0) + conv(x) + bias, then ReLU; accumulate only where
+  // can_accumulate().
+  void forward(int64_t n, const float* x, float* y, bool relu, bool accumulate = false) const;
+  bool can_accumulate() const { return pointwise_ != nullptr; }
+  // Whether x must be rounded to bfloat16 by the caller (bf16 serving on float32 kernels).
+  bool needs_rounded_input() const { return bf16_ && !(prepared_ && prepared_->rounds_input()); }
+  std::string algorithm() const;
+  int64_t bytes() const;
+
+ private:
+  Conv2dShape s_;
+  bool bf16_;
+  conv::Algo algo_ = conv::Algo::direct;  // the plan's choice (float32)
+  std::unique_ptr<conv::PointwiseConv> pointwise_;
+  std::unique_ptr<conv::PreparedConv2d> prepared_;
+  const conv::DirectUkernels* direct_ = nullptr;  // the direct path's kernels and its taps
+  AlignedBuffer taps_;
+  int64_t direct_batch_ = 0;  // with prepared_ too: batches up to this run direct
+  bool panels_ = false;       // the direct path split by output-channel panels
+  std::vector<float> bias_;
+};
+
+}  // namespace pcn::infer
