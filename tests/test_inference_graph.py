@@ -18,7 +18,7 @@ import pyconvnet
 from pyconvnet import InferenceModel, Input, Model, _C, init
 from pyconvnet.layers import (
     Add, BatchNorm2d, Concat, Conv2d, Dropout, Flatten, GlobalAvgPool2d, Linear, MaxPool2d, Multiply,
-    ReLU, Sigmoid, Softmax,
+    ReLU, Sigmoid, Softmax, ConvTranspose2d, Upsample,
 )
 
 from conftest import same_for_thread_counts
@@ -405,3 +405,17 @@ def test_summary_rows_follow_the_model_order_with_identities_in_place():
     model = _two_in_two_out(22)
     text = InferenceModel(model).summary()
     assert "reads" in text.splitlines()[1] and "image" in text and "mask" in text
+
+
+def test_decoder_layers_without_native_steps_serve_through_their_own_infer():
+    """ConvTranspose2d and Upsample (U-Net decoders) run between native segments, exactly."""
+    x = Input((3, 8, 8))
+    a = Conv2d(3, 4, 3, padding=1)(x)
+    up = ConvTranspose2d(4, 4, 2, stride=2)(MaxPool2d(2)(a))
+    bil = Upsample(scale_factor=2, mode="bilinear")(MaxPool2d(2)(a))
+    m = Model(x, Conv2d(12, 2, 1)(Concat()([a, up, bil])))
+    xi = np.random.default_rng(0).standard_normal((3, 3, 8, 8)).astype(np.float32)
+    served = InferenceModel(m)
+    np.testing.assert_allclose(served.predict(xi), m.predict(xi), rtol=0, atol=1e-5)
+    text = served.summary()
+    assert "ConvTranspose2d" in text and "Upsample" in text and "python (layer.infer)" in text
