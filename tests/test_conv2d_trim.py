@@ -3,14 +3,13 @@ only the taps that reach the input, so a huge dilation costs memory in proportio
 and output, not to the padded input. Results against the float64 oracle, forward, backward and
 serving; the memory bound in a subprocess with a capped address space."""
 
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
 import conv_oracle64 as oracle
+from conftest import run_python
 import pyconvnet.functional as F
 from pyconvnet import _C
 from pyconvnet.inference import InferenceModel
@@ -104,8 +103,7 @@ def test_same_padding_with_a_huge_dilation_stays_small():
         assert not layer.weight.grad[:, :, 0].any()
         print("ok")
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+    out = run_python(["-c", code], timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 

@@ -4,6 +4,7 @@ import signal
 import numpy as np
 import pytest
 
+import pyconvnet
 from pyconvnet import init
 from pyconvnet.datasets import make_shapes
 from pyconvnet.layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU
@@ -172,11 +173,17 @@ def _start_long_fit(mode):
     import sys
     import pathlib
 
-    root = str(pathlib.Path(__file__).resolve().parent.parent)
+    # Run where the tested pyconvnet lives (`-c` puts the working directory first on sys.path, and
+    # a source checkout without _C must not shadow the installed package).
+    root = str(pathlib.Path(pyconvnet.__file__).resolve().parent.parent)
     env = dict(os.environ, PYTHONPATH=root)
     proc = subprocess.Popen([sys.executable, "-c", _LONG_FIT, mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env, cwd=root)
-    assert proc.stdout.readline().strip() == "ready"
+    line = proc.stdout.readline().strip()
+    if line != "ready":
+        proc.kill()
+        _, err = proc.communicate()
+        raise AssertionError(f"the fit subprocess did not start: {err[-2000:]}")
     return proc
 
 
