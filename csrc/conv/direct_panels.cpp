@@ -52,6 +52,8 @@ void direct_conv_forward_panels(const Conv2dShape& s, const DirectUkernels& uk, 
     for (int64_t b = b0; b < b1; ++b) imgs[b].assign(s, x + b * chw);
   });
   const float* biasp = bias ? bb.data() : nullptr;
+  const bool flat = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.pt == 0 && s.pb == 0 &&
+                    s.pl == 0 && s.pr == 0;
 
   // Units panel-major: one panel over the batch's images in turn, in one chunk when there are
   // panels enough for every thread, so a panel's weights stay in that thread's L2.
@@ -81,6 +83,16 @@ void direct_conv_forward_panels(const Conv2dShape& s, const DirectUkernels& uk, 
         for (int64_t j = 0; j < cols; ++j)
           for (int64_t i = 0; i < count; ++i) dst[j * ohw + i * pos_stride] = tile[i * nr + j];
       };
+      // 1x1, stride 1, unpadded: the map's positions are consecutive in the image and in y, so
+      // tiles run across row ends and stay full (a 7-wide row would fill 7 of 12 positions).
+      if (flat) {
+        int64_t first;
+        const TapSegments seg = taps.segments(0, 1, 0, 1, first);
+        even_tiles(ohw, mr, [&](int64_t at, int64_t count) {
+          run_tile(seg, first, img + at, 1, count, yp + at, 1);
+        });
+        continue;
+      }
       for (int64_t oy = 0; oy < s.oh; ++oy) {
         int64_t ky0, ky1, first;
         valid_taps(oy, s.sh, s.pt, s.dh, s.h, s.kh, ky0, ky1);
