@@ -37,9 +37,10 @@ from pyconvnet.functional import softmax
 from pyconvnet.layers import BatchNorm2d, Conv2d, MaxPool2d, ReLU
 from pyconvnet.losses import CrossEntropyLoss, Loss, SmoothL1Loss
 from pyconvnet.metrics import mean_average_precision
-from pyconvnet.model import Callback
+from pyconvnet.model import Callback, LearningRateScheduler
 from pyconvnet.ops import batched_nms
 from pyconvnet.optim import Adam
+from pyconvnet.optim.lr_scheduler import CosineAnnealingLR
 from pyconvnet.visualize import save_png
 
 SIZE = 64
@@ -154,16 +155,14 @@ def decode(outputs, score_threshold: float = 0.01, iou_threshold: float = 0.5) -
 
 
 class EpochClock(Callback):
-    """Records each epoch's wall time and scales the learning rate down on a cosine over the run."""
+    """Records each epoch's wall time."""
 
-    def __init__(self, optimizer, lr: float, epochs: int):
+    def __init__(self):
         super().__init__()
-        self.optimizer, self.lr, self.epochs = optimizer, lr, epochs
         self.seconds: list[float] = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
-        self.optimizer.lr = 0.5 * self.lr * (1.0 + np.cos(np.pi * epoch / self.epochs))
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._t0)
@@ -220,14 +219,16 @@ def main(argv=None) -> dict:
     xt, _, boxes_t, labels_t = datasets.make_scenes(args.test, size=SIZE, seed=2 * args.seed + 2)  # held out
     model = build(args.width)
     opt = Adam(model.params(), lr=args.lr)
-    clock = EpochClock(opt, args.lr, args.epochs)
+    clock = EpochClock()
+    # the learning rate falls on a cosine over the run, one step per epoch
+    schedule = LearningRateScheduler(CosineAnnealingLR(opt, T_max=args.epochs), per="epoch")
     losses = {
         "objectness": CrossEntropyLoss(weight=[1.0, 4.0]),
         "box": ObjectCells(SmoothL1Loss()),
         "classes": CrossEntropyLoss(ignore_index=IGNORE),
     }
     model.fit(x, encode(boxes, labels, len(x)), epochs=args.epochs, batch_size=args.batch_size, optimizer=opt,
-              loss=losses, loss_weights={"objectness": 1.0, "box": 2.0, "classes": 1.0}, callbacks=[clock],
+              loss=losses, loss_weights={"objectness": 1.0, "box": 2.0, "classes": 1.0}, callbacks=[clock, schedule],
               seed=args.seed, verbose=0 if args.quiet else 1)
     detections = decode(model.predict(xt, batch_size=100))
     truth = [{"boxes": b, "labels": lab} for b, lab in zip(boxes_t, labels_t)]

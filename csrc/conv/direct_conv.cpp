@@ -8,6 +8,7 @@
 #include "common/threading.h"
 #include "conv/direct_taps.h"
 #include "conv/direct_ukernel.h"
+#include "conv/even_tiles.h"
 #include "conv/im2col_pack.h"
 
 namespace pcn::conv {
@@ -15,22 +16,6 @@ namespace pcn::conv {
 using gemm::NR;
 
 namespace {
-
-// Calls f(first, count) on ceil(len / mr) tiles covering [0, len) whose sizes differ by at
-// most one. Even sizes matter: with AVX2 (mr = 6) a tile of 2 positions keeps 4
-// accumulators, too few to hide the 5-cycle FMA latency (0.71x the 6-position tile's speed,
-// 1 position 0.43x), while 3-5 positions run at 0.90-0.97x. So 32 columns go as
-// 6+6+5+5+5+5, not 6+6+6+6+6+2.
-template <class F>
-void for_each_tile(int64_t len, int64_t mr, F&& f) {
-  if (len <= 0) return;
-  const int64_t tiles = (len + mr - 1) / mr, base = len / tiles, extra = len % tiles;
-  for (int64_t t = 0, at = 0; t < tiles; ++t) {
-    const int64_t count = base + (t < extra ? 1 : 0);
-    f(at, count);
-    at += count;
-  }
-}
 
 // Weights of up to this many floats (256 KB) are packed by every thread into its own buffer
 // (kept between calls, repacked on each). Shared panels written by one core and read by both
@@ -155,13 +140,13 @@ void direct_conv_forward(const Conv2dShape& s, const DirectUkernels& uk, const f
         for (int64_t p = 0; p < panels; ++p) {
           if (via_row_buffer) {
             float* rb = row_buffer.data() + p * nr * ldp + (oy - oy0) * ldr;
-            for_each_tile(x1 - x0, mr, [&](int64_t at, int64_t count) {
+            for_each_even_tile(x1 - x0, mr, [&](int64_t at, int64_t count) {
               const int64_t ox = x0 + at;
               run_tile(seg, first, p, row + ox * s.sw, s.sw, count, rb + at, 1, ldp);
             });
             continue;
           }
-          for_each_tile(x1 - x0, mr, [&](int64_t at, int64_t count) {
+          for_each_even_tile(x1 - x0, mr, [&](int64_t at, int64_t count) {
             const int64_t ox = x0 + at;
             run_tile(seg, first, p, row + ox * s.sw, s.sw, count,
                      yb + p * nr * ohw + oy * s.ow + ox, 1, ohw);
@@ -185,7 +170,7 @@ void direct_conv_forward(const Conv2dShape& s, const DirectUkernels& uk, const f
         valid_taps(ox, s.sw, s.pl, s.dw, s.w, s.kw, kx0, kx1);
         const TapSegments seg = taps.segments(0, s.kh, kx0, kx1, first);
         for (int64_t p = 0; p < panels; ++p)
-          for_each_tile(oy1 - oy0, mr, [&](int64_t at, int64_t count) {
+          for_each_even_tile(oy1 - oy0, mr, [&](int64_t at, int64_t count) {
             const int64_t oy = oy0 + at;
             run_tile(seg, first, p, img.data() + oy * s.sh * wp + ox * s.sw, s.sh * wp, count,
                      yb + p * nr * ohw + oy * s.ow + ox, s.ow, ohw);

@@ -6,26 +6,10 @@
 #include "common/aligned_buffer.h"
 #include "common/threading.h"
 #include "conv/direct_taps.h"
+#include "conv/even_tiles.h"
 #include "conv/im2col_pack.h"
 
 namespace pcn::conv {
-
-namespace {
-
-// f(first, count) on ceil(len / mr) tiles covering [0, len) whose sizes differ by at most one
-// (as direct_conv.cpp tiles: a short last tile keeps too few accumulators busy).
-template <class F>
-void even_tiles(int64_t len, int64_t mr, F&& f) {
-  if (len <= 0) return;
-  const int64_t tiles = (len + mr - 1) / mr, base = len / tiles, extra = len % tiles;
-  for (int64_t t = 0, at = 0; t < tiles; ++t) {
-    const int64_t count = base + (t < extra ? 1 : 0);
-    f(at, count);
-    at += count;
-  }
-}
-
-}  // namespace
 
 void direct_conv_forward_panels(const Conv2dShape& s, const DirectUkernels& uk, const float* x,
                                 const float* packed, const float* bias, float* y, bool relu) {
@@ -88,7 +72,7 @@ void direct_conv_forward_panels(const Conv2dShape& s, const DirectUkernels& uk, 
       if (flat) {
         int64_t first;
         const TapSegments seg = taps.segments(0, 1, 0, 1, first);
-        even_tiles(ohw, mr, [&](int64_t at, int64_t count) {
+        for_each_even_tile(ohw, mr, [&](int64_t at, int64_t count) {
           run_tile(seg, first, img + at, 1, count, yp + at, 1);
         });
         continue;
@@ -98,7 +82,7 @@ void direct_conv_forward_panels(const Conv2dShape& s, const DirectUkernels& uk, 
         valid_taps(oy, s.sh, s.pt, s.dh, s.h, s.kh, ky0, ky1);
         const TapSegments seg = taps.segments(ky0, ky1, 0, s.kw, first);
         const float* row = img + oy * s.sh * wp;
-        even_tiles(x1 - x0, mr, [&](int64_t at, int64_t count) {
+        for_each_even_tile(x1 - x0, mr, [&](int64_t at, int64_t count) {
           const int64_t ox = x0 + at;
           run_tile(seg, first, row + ox * s.sw, s.sw, count, yp + oy * s.ow + ox, 1);
         });
@@ -109,7 +93,7 @@ void direct_conv_forward_panels(const Conv2dShape& s, const DirectUkernels& uk, 
         int64_t kx0, kx1, first;
         valid_taps(ox, s.sw, s.pl, s.dw, s.w, s.kw, kx0, kx1);
         const TapSegments seg = taps.segments(0, s.kh, kx0, kx1, first);
-        even_tiles(s.oh, mr, [&](int64_t at, int64_t count) {
+        for_each_even_tile(s.oh, mr, [&](int64_t at, int64_t count) {
           run_tile(seg, first, img + at * s.sh * wp + ox * s.sw, s.sh * wp, count,
                    yp + at * s.ow + ox, s.ow);
         });

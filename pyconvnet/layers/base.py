@@ -215,6 +215,13 @@ class WeightBiasLayer(Layer):
             d["bias"] = self.bias.data
         return d
 
+    def _accumulate_grads(self, dw, db) -> None:
+        """Adds a backward pass's weight and bias gradients (None: not computed) into `.grad`."""
+        if dw is not None:
+            np.add(self.weight.grad, dw, out=self.weight.grad)
+        if db is not None:
+            np.add(self.bias.grad, db, out=self.bias.grad)
+
 
 def batch_of(shape) -> int:
     n = shape[0]

@@ -77,10 +77,7 @@ class Conv2d(WeightBiasLayer):
             return None
         dx, dw, db = _C.conv2d_backward(x, w.data, g, self.stride, self.padding4, self.dilation, self.groups,
                                         bool(need_dx), bool(need_dw), bool(need_db))
-        if need_dw:
-            np.add(w.grad, dw, out=w.grad)
-        if need_db:
-            np.add(b.grad, db, out=b.grad)
+        self._accumulate_grads(dw, db)
         return dx
 
     # ------------------------------------------------------------------- state

@@ -75,10 +75,7 @@ class ConvTranspose2d(WeightBiasLayer):
             return None
         dx, dw, db = _C.conv_transpose2d_backward(x, w.data, g, *self._geometry(), bool(need_dx), bool(need_dw),
                                                   bool(need_db))
-        if need_dw:
-            np.add(w.grad, dw, out=w.grad)
-        if need_db:
-            np.add(b.grad, db, out=b.grad)
+        self._accumulate_grads(dw, db)
         return dx
 
     # ------------------------------------------------------------------- state

@@ -60,8 +60,7 @@ class Linear(WeightBiasLayer):
             # grad_w += grad_y.T @ x, accumulated by the GEMM into the live array: no temporary
             # (the same GEMM linear_backward runs for dw, so the bits are the same)
             _C.sgemm(g, x, True, False, None, None, False, w.grad, True)
-        if need_db:
-            np.add(b.grad, db, out=b.grad)
+        self._accumulate_grads(None, db)
         return dx
 
     def get_config(self):

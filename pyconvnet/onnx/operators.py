@@ -384,19 +384,26 @@ def fold_unary(fn):
 
 
 # ------------------------------------------------------------------------------ converters
-def convert_conv(ctx, node, inputs, attrs):
+def conv_operands(node, inputs, attrs, what):
+    """The image, weight, optional bias, kernel, strides, dilations and group of a Conv or
+    ConvTranspose node (the attributes and checks the two share)."""
     x = image_input(node, inputs[0])
     w = floats(node, inputs[1], "input 'W'")
     b = opt(inputs, 2)
     b = None if b is None else floats(node, b, "input 'B'")
     if w.ndim != 4:
-        raise unsupported(node, f"weight of shape {w.shape}: only 2-D convolution is supported")
+        raise unsupported(node, f"weight of shape {w.shape}: only 2-D {what} is supported")
     kernel = tuple(int(k) for k in attrs.get("kernel_shape", w.shape[2:]))
     if kernel != w.shape[2:]:
         raise malformed(node, f"kernel_shape {kernel} does not match the weight {w.shape}")
     strides = pair_attr(node, attrs, "strides", [1, 1])
     dilations = pair_attr(node, attrs, "dilations", [1, 1])
     group = int(attrs.get("group", 1))
+    return x, w, b, kernel, strides, dilations, group
+
+
+def convert_conv(ctx, node, inputs, attrs):
+    x, w, b, kernel, strides, dilations, group = conv_operands(node, inputs, attrs, "convolution")
     cin = x.shape[1]
     if group < 1 or w.shape[1] * group != cin or w.shape[0] % group:
         raise malformed(node, f"weight {w.shape} with group={group} does not fit {cin} input channels")
@@ -420,18 +427,7 @@ def convert_conv(ctx, node, inputs, attrs):
 
 
 def convert_conv_transpose(ctx, node, inputs, attrs):
-    x = image_input(node, inputs[0])
-    w = floats(node, inputs[1], "input 'W'")
-    b = opt(inputs, 2)
-    b = None if b is None else floats(node, b, "input 'B'")
-    if w.ndim != 4:
-        raise unsupported(node, f"weight of shape {w.shape}: only 2-D transposed convolution is supported")
-    kernel = tuple(int(k) for k in attrs.get("kernel_shape", w.shape[2:]))
-    if kernel != w.shape[2:]:
-        raise malformed(node, f"kernel_shape {kernel} does not match the weight {w.shape}")
-    strides = pair_attr(node, attrs, "strides", [1, 1])
-    dilations = pair_attr(node, attrs, "dilations", [1, 1])
-    group = int(attrs.get("group", 1))
+    x, w, b, kernel, strides, dilations, group = conv_operands(node, inputs, attrs, "transposed convolution")
     cin, cout = x.shape[1], w.shape[1] * group
     if group < 1 or w.shape[0] != cin or cin % group:
         raise malformed(node, f"weight {w.shape} with group={group} does not fit {cin} input channels")
