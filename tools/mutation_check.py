@@ -77,14 +77,14 @@ CONVO = "tests/test_layers_conv_oracle.py"
 
 MUTATIONS = [
     # ---------------------------------------------------------------- audit (issue 14): layers
-    M("conv-same-pad-top-left", "pyconvnet/layers/conv.py",
-      'return (th // 2, tw // 2, th - th // 2, tw - tw // 2), "same"',
-      'return (th - th // 2, tw - tw // 2, th // 2, tw // 2), "same"',
+    M("conv-same-pad-top-left", "pyconvnet/functional/conv.py",
+      "pad4 = (th // 2, tw // 2, th - th // 2, tw - tw // 2)",
+      "pad4 = (th - th // 2, tw - tw // 2, th // 2, tw // 2)",
       [LCONV, CONVO, CONV],
       "padding='same' puts the extra pixel top/left instead of bottom/right (PyTorch)"),
-    M("conv-pad-pair-swapped", "pyconvnet/layers/conv.py",
-      "return (ph, pw, ph, pw), [ph, pw]",
-      "return (pw, ph, pw, ph), [ph, pw]",
+    M("conv-pad-pair-swapped", "pyconvnet/functional/conv.py",
+      "    return (ph, pw, ph, pw)\n",
+      "    return (pw, ph, pw, ph)\n",
       [LCONV, CONVO, CONV],
       "padding=(h, w) applied as (w, h)"),
     M("conv-dw-scaled", "pyconvnet/layers/conv.py",
