@@ -196,6 +196,34 @@ def test_small_maps_split_by_channel_panels_against_float64(isa, c, oc, k, strid
         assert "(channel panels)" in im.summary()
 
 
+@pytest.mark.parametrize("c,oc,k,stride,hw,batch", [(256, 40, 3, 1, 7, 3), (256, 40, 3, 2, 14, 1),
+                                                    (1024, 136, 1, 1, 8, 2), (300, 24, 5, 1, 9, 2),
+                                                    (128, 280, 3, 1, 5, 1), (2048, 64, 1, 2, 13, 1)])
+def test_residual_added_inside_channel_panel_convolutions_against_float64(isa, c, oc, k, stride, hw, batch):
+    """The residual goes into the channel-panel convolution that is built last (the add fuses
+    into the step before it): the micro-kernels add it after the bias and before the ReLU,
+    in place in the output (whole panels) or through their tile (a partial panel, edge
+    columns)."""
+    init.manual_seed(22)
+    x = Input((c, hw, hw))
+    skip, conv = Conv2d(c, oc, 1, stride=stride, bias=False), Conv2d(c, oc, k, stride=stride, padding=k // 2)
+    s = skip(x)
+    model = Model(x, ReLU()(Add()([s, conv(x)])))
+    xx = _inputs((c, hw, hw), batch, 22)
+    x64 = xx.astype(np.float64)
+    want = np.maximum(_conv64(x64, conv.weight.data.astype(np.float64), conv.bias.data, stride, k // 2)
+                      + _conv64(x64, skip.weight.data.astype(np.float64), None, stride, 0), 0)
+    im = InferenceModel(model)
+    assert_close_to(im.predict(xx), want)
+    same_for_thread_counts(lambda: im.predict(xx), (1, 2, 3))
+    last = im.summary().splitlines()[4]
+    assert last.startswith("Conv2d + Add + ReLU")
+    if "(channel panels)" in last:
+        assert "add (in the epilogue)" in last
+    if isa == "avx512":
+        assert "(channel panels)" in last
+
+
 # ------------------------------------------------------------------ concat, multiply
 def test_inception_style_concat_matches_a_float64_forward(isa):
     init.manual_seed(7)

@@ -1,51 +1,59 @@
 #include "conv/direct_panels.h"
 
 #include <algorithm>
-#include <vector>
+#include <cstring>
 
-#include "common/aligned_buffer.h"
 #include "common/threading.h"
-#include "conv/direct_taps.h"
 #include "conv/even_tiles.h"
-#include "conv/im2col_pack.h"
 
 namespace pcn::conv {
 
-void direct_conv_forward_panels(const Conv2dShape& s, const DirectUkernels& uk, const float* x,
-                                const float* packed, const float* bias, float* y, bool relu) {
+DirectPanels::DirectPanels(const Conv2dShape& s, const DirectUkernels& uk, const float* bias)
+    : s_(s), uk_(uk), taps_(s, uk.width) {
+  if (bias) {
+    bias_.assign(static_cast<size_t>(taps_.panels() * uk.width), 0.0f);
+    std::copy(bias, bias + s.oc, bias_.begin());
+  }
+  unpadded_ = s.pt == 0 && s.pb == 0 && s.pl == 0 && s.pr == 0;
+  flat_ = unpadded_ && s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1;
+}
+
+void DirectPanels::forward(int64_t n, const float* x, const float* packed, float* y, bool relu,
+                           bool accumulate) const {
+  Conv2dShape s = s_;
+  s.n = n;
   const int64_t oc = s.oc, ohw = s.oh * s.ow, chw = s.c * s.h * s.w;
-  if (s.n == 0 || oc == 0 || ohw == 0) return;
+  if (n == 0 || oc == 0 || ohw == 0) return;
+  const DirectUkernels& uk = uk_;
+  const DirectTaps& taps = taps_;
   const int64_t wp = s.w + s.pl + s.pr;
   const int64_t mr = uk.positions, nr = uk.width;
-  const DirectTaps taps(s, nr);
   const int64_t panels = taps.panels(), panel_size = taps.panel_size();
-  const int flags = relu ? gemm::kRelu : 0;
+  const int flags = (relu ? gemm::kRelu : 0) | (accumulate ? gemm::kAccumulate : 0);
   const int64_t x0 = taps.interior_begin(), x1 = taps.interior_end();
-  // the bias padded to whole panels, and every image padded once, by the calling thread
-  // (workers read them through these references, never their own thread_locals)
-  thread_local std::vector<float> bias_buf;
+  // Every image padded once, by the calling thread's buffers (workers read them through
+  // this reference, never their own thread_locals); a single image's copy split by channels.
   thread_local std::vector<PaddedImage> images;
-  std::vector<float>& bb = bias_buf;
   std::vector<PaddedImage>& imgs = images;
-  if (bias) {
-    bb.assign(static_cast<size_t>(panels * nr), 0.0f);
-    std::copy(bias, bias + oc, bb.begin());
+  if (!unpadded_) {
+    if (imgs.size() < static_cast<size_t>(n)) imgs.resize(static_cast<size_t>(n));
+    if (n == 1) {
+      imgs[0].assign_parallel(s, x);
+    } else {
+      parallel_for(n, 1, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) imgs[b].assign(s, x + b * chw);
+      });
+    }
   }
-  if (imgs.size() < static_cast<size_t>(s.n)) imgs.resize(static_cast<size_t>(s.n));
-  parallel_for(s.n, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) imgs[b].assign(s, x + b * chw);
-  });
-  const float* biasp = bias ? bb.data() : nullptr;
-  const bool flat = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.pt == 0 && s.pb == 0 &&
-                    s.pl == 0 && s.pr == 0;
+  const float* biasp = bias_.empty() ? nullptr : bias_.data();
 
   // Units panel-major: one panel over the batch's images in turn, in one chunk when there are
   // panels enough for every thread, so a panel's weights stay in that thread's L2.
-  const int64_t chunk = panels >= 2 * get_num_threads() ? s.n : 1;
-  parallel_for_dynamic(s.n * panels, chunk, [&](int64_t u0, int64_t u1) {
+  const int64_t chunk = panels >= 2 * get_num_threads() ? n : 1;
+  parallel_for_dynamic(n * panels, chunk, [&](int64_t u0, int64_t u1) {
     for (int64_t u = u0; u < u1; ++u) {
-      const int64_t p = u / s.n, b = u % s.n;
-      const float* img = imgs[b].data();
+      const int64_t p = u / n, b = u % n;
+      const float* img = unpadded_ ? x + b * chw : imgs[b].data();
       float* yp = y + b * oc * ohw + p * nr * ohw;  // the panel's first channel
       const int64_t cols = std::min(nr, oc - p * nr);
       const bool full = cols == nr;
@@ -62,14 +70,21 @@ void direct_conv_forward_panels(const Conv2dShape& s, const DirectUkernels& uk, 
                  flags | kChannelMajor, bias_p);
           return;
         }
+        // Through a position-major tile: with kAccumulate it starts as the residual (zero in
+        // the columns past the panel's last channel, which are computed but not stored).
         alignas(64) float tile[kMaxTilePositions * kMaxTileVecs * 16];
+        if (accumulate) {
+          std::memset(tile, 0, sizeof tile);
+          for (int64_t j = 0; j < cols; ++j)
+            for (int64_t i = 0; i < count; ++i) tile[i * nr + j] = dst[j * ohw + i * pos_stride];
+        }
         kernel(seg, origin, taps.koff() + first, astride, bp + first * nr, tile, nr, flags, bias_p);
         for (int64_t j = 0; j < cols; ++j)
           for (int64_t i = 0; i < count; ++i) dst[j * ohw + i * pos_stride] = tile[i * nr + j];
       };
       // 1x1, stride 1, unpadded: the map's positions are consecutive in the image and in y, so
       // tiles run across row ends and stay full (a 7-wide row would fill 7 of 12 positions).
-      if (flat) {
+      if (flat_) {
         int64_t first;
         const TapSegments seg = taps.segments(0, 1, 0, 1, first);
         for_each_even_tile(ohw, mr, [&](int64_t at, int64_t count) {

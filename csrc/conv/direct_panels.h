@@ -12,13 +12,34 @@
 // for the interior columns, down each edge column otherwise), so each output is the same
 // sum in the same order whichever thread computes it.
 #pragma once
+#include <vector>
+
 #include "common/shapes.h"
+#include "conv/direct_taps.h"
 #include "conv/direct_ukernel.h"
+#include "conv/im2col_pack.h"
 
 namespace pcn::conv {
 
-// packed: pack_direct_taps(s, w, uk); bias: s.oc floats or null.
-void direct_conv_forward_panels(const Conv2dShape& s, const DirectUkernels& uk, const float* x,
-                                const float* packed, const float* bias, float* y, bool relu);
+// One layer's shape, made once and run many times (a served layer at batch 1 runs for tens of
+// microseconds, so what a call would otherwise redo alone on one thread -- the tap offsets,
+// the padded bias, the copy of the image -- is made here or split across the threads).
+class DirectPanels {
+ public:
+  // bias: s.oc floats or null. s.n is ignored (forward takes the batch).
+  DirectPanels(const Conv2dShape& s, const DirectUkernels& uk, const float* bias);
+  // y = act(conv(x) + bias), or with accumulate act(conv(x) + bias + y) (y holds a residual);
+  // act is ReLU or none. packed: pack_direct_taps(s, w, uk).
+  void forward(int64_t n, const float* x, const float* packed, float* y, bool relu,
+               bool accumulate) const;
+
+ private:
+  Conv2dShape s_;
+  const DirectUkernels& uk_;
+  DirectTaps taps_;
+  std::vector<float> bias_;  // padded to whole panels; empty without a bias
+  bool unpadded_;  // the image is read in place, not copied
+  bool flat_;      // 1x1, stride 1, unpadded: tiles run across row ends
+};
 
 }  // namespace pcn::conv

@@ -39,7 +39,7 @@ class DirectTaps {
   TapSegments segments(int64_t ky0, int64_t ky1, int64_t kx0, int64_t kx1, int64_t& first) const;
 
  private:
-  const Conv2dShape& s_;
+  Conv2dShape s_;  // a copy: a serving layer keeps its taps beside its own shape
   int64_t width_, kdim_, panels_;
   std::vector<int64_t> koff_;
   int64_t interior_begin_ = 0, interior_end_ = 0;

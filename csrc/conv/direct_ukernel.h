@@ -9,8 +9,9 @@
 // W = DirectUkernels::width of the ISA's table (16 for ref and AVX2, 32 for AVX-512).
 // The taps k run over `taps.segs` segments of `taps.len` consecutive taps, `taps.stride`
 // apart (koff and b advance together), so a tile can skip kernel columns on the padding.
-// C is written, never read: C[i * ldc + j], or C[j * ldc + i] with kChannelMajor (an NCHW
-// output row, positions contiguous). The k loop is sequential, so every output is the same sum
+// C[i * ldc + j], or C[j * ldc + i] with kChannelMajor (an NCHW output row, positions
+// contiguous), is written, and read first only with gemm::kAccumulate: then C holds a residual
+// added after the bias and before the ReLU, (sum + bias) + C, as a separate pass would. The k loop is sequential, so every output is the same sum
 // in the same order whatever tile or thread computes it.
 #pragma once
 #include <cstdint>

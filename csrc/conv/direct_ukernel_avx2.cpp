@@ -67,16 +67,35 @@ void direct_avx2(TapSegments taps, const float* origin, const int64_t* koff, int
     }
   }
 
+  const bool accumulate = flags & gemm::kAccumulate;
 #pragma GCC unroll 6
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 2
     for (int j = 0; j < V; ++j) {
       __m256 v = acc[i][j];
       if (bias_n) v = _mm256_add_ps(v, _mm256_loadu_ps(bias_n + 8 * j));
+      if (accumulate && !(flags & kChannelMajor)) v = _mm256_add_ps(v, _mm256_loadu_ps(c + i * ldc + 8 * j));
       // max(0, v) with 0 first keeps NaN, as in PyTorch's relu
-      if (flags & gemm::kRelu) v = _mm256_max_ps(_mm256_setzero_ps(), v);
+      if ((flags & gemm::kRelu) && !(accumulate && (flags & kChannelMajor)))
+        v = _mm256_max_ps(_mm256_setzero_ps(), v);
       acc[i][j] = v;
     }
+  if (accumulate && (flags & kChannelMajor)) {
+    // The residual is added where it lies, channel-major (a rare path: served residual
+    // blocks on hosts without AVX-512), then the activation.
+    alignas(32) float t[R][8 * V];
+#pragma GCC unroll 6
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 2
+      for (int j = 0; j < V; ++j) _mm256_store_ps(&t[i][8 * j], acc[i][j]);
+    for (int ch = 0; ch < 8 * V; ++ch)
+      for (int i = 0; i < R; ++i) {
+        float v = t[i][ch] + c[ch * ldc + i];
+        if ((flags & gemm::kRelu) && v < 0.0f) v = 0.0f;  // NaN propagates
+        c[ch * ldc + i] = v;
+      }
+    return;
+  }
   if (flags & kChannelMajor) {
 #pragma GCC unroll 2
     for (int j = 0; j < V; ++j) {

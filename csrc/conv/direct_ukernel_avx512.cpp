@@ -88,6 +88,11 @@ void direct_avx512(TapSegments taps, const float* origin, const int64_t* koff, i
     }
   }
 
+  // With kAccumulate the residual in c is added after the bias, then the activation: the
+  // activation waits until the values are in their stored layout.
+  const bool accumulate = flags & gemm::kAccumulate;
+  const bool relu = flags & gemm::kRelu;
+  const __m512 zero = _mm512_setzero_ps();
 #pragma GCC unroll 12
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 2
@@ -95,7 +100,7 @@ void direct_avx512(TapSegments taps, const float* origin, const int64_t* koff, i
       __m512 v = acc[i][j];
       if (bias_n) v = _mm512_add_ps(v, _mm512_loadu_ps(bias_n + 16 * j));
       // max(0, v) with 0 first keeps NaN, as in PyTorch's relu
-      if (flags & gemm::kRelu) v = _mm512_max_ps(_mm512_setzero_ps(), v);
+      if (relu && !accumulate) v = _mm512_max_ps(zero, v);
       acc[i][j] = v;
     }
   if (flags & kChannelMajor) {
@@ -106,18 +111,32 @@ void direct_avx512(TapSegments taps, const float* origin, const int64_t* koff, i
     for (int j = 0; j < V; ++j) {
       __m512 col[16];
 #pragma GCC unroll 16
-      for (int i = 0; i < 16; ++i) col[i] = i < R ? acc[i < R ? i : 0][j] : _mm512_setzero_ps();
+      for (int i = 0; i < 16; ++i) col[i] = i < R ? acc[i < R ? i : 0][j] : zero;
       transpose16(col);
 #pragma GCC unroll 16
-      for (int ch = 0; ch < 16; ++ch)
-        _mm512_mask_storeu_ps(c + (16 * j + ch) * ldc, mask, col[ch]);
+      for (int ch = 0; ch < 16; ++ch) {
+        float* out = c + (16 * j + ch) * ldc;
+        __m512 v = col[ch];
+        if (accumulate) {
+          v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, out));
+          if (relu) v = _mm512_max_ps(zero, v);
+        }
+        _mm512_mask_storeu_ps(out, mask, v);
+      }
     }
     return;
   }
 #pragma GCC unroll 12
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 2
-    for (int j = 0; j < V; ++j) _mm512_storeu_ps(c + i * ldc + 16 * j, acc[i][j]);
+    for (int j = 0; j < V; ++j) {
+      __m512 v = acc[i][j];
+      if (accumulate) {
+        v = _mm512_add_ps(v, _mm512_loadu_ps(c + i * ldc + 16 * j));
+        if (relu) v = _mm512_max_ps(zero, v);
+      }
+      _mm512_storeu_ps(c + i * ldc + 16 * j, v);
+    }
 }
 
 template <int R, int V>

@@ -23,9 +23,10 @@ void direct_ref(TapSegments taps, const float* origin, const int64_t* koff, int6
     for (int j = 0; j < W; ++j) {
       float v = acc[i][j];
       if (bias_n) v += bias_n[j];
+      float& out = flags & kChannelMajor ? c[j * ldc + i] : c[i * ldc + j];
+      if (flags & gemm::kAccumulate) v += out;
       if ((flags & gemm::kRelu) && v < 0.0f) v = 0.0f;  // NaN propagates, as in PyTorch
-      if (flags & kChannelMajor) c[j * ldc + i] = v;
-      else c[i * ldc + j] = v;
+      out = v;
     }
 }
 

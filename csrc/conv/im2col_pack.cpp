@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/threading.h"
 #include "gemm/ukernel.h"
 
 namespace pcn::conv {
@@ -32,6 +33,23 @@ void PaddedImage::assign(const Conv2dShape& s, const float* x) {
 }
 
 void PaddedImage::assign_rows(const Conv2dShape& s, const float* x, int64_t row0, int64_t row1) {
+  const bool zeroed = begin(s, row0, row1);
+  copy_channels(s, x, 0, s.cg(), row0, row1, zeroed);
+  if (!zeroed) finish(row0, row1);
+}
+
+void PaddedImage::assign_parallel(const Conv2dShape& s, const float* x) {
+  int64_t row0 = 0, row1 = s.h + s.pt + s.pb;
+  const bool zeroed = begin(s, row0, row1);
+  // about 16 KB per chunk: a 14x14 map with 512 channels is 32 chunks
+  const int64_t plane = std::max<int64_t>(1, hp_ * wp_);
+  parallel_for(s.cg(), std::max<int64_t>(1, 4096 / plane), [&](int64_t c0, int64_t c1) {
+    copy_channels(s, x, c0, c1, row0, row1, zeroed);
+  });
+  if (!zeroed) finish(row0, row1);
+}
+
+bool PaddedImage::begin(const Conv2dShape& s, int64_t& row0, int64_t& row1) {
   hp_ = s.h + s.pt + s.pb;
   wp_ = s.w + s.pl + s.pr;
   row0 = std::max<int64_t>(row0, 0);
@@ -46,11 +64,16 @@ void PaddedImage::assign_rows(const Conv2dShape& s, const float* x, int64_t row0
     std::copy(layout, layout + 7, layout_);
     zero0_ = zero1_ = 0;
   }
-  float* d = buf_.data();
+  p_ = buf_.data();
   // Within rows whose padding is already zero only the pixels are copied: the fills cost
   // as much as the copy on 32 x 32 maps with a padding of 1 (a 3 x 3 direct convolution).
-  const bool zeroed = row0 >= zero0_ && row1 <= zero1_;
-  for (int64_t c = 0; c < cg; ++c) {
+  return row0 >= zero0_ && row1 <= zero1_;
+}
+
+void PaddedImage::copy_channels(const Conv2dShape& s, const float* x, int64_t c0, int64_t c1,
+                                int64_t row0, int64_t row1, bool zeroed) {
+  float* d = buf_.data();
+  for (int64_t c = c0; c < c1; ++c) {
     const float* xc = x + c * s.h * s.w;
     float* dc = d + c * hp_ * wp_;
     for (int64_t r = row0; r < row1; ++r) {
@@ -67,18 +90,20 @@ void PaddedImage::assign_rows(const Conv2dShape& s, const float* x, int64_t row0
       std::memcpy(row + s.pl, xc + y * s.w, s.w * sizeof(float));
     }
   }
-  if (!zeroed) {
-    std::fill(d + cg * hp_ * wp_, d + cg * hp_ * wp_ + gemm::NR, 0.0f);
-    // the rows known zeroed: the union when the ranges touch, else the new one
-    if (zero1_ > zero0_ && row0 <= zero1_ && row1 >= zero0_) {
-      zero0_ = std::min(zero0_, row0);
-      zero1_ = std::max(zero1_, row1);
-    } else {
-      zero0_ = row0;
-      zero1_ = row1;
-    }
+}
+
+void PaddedImage::finish(int64_t row0, int64_t row1) {
+  float* d = buf_.data();
+  const int64_t cg = layout_[0];
+  std::fill(d + cg * hp_ * wp_, d + cg * hp_ * wp_ + gemm::NR, 0.0f);
+  // the rows known zeroed: the union when the ranges touch, else the new one
+  if (zero1_ > zero0_ && row0 <= zero1_ && row1 >= zero0_) {
+    zero0_ = std::min(zero0_, row0);
+    zero1_ = std::max(zero1_, row1);
+  } else {
+    zero0_ = row0;
+    zero1_ = row1;
   }
-  p_ = d;
 }
 
 Im2colBPacker::Im2colBPacker(const Conv2dShape& s, const PaddedImage& img)

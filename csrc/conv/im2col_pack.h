@@ -22,11 +22,21 @@ class PaddedImage {
   // Only padded rows [row0, row1) of every channel (clamped to the padded height); the
   // other rows are left unset, for a caller that reads no others.
   void assign_rows(const Conv2dShape& s, const float* x, int64_t row0, int64_t row1);
+  // assign() with the copy split by channels across the threads (parallel_for): for a single
+  // image, whose copy would otherwise run on one thread while the others wait.
+  void assign_parallel(const Conv2dShape& s, const float* x);
   const float* data() const { return p_; }
   int64_t height() const { return hp_; }
   int64_t width() const { return wp_; }
 
  private:
+  // assign_rows in three parts: begin (layout; whether the padding of rows [row0, row1) is
+  // already zero), copy_channels (any thread, disjoint channels), finish (after a fill).
+  bool begin(const Conv2dShape& s, int64_t& row0, int64_t& row1);
+  void copy_channels(const Conv2dShape& s, const float* x, int64_t c0, int64_t c1, int64_t row0,
+                     int64_t row1, bool zeroed);
+  void finish(int64_t row0, int64_t row1);
+
   AlignedBuffer buf_;
   const float* p_ = nullptr;
   int64_t hp_ = 0, wp_ = 0;

@@ -1,5 +1,7 @@
 #include "infer/serving_conv.h"
 
+#include <stdexcept>
+
 #include "common/cpu_features.h"
 #include "conv/conv_plan.h"
 #include "conv/direct_conv.h"
@@ -51,7 +53,8 @@ ServingConv::ServingConv(const Conv2dShape& s, const float* w, const float* bias
     direct_ = &conv::select_direct_ukernels();
     taps_ = conv::pack_direct_taps(s_, w, *direct_);
     if (bias) bias_.assign(bias, bias + s.oc);
-    panels_ = ohw_small(s_) && static_cast<int64_t>(taps_.size() * sizeof(float)) >= kPanelWeightBytes;
+    if (ohw_small(s_) && static_cast<int64_t>(taps_.size() * sizeof(float)) >= kPanelWeightBytes)
+      panels_ = std::make_unique<conv::DirectPanels>(s_, *direct_, bias);
   };
   if (!bf16) {
     // The plan's choice (conv/conv_plan.h), run by drivers for serving where they differ from
@@ -80,6 +83,8 @@ ServingConv::ServingConv(const Conv2dShape& s, const float* w, const float* bias
 }
 
 void ServingConv::forward(int64_t n, const float* x, float* y, bool relu, bool accumulate) const {
+  if (accumulate && !can_accumulate())
+    throw std::logic_error("ServingConv: this convolution cannot accumulate into its output");
   if (pointwise_) {
     pointwise_->forward(n, x, y, relu, accumulate);
     return;
@@ -89,7 +94,7 @@ void ServingConv::forward(int64_t n, const float* x, float* y, bool relu, bool a
     s.n = n;
     const float* b = bias_.empty() ? nullptr : bias_.data();
     if (panels_)
-      conv::direct_conv_forward_panels(s, *direct_, x, taps_.data(), b, y, relu);
+      panels_->forward(n, x, taps_.data(), y, relu, accumulate);
     else
       conv::direct_conv_forward(s, *direct_, x, nullptr, b, y, relu, taps_.data());
     return;

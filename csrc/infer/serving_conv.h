@@ -17,6 +17,7 @@
 #include "common/shapes.h"
 #include "conv/conv2d_prepared.h"
 #include "conv/conv_plan.h"
+#include "conv/direct_panels.h"
 #include "conv/direct_ukernel.h"
 #include "conv/pointwise_prepared.h"
 
@@ -28,7 +29,7 @@ class ServingConv {
   // y = (accumulate ? y : 0) + conv(x) + bias, then ReLU; accumulate only where
   // can_accumulate().
   void forward(int64_t n, const float* x, float* y, bool relu, bool accumulate = false) const;
-  bool can_accumulate() const { return pointwise_ != nullptr; }
+  bool can_accumulate() const { return pointwise_ != nullptr || (panels_ && !prepared_); }
   // Whether x must be rounded to bfloat16 by the caller (bf16 serving on float32 kernels).
   bool needs_rounded_input() const { return bf16_ && !(prepared_ && prepared_->rounds_input()); }
   std::string algorithm() const;
@@ -43,7 +44,7 @@ class ServingConv {
   const conv::DirectUkernels* direct_ = nullptr;  // the direct path's kernels and its taps
   AlignedBuffer taps_;
   int64_t direct_batch_ = 0;  // with prepared_ too: batches up to this run direct
-  bool panels_ = false;       // the direct path split by output-channel panels
+  std::unique_ptr<conv::DirectPanels> panels_;  // the direct path split by output-channel panels
   std::vector<float> bias_;
 };
 
