@@ -3,10 +3,16 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/aligned_buffer.h"
 #include "common/threading.h"
 #include "conv/even_tiles.h"
 
 namespace pcn::conv {
+
+namespace {
+// Taps per block of a long 1x1 sum: 32 KB of weights with AVX-512's 32-channel panels.
+constexpr int64_t kTapBlock = 256;
+}  // namespace
 
 DirectPanels::DirectPanels(const Conv2dShape& s, const DirectUkernels& uk, const float* bias)
     : s_(s), uk_(uk), taps_(s, uk.width) {
@@ -60,14 +66,15 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
       const float* bp = packed + p * panel_size;
       const float* bias_p = biasp ? biasp + p * nr : nullptr;
       // One tile: `count` positions from `origin` (position i at origin + i * astride), taps
-      // `seg` from tap `first`, written to dst[i * pos_stride + j * ohw].
+      // `seg` from tap `first`, written to dst[i * pos_stride + j * ohw]; acc_in: partial sums
+      // of the taps before `first`, or null.
       auto run_tile = [&](TapSegments seg, int64_t first, const float* origin, int64_t astride,
-                          int64_t count, float* dst, int64_t pos_stride) {
+                          int64_t count, float* dst, int64_t pos_stride, const float* acc_in) {
         const DirectUkernelFn kernel =
             uk.tile[count - 1][full ? kMaxTileVecs - 1 : (cols + uk.vec - 1) / uk.vec - 1];
         if (pos_stride == 1 && (full || cols % uk.vec == 0)) {
           kernel(seg, origin, taps.koff() + first, astride, bp + first * nr, dst, ohw,
-                 flags | kChannelMajor, bias_p);
+                 flags | kChannelMajor, bias_p, acc_in);
           return;
         }
         // Through a position-major tile: with kAccumulate it starts as the residual (zero in
@@ -78,18 +85,49 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
           for (int64_t j = 0; j < cols; ++j)
             for (int64_t i = 0; i < count; ++i) tile[i * nr + j] = dst[j * ohw + i * pos_stride];
         }
-        kernel(seg, origin, taps.koff() + first, astride, bp + first * nr, tile, nr, flags, bias_p);
+        kernel(seg, origin, taps.koff() + first, astride, bp + first * nr, tile, nr, flags, bias_p,
+               acc_in);
         for (int64_t j = 0; j < cols; ++j)
           for (int64_t i = 0; i < count; ++i) dst[j * ohw + i * pos_stride] = tile[i * nr + j];
       };
       // 1x1, stride 1, unpadded: the map's positions are consecutive in the image and in y, so
       // tiles run across row ends and stay full (a 7-wide row would fill 7 of 12 positions).
       if (flat_) {
-        int64_t first;
-        const TapSegments seg = taps.segments(0, 1, 0, 1, first);
-        for_each_even_tile(ohw, mr, [&](int64_t at, int64_t count) {
-          run_tile(seg, first, img + at, 1, count, yp + at, 1);
-        });
+        const int64_t kdim = s.c;
+        if (kdim <= kTapBlock) {
+          int64_t first;
+          const TapSegments seg = taps.segments(0, 1, 0, 1, first);
+          for_each_even_tile(ohw, mr, [&](int64_t at, int64_t count) {
+            run_tile(seg, first, img + at, 1, count, yp + at, 1, nullptr);
+          });
+          continue;
+        }
+        // Long sums in blocks of taps, every tile of the panel per block: a block's weights
+        // are read from memory once and then from L1 by the other tiles, where a whole panel
+        // (256 KB for 2048 input channels) would be read from memory by the first tile at
+        // a rate the memory cannot keep, and from L2 by the rest. Each tile's partial sums
+        // wait in `partial` (position-major, raw); continuing from them gives the same bits.
+        thread_local AlignedBuffer partial_buf;
+        int64_t tiles = 0;
+        for_each_even_tile(ohw, mr, [&](int64_t, int64_t) { ++tiles; });
+        partial_buf.resize(static_cast<size_t>(tiles * mr * nr));
+        float* partial = partial_buf.data();
+        for (int64_t k0 = 0; k0 < kdim; k0 += kTapBlock) {
+          const int64_t len = std::min(kTapBlock, kdim - k0);
+          const TapSegments seg{1, len, 0};
+          const bool last = k0 + len == kdim;
+          int64_t t = 0;
+          for_each_even_tile(ohw, mr, [&](int64_t at, int64_t count) {
+            float* part = partial + (t++) * mr * nr;
+            const float* acc_in = k0 == 0 ? nullptr : part;
+            if (last) {
+              run_tile(seg, k0, img + at, 1, count, yp + at, 1, acc_in);
+              return;
+            }
+            const DirectUkernelFn kernel = uk.tile[count - 1][kMaxTileVecs - 1];
+            kernel(seg, img + at, taps.koff() + k0, 1, bp + k0 * nr, part, nr, 0, nullptr, acc_in);
+          });
+        }
         continue;
       }
       for (int64_t oy = 0; oy < s.oh; ++oy) {
@@ -99,7 +137,7 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
         const float* row = img + oy * s.sh * wp;
         for_each_even_tile(x1 - x0, mr, [&](int64_t at, int64_t count) {
           const int64_t ox = x0 + at;
-          run_tile(seg, first, row + ox * s.sw, s.sw, count, yp + oy * s.ow + ox, 1);
+          run_tile(seg, first, row + ox * s.sw, s.sw, count, yp + oy * s.ow + ox, 1, nullptr);
         });
       }
       for (int64_t ox = 0; ox < s.ow; ++ox) {
@@ -110,7 +148,7 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
         const TapSegments seg = taps.segments(0, s.kh, kx0, kx1, first);
         for_each_even_tile(s.oh, mr, [&](int64_t at, int64_t count) {
           run_tile(seg, first, img + at * s.sh * wp + ox * s.sw, s.sh * wp, count,
-                   yp + at * s.ow + ox, s.ow);
+                   yp + at * s.ow + ox, s.ow, nullptr);
         });
       }
     }

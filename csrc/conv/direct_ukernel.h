@@ -27,9 +27,12 @@ struct TapSegments {
   int64_t segs, len, stride;
 };
 
+// acc_in: null, or partial sums to continue from (position i, channel j at acc_in[i * width +
+// j], as a call without bias, ReLU or kChannelMajor stored them with ldc = width): the taps
+// of a long sum taken in blocks give the same bits as in one call.
 using DirectUkernelFn = void (*)(TapSegments taps, const float* origin, const int64_t* koff,
                                  int64_t astride, const float* b, float* c, int64_t ldc,
-                                 int flags, const float* bias_n);
+                                 int flags, const float* bias_n, const float* acc_in);
 
 constexpr int kMaxTilePositions = 12;
 constexpr int kMaxTileVecs = 2;

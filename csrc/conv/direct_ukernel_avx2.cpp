@@ -40,12 +40,14 @@ inline void store_channel_major(const __m256* r, float* c, int64_t ldc) {
 // UNIT: positions are consecutive pixels (stride 1), so their offsets are constants.
 template <int R, int V, bool UNIT>
 void direct_avx2(TapSegments taps, const float* origin, const int64_t* koff, int64_t astride,
-                 const float* b, float* c, int64_t ldc, int flags, const float* bias_n) {
+                 const float* b, float* c, int64_t ldc, int flags, const float* bias_n,
+                 const float* acc_in) {
   __m256 acc[R][V];
 #pragma GCC unroll 6
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 2
-    for (int j = 0; j < V; ++j) acc[i][j] = _mm256_setzero_ps();
+    for (int j = 0; j < V; ++j)
+      acc[i][j] = acc_in ? _mm256_loadu_ps(acc_in + i * gemm::NR + 8 * j) : _mm256_setzero_ps();
   const int64_t as = UNIT ? 1 : astride;
 
   for (int64_t s = 0; s < taps.segs; ++s) {
@@ -116,9 +118,11 @@ void direct_avx2(TapSegments taps, const float* origin, const int64_t* koff, int
 template <int R, int V>
 void direct_avx2_any(TapSegments taps, const float* origin, const int64_t* koff,
                      int64_t astride, const float* b, float* c, int64_t ldc, int flags,
-                     const float* bias_n) {
-  if (astride == 1) direct_avx2<R, V, true>(taps, origin, koff, astride, b, c, ldc, flags, bias_n);
-  else direct_avx2<R, V, false>(taps, origin, koff, astride, b, c, ldc, flags, bias_n);
+                     const float* bias_n, const float* acc_in) {
+  if (astride == 1)
+    direct_avx2<R, V, true>(taps, origin, koff, astride, b, c, ldc, flags, bias_n, acc_in);
+  else
+    direct_avx2<R, V, false>(taps, origin, koff, astride, b, c, ldc, flags, bias_n, acc_in);
 }
 
 }  // namespace

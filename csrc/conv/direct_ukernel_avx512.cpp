@@ -61,12 +61,14 @@ __attribute__((always_inline)) inline void transpose16(__m512* r) {
 // pixels, 2: stride 2), so the 12 broadcasts use fixed offsets; 0: astride at run time.
 template <int R, int V, int AS>
 void direct_avx512(TapSegments taps, const float* origin, const int64_t* koff, int64_t astride,
-                   const float* b, float* c, int64_t ldc, int flags, const float* bias_n) {
+                   const float* b, float* c, int64_t ldc, int flags, const float* bias_n,
+                   const float* acc_in) {
   __m512 acc[R][V];
 #pragma GCC unroll 12
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 2
-    for (int j = 0; j < V; ++j) acc[i][j] = _mm512_setzero_ps();
+    for (int j = 0; j < V; ++j)
+      acc[i][j] = acc_in ? _mm512_loadu_ps(acc_in + i * kWidth + 16 * j) : _mm512_setzero_ps();
   const int64_t as = AS ? AS : astride;
 
   for (int64_t s = 0; s < taps.segs; ++s) {
@@ -142,13 +144,13 @@ void direct_avx512(TapSegments taps, const float* origin, const int64_t* koff, i
 template <int R, int V>
 void direct_avx512_any(TapSegments taps, const float* origin, const int64_t* koff,
                        int64_t astride, const float* b, float* c, int64_t ldc, int flags,
-                       const float* bias_n) {
+                       const float* bias_n, const float* acc_in) {
   if (astride == 1)
-    direct_avx512<R, V, 1>(taps, origin, koff, astride, b, c, ldc, flags, bias_n);
+    direct_avx512<R, V, 1>(taps, origin, koff, astride, b, c, ldc, flags, bias_n, acc_in);
   else if (astride == 2)
-    direct_avx512<R, V, 2>(taps, origin, koff, astride, b, c, ldc, flags, bias_n);
+    direct_avx512<R, V, 2>(taps, origin, koff, astride, b, c, ldc, flags, bias_n, acc_in);
   else
-    direct_avx512<R, V, 0>(taps, origin, koff, astride, b, c, ldc, flags, bias_n);
+    direct_avx512<R, V, 0>(taps, origin, koff, astride, b, c, ldc, flags, bias_n, acc_in);
 }
 
 // tile[r - 1][v - 1] = direct_avx512_any<r, v> for r = R .. kPositions.

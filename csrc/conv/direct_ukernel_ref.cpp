@@ -7,9 +7,13 @@ namespace {
 
 template <int R, int V>
 void direct_ref(TapSegments taps, const float* origin, const int64_t* koff, int64_t astride,
-                const float* b, float* c, int64_t ldc, int flags, const float* bias_n) {
+                const float* b, float* c, int64_t ldc, int flags, const float* bias_n,
+                const float* acc_in) {
   constexpr int W = 8 * V;
   float acc[R][W] = {};
+  if (acc_in)
+    for (int i = 0; i < R; ++i)
+      for (int j = 0; j < W; ++j) acc[i][j] = acc_in[i * gemm::NR + j];
   for (int64_t s = 0; s < taps.segs; ++s)
     for (int64_t k = s * taps.stride; k < s * taps.stride + taps.len; ++k) {
       const float* ak = origin + koff[k];
