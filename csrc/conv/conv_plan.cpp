@@ -104,10 +104,17 @@ bool serve_direct_few_channels(const Conv2dShape& s, Isa) {
 // served network meets them) 1024->256 and 256->1024 1.08x, but 512->1024 stride 2
 // (28 -> 14) 0.89x, so strided layers go direct only on 8x8 maps and smaller. Whole
 // ResNet-50: 41.4-42.6 ms of CPU time with 7x7 maps direct, 40.1-41.7 ms with 14x14 too.
+// Since the direct kernels read an unpadded image in place and take a 1x1 layer's long sums
+// in blocks (conv/direct_panels.h), 1x1 layers with 128+ input channels on any map run them
+// too at batch 1, two threads, in a served ResNet-50: 256->64 and 256->128 at 56x56 1.20x
+// and 1.08x, 512->128 and 512->256 at 28x28 1.13x and 1.06x, strided 256->512 (56 -> 28) and
+// 512->1024 (28 -> 14) 1.06x and 1.04x, the whole network 1.02x; 64 input channels lost
+// (64->256 at 56x56 0.92x). At batch 8 the GEMM stays ahead on maps over 14x14 (1.1-1.3x),
+// so serving keeps it for larger batches there (infer/serving_conv.cpp).
 bool serve_direct_small_pointwise(const Conv2dShape& s, Isa) {
   if (s.kh != 1 || s.kw != 1 || s.groups != 1 || s.oc < 16 || !plain_geometry(s)) return false;
   const bool strided = s.sh != 1 || s.sw != 1;
-  return s.oh * s.ow <= (strided ? 64 : 196);
+  return s.c >= 128 || s.oh * s.ow <= (strided ? 64 : 196);
 }
 
 struct Rule {
@@ -143,8 +150,8 @@ constexpr Rule kRules[] = {
      "no dilation, padding narrower than the kernel",
      serve_direct_few_channels, kTapsKKC},
     {Pass::serve_fp32, Algo::direct,
-     "1x1, groups 1, 16+ output channels, at most 196 outputs per channel (64 when strided), padding "
-     "narrower than the kernel",
+     "1x1, groups 1, 16+ output channels, 128+ input channels or at most 196 outputs per channel (64 "
+     "when strided), padding narrower than the kernel",
      serve_direct_small_pointwise, kTapsKKC},
     {Pass::serve_bf16, Algo::winograd, "as serve_fp32", winograd,
      "input channels, per point of the transformed tile"},

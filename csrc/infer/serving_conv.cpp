@@ -53,7 +53,11 @@ ServingConv::ServingConv(const Conv2dShape& s, const float* w, const float* bias
     direct_ = &conv::select_direct_ukernels();
     taps_ = conv::pack_direct_taps(s_, w, *direct_);
     if (bias) bias_.assign(bias, bias + s.oc);
-    if (ohw_small(s_) && static_cast<int64_t>(taps_.size() * sizeof(float)) >= kPanelWeightBytes)
+    // 1x1 layers always by panels: their blocked sums and in-place reads are there, and
+    // they take a residual into the output
+    const bool pointwise = s_.kh == 1 && s_.kw == 1;
+    if (pointwise ||
+        (ohw_small(s_) && static_cast<int64_t>(taps_.size() * sizeof(float)) >= kPanelWeightBytes))
       panels_ = std::make_unique<conv::DirectPanels>(s_, *direct_, bias);
   };
   if (!bf16) {
@@ -69,6 +73,12 @@ ServingConv::ServingConv(const Conv2dShape& s, const float* w, const float* bias
     }
     if (algo_ == conv::Algo::direct && plain) {
       make_direct();
+      // 1x1 on maps over 14x14: direct at batch 1 only, the GEMM for larger batches (the
+      // measurements are at serve_direct_small_pointwise in conv/conv_plan.cpp)
+      if (conv::PointwiseConv::applies(s_) && !ohw_small(s_)) {
+        pointwise_ = std::make_unique<conv::PointwiseConv>(s_, w, bias);
+        direct_batch_ = 1;
+      }
       return;
     }
     prepared_ = std::make_unique<conv::PreparedConv2d>(s_, w, bias, bf16);
@@ -82,43 +92,47 @@ ServingConv::ServingConv(const Conv2dShape& s, const float* w, const float* bias
   prepared_ = std::make_unique<conv::PreparedConv2d>(s_, w, bias, bf16);
 }
 
+bool ServingConv::can_accumulate() const {
+  // every path a batch may take: the direct one by panels, the pointwise GEMM
+  return (!direct_ || panels_) && !prepared_;
+}
+
 void ServingConv::forward(int64_t n, const float* x, float* y, bool relu, bool accumulate) const {
   if (accumulate && !can_accumulate())
     throw std::logic_error("ServingConv: this convolution cannot accumulate into its output");
-  if (pointwise_) {
-    pointwise_->forward(n, x, y, relu, accumulate);
-    return;
-  }
-  if (direct_ && (!prepared_ || n <= direct_batch_)) {
+  const bool direct = direct_ && (n <= direct_batch_ || (!prepared_ && !pointwise_));
+  if (direct && panels_) {
+    panels_->forward(n, x, taps_.data(), y, relu, accumulate);
+  } else if (direct) {
     Conv2dShape s = s_;
     s.n = n;
     const float* b = bias_.empty() ? nullptr : bias_.data();
-    if (panels_)
-      panels_->forward(n, x, taps_.data(), y, relu, accumulate);
-    else
-      conv::direct_conv_forward(s, *direct_, x, nullptr, b, y, relu, taps_.data());
-    return;
+    conv::direct_conv_forward(s, *direct_, x, nullptr, b, y, relu, taps_.data());
+  } else if (pointwise_) {
+    pointwise_->forward(n, x, y, relu, accumulate);
+  } else {
+    prepared_->forward(n, x, y, relu);
   }
-  prepared_->forward(n, x, y, relu);
 }
 
 std::string ServingConv::algorithm() const {
   const std::string isa = isa_name(current_isa());
+  std::string gemm;
   if (pointwise_)
-    return std::string(conv::algo_name(algo_)) + " " + isa +
-           (algo_ == conv::Algo::im2col_gemm ? " (1x1: strided gather, then pointwise)" : "");
+    gemm = std::string(conv::algo_name(s_.sh != 1 || s_.sw != 1 ? conv::Algo::im2col_gemm
+                                                                 : conv::Algo::pointwise_gemm)) +
+           " " + isa + (s_.sh != 1 || s_.sw != 1 ? " (1x1: strided gather, then pointwise)" : "");
+  else if (prepared_)
+    gemm = prepared_->algorithm();
+  if (!direct_) return gemm;
   const std::string direct = "direct " + isa + (panels_ ? " (channel panels)" : "");
-  if (direct_ && prepared_)
-    return prepared_->algorithm() + " (" + direct + " up to batch " +
-           std::to_string(direct_batch_) + ")";
-  if (direct_) return direct;
-  return prepared_->algorithm();
+  if (gemm.empty()) return direct;
+  return gemm + " (" + direct + " up to batch " + std::to_string(direct_batch_) + ")";
 }
 
 int64_t ServingConv::bytes() const {
-  if (pointwise_) return pointwise_->bytes();
   const int64_t direct = static_cast<int64_t>((taps_.size() + bias_.size()) * sizeof(float));
-  return direct + (prepared_ ? prepared_->bytes() : 0);
+  return direct + (prepared_ ? prepared_->bytes() : 0) + (pointwise_ ? pointwise_->bytes() : 0);
 }
 
 }  // namespace pcn::infer

@@ -5,8 +5,10 @@
 //   (conv/pointwise_prepared.h; strided ones gather the image first, which for 1x1 is the
 //   im2col), which can accumulate a residual into its output;
 // - the direct algorithm on undilated shapes with padding narrower than the kernel: the
-//   direct kernels, split by output-channel panels on maps of up to 14x14 outputs with
-//   large weights (conv/direct_panels.h) and by output rows otherwise;
+//   direct kernels, split by output-channel panels (conv/direct_panels.h, which can take a
+//   residual into the output) for 1x1 layers and on maps of up to 14x14 outputs with large
+//   weights, and by output rows otherwise; 1x1 layers on larger maps keep a PointwiseConv
+//   for batches above 1;
 // - everything else, and bf16: PreparedConv2d (conv/conv2d_prepared.h); where that is
 //   Winograd with large weights, direct taps too, run for batches of 1-2 (serving_conv.cpp).
 #pragma once
@@ -29,7 +31,7 @@ class ServingConv {
   // y = (accumulate ? y : 0) + conv(x) + bias, then ReLU; accumulate only where
   // can_accumulate().
   void forward(int64_t n, const float* x, float* y, bool relu, bool accumulate = false) const;
-  bool can_accumulate() const { return pointwise_ != nullptr || (panels_ && !prepared_); }
+  bool can_accumulate() const;
   // Whether x must be rounded to bfloat16 by the caller (bf16 serving on float32 kernels).
   bool needs_rounded_input() const { return bf16_ && !(prepared_ && prepared_->rounds_input()); }
   std::string algorithm() const;
@@ -43,7 +45,7 @@ class ServingConv {
   std::unique_ptr<conv::PreparedConv2d> prepared_;
   const conv::DirectUkernels* direct_ = nullptr;  // the direct path's kernels and its taps
   AlignedBuffer taps_;
-  int64_t direct_batch_ = 0;  // with prepared_ too: batches up to this run direct
+  int64_t direct_batch_ = 0;  // with prepared_ or pointwise_ too: batches up to this run direct
   std::unique_ptr<conv::DirectPanels> panels_;  // the direct path split by output-channel panels
   std::vector<float> bias_;
 };
