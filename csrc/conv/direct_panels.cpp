@@ -11,6 +11,7 @@ namespace pcn::conv {
 
 namespace {
 // Taps per block of a long 1x1 sum: 32 KB of weights with AVX-512's 32-channel panels.
+// (128 and 512 measured no better in a served ResNet-50)
 constexpr int64_t kTapBlock = 256;
 }  // namespace
 
