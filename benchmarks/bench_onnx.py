@@ -10,8 +10,11 @@ BatchNorm statistics, put in eval mode and exported with torch.onnx.export (opse
 dynamic). Each system runs the same file: pyconvnet through `pyconvnet.onnx.load` and
 InferenceModel when it accepts the imported graph (else Model.predict), ONNX Runtime with
 intra_op_num_threads = --threads. Systems alternate within every round with a short pause
-between them; the table gives each one's median and the ratio ORT time / pyconvnet time
-(above 1: pyconvnet is faster). Outputs are checked against ORT's before timing.
+between them, each making --calls calls back to back: the first after the pause is the cold
+time (both runtimes' worker threads have gone to sleep; on a 2-vCPU VM this first call varies
+1-1.8x from round to round for both), the median of the others the warm time. The table gives
+each one's median over the rounds and the ratio ORT time / pyconvnet time (above 1: pyconvnet
+is faster). Outputs are checked against ORT's before timing.
 """
 
 from __future__ import annotations
@@ -133,6 +136,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--pause", type=float, default=0.3, help="seconds between systems")
+    ap.add_argument("--calls", type=int, default=5,
+                    help="back-to-back calls per round and system: the first is timed as cold, the "
+                         "median of the rest as warm")
     args = ap.parse_args(argv)
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -169,21 +175,30 @@ def main(argv=None):
         assert err < 1e-4, f"ResNet-{depth}: pyconvnet differs from ONNX Runtime by {err:.2e} of the output scale"
         for fn in (ours, ort_run):  # warm up
             fn(x)
-        samples = {"pyconvnet": [], "onnxruntime": []}
+        # per round and system: the first call after the pause (cold: worker threads asleep,
+        # caches holding the other system's data) and the median of the calls after it (warm)
+        cold = {"pyconvnet": [], "onnxruntime": []}
+        warm = {"pyconvnet": [], "onnxruntime": []}
         for _ in range(args.rounds):
             for name, fn in (("pyconvnet", ours), ("onnxruntime", ort_run)):
                 time.sleep(args.pause)
-                t0 = time.perf_counter()
-                fn(x)
-                samples[name].append(time.perf_counter() - t0)
-        med = {k: float(np.median(v)) * 1e3 for k, v in samples.items()}
+                ts = []
+                for _ in range(args.calls):
+                    t0 = time.perf_counter()
+                    fn(x)
+                    ts.append(time.perf_counter() - t0)
+                cold[name].append(ts[0])
+                if len(ts) > 1:
+                    warm[name].append(float(np.median(ts[1:])))
+        med = {k: (float(np.median(cold[k])) * 1e3, float(np.median(warm[k])) * 1e3 if warm[k] else float("nan"))
+               for k in cold}
         rows.append((f"ResNet-{depth}", batch, how, med["pyconvnet"], med["onnxruntime"], err))
 
-    print(f"{'network':<10} {'batch':>5} {'pyconvnet path':<15} {'pyconvnet ms':>12} {'ORT ms':>8} "
-          f"{'ORT/pyconvnet':>13} {'max err':>8}")
-    for net, batch, how, ours_ms, ort_ms, err in rows:
-        print(f"{net:<10} {batch:>5} {how:<15} {ours_ms:>12.1f} {ort_ms:>8.1f} {ort_ms / ours_ms:>12.2f}x "
-              f"{err:>8.1e}")
+    print(f"{'network':<10} {'batch':>5} {'pyconvnet path':<15} {'warm: ours ms':>13} {'ORT ms':>7} "
+          f"{'ORT/ours':>8}  {'cold: ours ms':>13} {'ORT ms':>7} {'ORT/ours':>8} {'max err':>8}")
+    for net, batch, how, (ours_cold, ours_warm), (ort_cold, ort_warm), err in rows:
+        print(f"{net:<10} {batch:>5} {how:<15} {ours_warm:>13.1f} {ort_warm:>7.1f} {ort_warm / ours_warm:>7.2f}x  "
+              f"{ours_cold:>13.1f} {ort_cold:>7.1f} {ort_cold / ours_cold:>7.2f}x {err:>8.1e}")
 
 
 if __name__ == "__main__":
