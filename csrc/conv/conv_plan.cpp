@@ -87,6 +87,15 @@ bool plain_geometry(const Conv2dShape& s) {
   return s.dh == 1 && s.dw == 1 && s.pt < s.kh && s.pb < s.kh && s.pl < s.kw && s.pr < s.kw;
 }
 
+}  // namespace
+
+bool pointwise_direct_at_any_batch(const Conv2dShape& s) {
+  const bool strided = s.sh != 1 || s.sw != 1;
+  return s.oh * s.ow <= (strided ? 64 : 196);
+}
+
+namespace {
+
 // Strided layers on 2-3 input channels (a ResNet's 7x7 stride-2 stem): the direct path
 // measured 1.8x (7x7 s2 3->64 at 224, batch 1 and 8) and 1.6-2.4x (3x3 and 5x5 s2) over the
 // im2col GEMM the forward rules pick (their "4+ input channels" was measured at stride 1, and
@@ -109,12 +118,12 @@ bool serve_direct_few_channels(const Conv2dShape& s, Isa) {
 // too at batch 1, two threads, in a served ResNet-50: 256->64 and 256->128 at 56x56 1.20x
 // and 1.08x, 512->128 and 512->256 at 28x28 1.13x and 1.06x, strided 256->512 (56 -> 28) and
 // 512->1024 (28 -> 14) 1.06x and 1.04x, the whole network 1.02x; 64 input channels lost
-// (64->256 at 56x56 0.92x). At batch 8 the GEMM stays ahead on maps over 14x14 (1.1-1.3x),
-// so serving keeps it for larger batches there (infer/serving_conv.cpp).
+// (64->256 at 56x56 0.92x). At batch 8 the GEMM stays ahead beyond the small maps above
+// (1.1-1.3x; 512->1024 stride 2, 28 -> 14, 1.16x), so serving keeps it for larger batches
+// there (pointwise_direct_at_any_batch, infer/serving_conv.cpp).
 bool serve_direct_small_pointwise(const Conv2dShape& s, Isa) {
   if (s.kh != 1 || s.kw != 1 || s.groups != 1 || s.oc < 16 || !plain_geometry(s)) return false;
-  const bool strided = s.sh != 1 || s.sw != 1;
-  return s.c >= 128 || s.oh * s.ow <= (strided ? 64 : 196);
+  return s.c >= 128 || pointwise_direct_at_any_batch(s);
 }
 
 struct Rule {

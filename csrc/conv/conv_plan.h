@@ -48,5 +48,8 @@ std::string conv_plan_table();
 // vector holds at batch 1), so a serving engine that meets several batch sizes asks with the
 // smallest (PreparedConv2d: 1).
 bool winograd_pays(const Conv2dShape& s, Isa isa);
+// A 1x1 layer the serving plan runs direct: whether the map is small enough for that at every
+// batch size (else the direct path is for batch 1 only, and larger batches run the GEMM).
+bool pointwise_direct_at_any_batch(const Conv2dShape& s);
 
 }  // namespace pcn::conv

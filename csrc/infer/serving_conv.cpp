@@ -73,9 +73,9 @@ ServingConv::ServingConv(const Conv2dShape& s, const float* w, const float* bias
     }
     if (algo_ == conv::Algo::direct && plain) {
       make_direct();
-      // 1x1 on maps over 14x14: direct at batch 1 only, the GEMM for larger batches (the
-      // measurements are at serve_direct_small_pointwise in conv/conv_plan.cpp)
-      if (conv::PointwiseConv::applies(s_) && !ohw_small(s_)) {
+      // 1x1 layers direct at batch 1 only run the GEMM for larger batches (the measurements
+      // are at serve_direct_small_pointwise in conv/conv_plan.cpp)
+      if (conv::PointwiseConv::applies(s_) && !conv::pointwise_direct_at_any_batch(s_)) {
         pointwise_ = std::make_unique<conv::PointwiseConv>(s_, w, bias);
         direct_batch_ = 1;
       }
