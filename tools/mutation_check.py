@@ -477,9 +477,13 @@ def main(argv=None) -> int:
     t_start = time.monotonic()
     with scratch_lock(scratch):
         shim.mkdir(parents=True, exist_ok=True)
-        (shim / "torch.py").write_text(
-            "raise ModuleNotFoundError(\"No module named 'torch' (hidden by tools/mutation_check.py)\","
-            " name='torch')\n")
+        # None in sys.modules: `import torch` raises ModuleNotFoundError and find_spec("torch")
+        # is None, as when torch is not installed (a torch.py raising on import would still be
+        # found, and tests probing with find_spec would think torch installed). The subprocesses
+        # tests start inherit PYTHONPATH, so torch is hidden there too.
+        (shim / "torch.py").unlink(missing_ok=True)
+        (shim / "sitecustomize.py").write_text(
+            "import sys\nsys.modules['torch'] = None  # hidden by tools/mutation_check.py\n")
         print(f"syncing the working tree into {tree} ...", flush=True)
         sync_tree(root, tree)
         results, live = [], []
