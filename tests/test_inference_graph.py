@@ -154,6 +154,23 @@ def test_an_operand_read_twice_is_not_overwritten_by_the_fused_add():
         assert_close_to(g, w)
 
 
+def test_in_place_steps_leave_a_value_read_later_intact(isa):
+    """ReLU and BatchNorm2d on a convolution's output run in place only where they read a value
+    for the last time: here the convolution after them still needs the value unchanged."""
+    init.manual_seed(6)
+    rng = np.random.default_rng(6)
+    x = Input((4, 7, 7))
+    conv, bn, after = Conv2d(4, 6, 3, padding=1), _bn(6, rng), Conv2d(6, 5, 3, padding=1)
+    c = conv(x)
+    out = Concat(axis=1)([ReLU()(c), bn(c), after(c)])
+    model = Model(x, out)
+    xx = _inputs((4, 7, 7), 3, 6)
+    c64 = _conv64(xx.astype(np.float64), conv.weight.data.astype(np.float64), conv.bias.data, 1, 1)
+    want = np.concatenate([np.maximum(c64, 0), _bn64(c64, bn),
+                           _conv64(c64, after.weight.data.astype(np.float64), after.bias.data, 1, 1)], axis=1)
+    assert_close_to(InferenceModel(model).predict(xx), want)
+
+
 @pytest.mark.parametrize("c,oc,stride,hw,batch", [(33, 24, 1, 15, 1), (33, 200, 1, 16, 1), (33, 200, 2, 19, 3),
                                                  (33, 40, 3, 28, 2), (33, 200, 2, 13, 3), (33, 200, 1, 12, 1),
                                                  (160, 48, 1, 16, 1), (160, 48, 1, 16, 3), (160, 48, 2, 30, 1),

@@ -67,6 +67,7 @@ def M(name, path, old, new, tests, why, k=None):
 LCONV = "tests/test_layers_conv.py"
 CONV = "tests/test_conv2d.py"
 INF = "tests/test_inference.py"
+INFG = "tests/test_inference_graph.py"
 WINO = "tests/test_winograd.py"
 PLIN = "tests/test_packed_linear.py"
 GEMM = "tests/test_gemm.py"
@@ -180,14 +181,18 @@ MUTATIONS = [
       "conv_->run(g, x + b * in.size(), buf.data());",
       "conv_->run(g, x + b * out.size(), buf.data());",
       [INF], "fused conv+pool step: groups after the first read the wrong images"),
-    M("network-in-place-on-caller-input", "csrc/infer/network.cpp",
-      "} else if (st.in_place() && cur != x) {",
-      "} else if (st.in_place()) {",
-      [INF], "an in-place step (activation, affine) as first step overwrites the caller's input"),
-    M("network-ping-pong-same-buffer", "csrc/infer/network.cpp",
-      "AlignedBuffer& b = (cur == ping.data() && ping.size()) ? pong : ping;",
-      "AlignedBuffer& b = ping;",
-      [INF], "a step writes into the buffer it reads"),
+    # The caller's inputs never get an arena slot (infer/slots.cpp), so an in-place step cannot
+    # be given one to write over; the nearest bug is taking over a slot still read later.
+    M("network-in-place-over-live-value", "csrc/infer/slots.cpp",
+      "if (once && slot_of[src] >= 0 && last_reader[src] == static_cast<int64_t>(i))",
+      "if (once && slot_of[src] >= 0)",
+      [INF, INFG], "an in-place step (activation, affine, add) overwrites a value a later step "
+      "still reads"),
+    M("network-ping-pong-same-buffer", "csrc/infer/slots.cpp",
+      "        free_slot[chosen] = 0;\n",
+      "",
+      [INF, INFG], "a step writes into the buffer it reads (a new value's slot is left free "
+      "for the next step's output)"),
     M("prepared-conv-bias-dropped", "csrc/conv/conv2d_prepared.cpp",
       "const float* b = bias_.empty() ? nullptr : bias_.data();",
       "const float* b = nullptr;",
@@ -208,7 +213,7 @@ MUTATIONS = [
       "_mm512_set1_ps(0.125f)",
       "_mm512_set1_ps(0.25f)",
       [WINO, INF], "AVX-512 Winograd output transform A^T: a coefficient wrong"),
-    M("gemv-avx512-k-block-accumulation", "csrc/linear/gemv_avx512.cpp",
+    M("gemv-avx512-k-block-accumulation", "csrc/linear/gemv_store_avx512.h",
       "__m512 v = first ? acc[i][q] : _mm512_add_ps(_mm512_maskz_loadu_ps(mk, yi), acc[i][q]);",
       "__m512 v = acc[i][q];",
       [PLIN, INF], "AVX-512 GEMV keeps only the last K block's sum"),
@@ -242,8 +247,8 @@ MUTATIONS = [
       "groups=layer.groups, act=None))",
       [INF], "the activation after a Conv2d is fused away (consumed, never applied)"),
     M("inference-linear-activation-dropped", "pyconvnet/inference.py",
-      'entries.append(_Entry("linear", names, packed=packed, act=act,',
-      'entries.append(_Entry("linear", names, packed=packed, act=None,',
+      'entries.append(_Entry("linear", names, refs, n_in + last, packed=packed, act=act,',
+      'entries.append(_Entry("linear", names, refs, n_in + last, packed=packed, act=None,',
       [INF], "the activation after a Linear is fused away (consumed, never applied)"),
     # ---------------------------------------------------------------- a header: 26 files recompile
     M("parallel-for-static-part-gap", "csrc/common/threading.h",
@@ -472,9 +477,13 @@ def main(argv=None) -> int:
     t_start = time.monotonic()
     with scratch_lock(scratch):
         shim.mkdir(parents=True, exist_ok=True)
-        (shim / "torch.py").write_text(
-            "raise ModuleNotFoundError(\"No module named 'torch' (hidden by tools/mutation_check.py)\","
-            " name='torch')\n")
+        # None in sys.modules: `import torch` raises ModuleNotFoundError and find_spec("torch")
+        # is None, as when torch is not installed (a torch.py raising on import would still be
+        # found, and tests probing with find_spec would think torch installed). The subprocesses
+        # tests start inherit PYTHONPATH, so torch is hidden there too.
+        (shim / "torch.py").unlink(missing_ok=True)
+        (shim / "sitecustomize.py").write_text(
+            "import sys\nsys.modules['torch'] = None  # hidden by tools/mutation_check.py\n")
         print(f"syncing the working tree into {tree} ...", flush=True)
         sync_tree(root, tree)
         results, live = [], []
