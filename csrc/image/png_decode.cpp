@@ -338,8 +338,11 @@ PngStatus PngDecoder::decode(const uint8_t* data, size_t size, const PngTarget& 
   const size_t row_bytes = (w * size_t(spp) * size_t(h.depth) + 7) / 8;
   const size_t stride = row_bytes + 1;  // the filter-type byte, then the row
   const size_t expected = ht * stride;
-  if (idat_total > UINT_MAX || expected > UINT_MAX) return PngStatus::other;  // zlib counts in 32 bits
-  rows_.resize(expected + stride);
+  // zlib decodes fastest (inflate_fast) while it has 258 bytes of room; the slack past the rows
+  // also shows image data that is too long.
+  constexpr size_t kSlack = 258;
+  if (idat_total > UINT_MAX || expected > UINT_MAX - kSlack) return PngStatus::other;  // zlib counts in 32 bits
+  rows_.resize(stride + expected + kSlack);
   std::memset(rows_.data(), 0, stride);
 
   const uint8_t* in = first_idat;
@@ -366,12 +369,16 @@ PngStatus PngDecoder::decode(const uint8_t* data, size_t size, const PngTarget& 
   inf.zs.next_in = const_cast<Bytef*>(in);
   inf.zs.avail_in = uInt(idat_total);
   inf.zs.next_out = rows_.data() + stride;
-  inf.zs.avail_out = uInt(expected);
+  inf.zs.avail_out = uInt(expected + kSlack);
   // One call with the whole input and output: zlib then needs no window of its own.
   const int ret = inflate(&inf.zs, Z_FINISH);
-  const size_t got = expected - inf.zs.avail_out;
-  if (ret == Z_STREAM_END) {
-    if (got != expected) {
+  const size_t got = expected + kSlack - inf.zs.avail_out;
+  if (ret == Z_STREAM_END || got > expected) {
+    if (got > expected) {
+      message = cat("PNG image data is longer than the ", expected, " bytes of ", ht, " rows of ", w, " pixels");
+      return PngStatus::error;
+    }
+    if (got < expected) {
       message = cat("PNG image data is too short: ", got, " bytes inflated, ", ht, " rows of ", w,
                     " pixels need ", expected);
       return PngStatus::error;
@@ -381,12 +388,9 @@ PngStatus PngDecoder::decode(const uint8_t* data, size_t size, const PngTarget& 
   } else if (ret == Z_DATA_ERROR || ret == Z_NEED_DICT) {
     message = cat("PNG image data is corrupt (zlib: ", inf.zs.msg != nullptr ? inf.zs.msg : "preset dictionary", ")");
     return PngStatus::error;
-  } else if (inf.zs.avail_in == 0) {
+  } else {  // Z_BUF_ERROR: the input ended before the stream did
     message = cat("PNG image data is truncated: the compressed stream ends after ", got, " of ", expected,
                   " bytes");
-    return PngStatus::error;
-  } else {
-    message = cat("PNG image data is longer than the ", expected, " bytes of ", ht, " rows of ", w, " pixels");
     return PngStatus::error;
   }
 
