@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
+from png_cases import CORRUPT_HW, corrupt_files, fallback_cases
 from png_encoder import chunk, encode
 from pyconvnet import _C
 from pyconvnet.data import DataLoader, ImageFolder
@@ -108,6 +109,20 @@ def test_a_size_other_than_the_files_goes_to_pillow_and_matches(root, monkeypatc
     _same_items(on, _items(ds))
 
 
+def test_every_variant_left_to_pillow_reads_as_before(tmp_path, monkeypatch):
+    (tmp_path / "c").mkdir()
+    cases = fallback_cases(tmp_path / "c")
+    for size in (HW, (5, 6)):  # at their size (except "another size"), and all resized
+        for channels in (1, 3):
+            ds = ImageFolder(tmp_path, size=size, channels=channels)
+            monkeypatch.setattr(image_folder, "_NATIVE_PNG", True)
+            on = _items(ds), ds.get_batch(np.arange(len(ds)))
+            monkeypatch.setattr(image_folder, "_NATIVE_PNG", False)
+            _same_items(on[0], _items(ds))
+            _same_batch(on[1], ds.get_batch(np.arange(len(ds))))
+    assert len(ds) == len(cases)
+
+
 @pytest.mark.parametrize("indices", [[3, 0, 3], [-1, -len("xx")], np.array([5, 1], np.int32), np.array([], np.int64),
                                      [], (2.0, 1)])
 def test_get_batch_is_the_per_item_collation(root, indices):
@@ -194,3 +209,23 @@ def test_the_native_path_refuses_a_bad_idat_crc_that_pillow_ignores(root, monkey
         ds[i]
     monkeypatch.setattr(image_folder, "_NATIVE_PNG", False)
     assert ds[i][0].shape == (3,) + HW  # Pillow does not check the CRCs of image data
+
+
+CORRUPT = corrupt_files()
+
+
+@pytest.mark.parametrize("kind", sorted(CORRUPT))
+def test_every_kind_of_corrupt_png_raises_or_is_skipped(tmp_path, kind):
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "bad.png").write_bytes(CORRUPT[kind][0])
+    (tmp_path / "c" / "good.png").write_bytes(encode(_rand(CORRUPT_HW + (3,), 1), 2))
+    ds = ImageFolder(tmp_path, size=CORRUPT_HW)
+    with pytest.raises(ValueError, match=r"cannot read image .*bad\.png"):
+        ds[0]
+    with pytest.raises(ValueError, match=r"cannot read image .*bad\.png"):
+        ds.get_batch([1, 0])
+    ds = ImageFolder(tmp_path, size=CORRUPT_HW, on_error="skip")
+    with pytest.warns(RuntimeWarning, match=r"skips .*bad\.png"):
+        x, y = ds.get_batch([1, 0, 1])
+    assert x.shape == (2, 3) + CORRUPT_HW and y.tolist() == [0, 0] and ds[0] is None
+    assert [os.path.basename(p) for p in ds.skipped] == ["bad.png"]
