@@ -13,7 +13,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bdir="$root/build/sanitize"
 KERNEL_TESTS=(test_conv2d.py test_pool.py test_gemm.py test_gemm_epilogue_k_blocks.py test_linear.py
   test_packed_linear.py test_activation.py test_softmax.py test_dropout.py test_batch_norm_kernels.py
-  test_optim.py test_winograd.py test_depthwise_oracle.py test_inference.py test_isa.py test_threads.py)
+  test_optim.py test_winograd.py test_depthwise_oracle.py test_inference.py test_isa.py test_threads.py
+  test_png_decode.py)
 
 flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 if [ ! -f "$bdir/CMakeCache.txt" ]; then

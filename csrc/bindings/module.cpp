@@ -28,6 +28,7 @@ void register_shuffle(py::module_& m);
 void register_hard_activation(py::module_& m);
 void register_global_max_pool(py::module_& m);
 void register_upsample(py::module_& m);
+void register_image(py::module_& m);
 }  // namespace pcn::bind
 
 PYBIND11_MODULE(_C, m) {
@@ -58,4 +59,5 @@ PYBIND11_MODULE(_C, m) {
   pcn::bind::register_hard_activation(m);
   pcn::bind::register_global_max_pool(m);
   pcn::bind::register_upsample(m);
+  pcn::bind::register_image(m);
 }

@@ -1,8 +1,12 @@
-"""ImageFolder: a folder of image files, one sub-folder per class, decoded lazily with Pillow.
+"""ImageFolder: a folder of image files, one sub-folder per class, decoded lazily.
 
 Only the file list is held in memory; each `__getitem__` opens, decodes, converts and resizes
-one file. Pillow releases the GIL while it decodes and resizes, so the DataLoader's threads
-decode in parallel with each other and with the training step.
+one file. PNG files of the dataset's size in the common variants are decoded by pyconvnet's own
+decoder (`_C.decode_png_files`, csrc/image/), a whole batch in one call, with the same result
+as Pillow: a small PNG costs Pillow 70-140 us of mostly Python-level file and chunk handling,
+which on a machine whose cores are busy training is taken from the training step. Every
+other file goes through Pillow. Both release the GIL while decoding, so the DataLoader's
+threads decode in parallel with each other and with the training step.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ import warnings
 
 import numpy as np
 
+from .. import _C
 from .._validate import as_int, as_pair
 from .dataset import check_index
+from .loader import _collate, _labels
 
 __all__ = ["ImageFolder"]
 
@@ -24,6 +30,22 @@ _WIDE_GREY = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 # Trying the format the suffix names first spares Pillow's probe of every plugin (about 10% of
 # the time to read a small PNG); a file whose content does not match its suffix is probed fully.
 _FORMAT_OF_SUFFIX = {".png": ("PNG",), ".jpg": ("JPEG",), ".jpeg": ("JPEG",), ".bmp": ("BMP",)}
+# Whether files named *.png go to the native decoder first (it hands back what it does not
+# decode exactly as Pillow would). False when _C was built without zlib; tests switch it off
+# to compare with the Pillow path.
+_NATIVE_PNG = bool(getattr(_C, "has_png_decoder", False))
+
+
+def _native_name(path):
+    """`path` as bytes for the native decoder when it names a PNG file, else None."""
+    return os.fsencode(path) if isinstance(path, str) and path[-4:].lower() == ".png" else None
+
+
+def _pixel_limit(Image):
+    """Pillow's decompression-bomb limit for the native decoder (which leaves larger images to
+    Pillow, so that Pillow warns or refuses as usual); -1: none."""
+    limit = Image.MAX_IMAGE_PIXELS
+    return -1 if limit is None else min(int(limit), 2**62)
 
 
 def _import_pil():
@@ -187,14 +209,74 @@ class ImageFolder:
             np.clip(out, 0.0, 1.0, out=out)  # mode "I" may hold values outside 16 bits
         return out
 
+    def _read(self, path):
+        """One file as CHW float32: natively when the native decoder takes it, else with Pillow."""
+        name = _native_name(path) if _NATIVE_PNG else None
+        if name is not None:
+            h, w = self.size
+            out = np.empty((1, self.channels, h, w), np.float32)
+            problems = _C.decode_png_files([name], out, _pixel_limit(self._Image))
+            if not problems:
+                return out[0]
+            message = problems[0][1]
+            if message is not None:
+                raise ValueError(message)
+        return self._decode(path)
+
     def __getitem__(self, index):
         path, label = self.samples[check_index(index, len(self.samples))]
         try:
-            image = self._decode(path)
+            image = self._read(path)
         except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types for bad files
             self._bad(path, exc)
             return None
         return image, label
+
+    def _picked(self, indices):
+        """The samples at `indices`, or None when an index is invalid (the caller then lets
+        `_collate` raise its error at the point where it would)."""
+        samples = self.samples
+        n = len(samples)
+        try:
+            if isinstance(indices, np.ndarray) and indices.dtype.kind == "i" and indices.ndim == 1:
+                if indices.size and (indices.min() < -n or indices.max() >= n):
+                    return None
+                return [samples[i] for i in indices.tolist()]  # negative indices count from the end
+            return [samples[check_index(int(i), n)] for i in indices]
+        except Exception:  # noqa: BLE001 - whatever _collate would raise, it raises itself
+            return None
+
+    def get_batch(self, indices):
+        """`(x, y)` of the samples at `indices`, what the DataLoader's per-item collation gives
+        (skipped files left out, None when all are), with the batch's PNG files decoded in one
+        native call straight into `x`."""
+        picked = self._picked(indices) if _NATIVE_PNG else None
+        if picked is None:
+            return _collate(self, indices)
+        if not picked:
+            return None
+        h, w = self.size
+        x = np.empty((len(picked), self.channels, h, w), np.float32)
+        problems = _C.decode_png_files([_native_name(p) for p, _ in picked], x, _pixel_limit(self._Image))
+        labels = [label for _, label in picked]
+        if problems:
+            dropped = set()
+            for k, message in problems:  # in index order, as the per-item collation meets them
+                path = picked[k][0]
+                try:
+                    if message is not None:
+                        raise ValueError(message)
+                    x[k] = self._decode(path)
+                except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types for bad files
+                    self._bad(path, exc)
+                    dropped.add(k)
+            if dropped:
+                kept = [k for k in range(len(picked)) if k not in dropped]
+                if not kept:
+                    return None
+                x = x[kept]
+                labels = [labels[k] for k in kept]
+        return x, _labels(labels, "ImageFolder.samples")
 
     def __repr__(self) -> str:
         return (f"ImageFolder({self.root!r}, size={self.size}, channels={self.channels}, "

@@ -62,6 +62,12 @@ def scratch_file(data: bytes, suffix: str = "") -> str:
     return path
 
 
+def _dict_entry(token: bytes) -> bytes:
+    """One line of a libFuzzer dictionary: printable bytes as they are, the rest as \\xNN."""
+    return b'"' + b"".join(bytes([b]) if 32 <= b < 127 and b not in b'"\\' else b"\\x%02X" % b
+                           for b in token) + b'"\n'
+
+
 def main(one_input, tokens=()) -> None:
     """Fuzz one_input with the libFuzzer options in sys.argv; `tokens` (bytes the format uses)
     become a mutation dictionary unless -dict= is given."""
@@ -71,8 +77,7 @@ def main(one_input, tokens=()) -> None:
 
     argv = list(sys.argv)
     if tokens and not any(a.startswith("-dict=") for a in argv):
-        path = scratch_file(b"".join(b'"' + t.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"\n'
-                                     for t in tokens), suffix=".dict")
+        path = scratch_file(b"".join(_dict_entry(t) for t in tokens), suffix=".dict")
         argv.append("-dict=" + path)
     atheris.Setup(argv, test_one_input)
     atheris.Fuzz()
