@@ -98,11 +98,11 @@ void direct_conv_forward(const Conv2dShape& s, const DirectUkernels& uk, const f
       const float* bias_p = biasp ? biasp + p * nr : nullptr;
       if (pos_stride == 1 && (full || cols % uk.vec == 0)) {  // straight into the output rows
         kernel(seg, origin, taps.koff() + first, astride, bp, dst, ch_stride,
-               flags | kChannelMajor, bias_p, nullptr);
+               flags | kChannelMajor, bias_p, nullptr, kNoPrefetch);
         return;
       }
       alignas(64) float tile[kMaxTilePositions * kMaxTileVecs * 16];
-      kernel(seg, origin, taps.koff() + first, astride, bp, tile, nr, flags, bias_p, nullptr);
+      kernel(seg, origin, taps.koff() + first, astride, bp, tile, nr, flags, bias_p, nullptr, kNoPrefetch);
       for (int64_t j = 0; j < cols; ++j)
         for (int64_t i = 0; i < count; ++i)
           dst[j * ch_stride + i * pos_stride] = tile[i * nr + j];

@@ -13,6 +13,9 @@ namespace {
 // Taps per block of a long 1x1 sum: 32 KB of weights with AVX-512's 32-channel panels.
 // (128 and 512 measured no better in a served ResNet-50)
 constexpr int64_t kTapBlock = 256;
+// Panels of this size and more are streamed (forward); smaller ones mostly stay in L2 or L3
+// from call to call.
+constexpr int64_t kStreamedPanelBytes = 128 * 1024;
 }  // namespace
 
 DirectPanels::DirectPanels(const Conv2dShape& s, const DirectUkernels& uk, const float* bias)
@@ -23,6 +26,23 @@ DirectPanels::DirectPanels(const Conv2dShape& s, const DirectUkernels& uk, const
   }
   unpadded_ = s.pt == 0 && s.pb == 0 && s.pl == 0 && s.pr == 0;
   flat_ = unpadded_ && s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1;
+  // The taps the tiles of one panel over one image run, summed (the rows, then the edge
+  // columns, as forward tiles them): the pace at which that pass can prefetch the next panel.
+  const int64_t x0 = taps_.interior_begin(), x1 = taps_.interior_end();
+  int64_t row_tiles = 0, col_tiles = 0;
+  for_each_even_tile(x1 - x0, uk.positions, [&](int64_t, int64_t) { ++row_tiles; });
+  for_each_even_tile(s.oh, uk.positions, [&](int64_t, int64_t) { ++col_tiles; });
+  for (int64_t oy = 0; oy < s.oh; ++oy) {
+    int64_t ky0, ky1;
+    valid_taps(oy, s.sh, s.pt, s.dh, s.h, s.kh, ky0, ky1);
+    pass_taps_ += row_tiles * (ky1 - ky0) * s.kw * s.c;
+  }
+  for (int64_t ox = 0; ox < s.ow; ++ox) {
+    if (ox >= x0 && ox < x1) continue;
+    int64_t kx0, kx1;
+    valid_taps(ox, s.sw, s.pl, s.dw, s.w, s.kw, kx0, kx1);
+    pass_taps_ += col_tiles * s.kh * (kx1 - kx0) * s.c;
+  }
 }
 
 void DirectPanels::forward(int64_t n, const float* x, const float* packed, float* y, bool relu,
@@ -56,10 +76,28 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
 
   // Units panel-major: one panel over the batch's images in turn, in one chunk when there are
   // panels enough for every thread, so a panel's weights stay in that thread's L2.
-  const int64_t chunk = panels >= 2 * get_num_threads() ? n : 1;
+  //
+  // Large panels are streamed: each thread takes a run of consecutive panels, and while one
+  // panel's tiles run the kernels prefetch the next panel's weights into L2, a few lines per
+  // tap spread over the whole pass. Otherwise the first tile of every panel waits on memory:
+  // at batch 1 a served network reads each layer's weights from memory (ResNet-50 holds 100
+  // MB of them), and a 3x3 512-channel panel (590 KB) took about a third longer than its
+  // arithmetic on a 7x7 map.
+  const int64_t nt = get_num_threads();
+  const int64_t panel_bytes = panel_size * static_cast<int64_t>(sizeof(float));
+  const bool stream = !flat_ && panel_bytes >= kStreamedPanelBytes && panels >= 2 * nt;
+  const int64_t pf_stride =
+      stream ? std::clamp<int64_t>((panel_bytes + pass_taps_ - 1) / std::max<int64_t>(pass_taps_, 1), 1, 64)
+             : 0;
+  const int64_t chunk = stream ? n * ((panels + nt - 1) / nt) : panels >= 2 * nt ? n : 1;
   parallel_for_dynamic(n * panels, chunk, [&](int64_t u0, int64_t u1) {
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t p = u / n, b = u % n;
+      // the next panel's weights, when this thread runs it next
+      const char* pf = stream && b == n - 1 && u + 1 < u1
+                           ? reinterpret_cast<const char*>(packed + (p + 1) * panel_size)
+                           : nullptr;
+      const char* const pf_end = pf ? pf + panel_bytes : nullptr;
       const float* img = unpadded_ ? x + b * chw : imgs[b].data();
       float* yp = y + b * oc * ohw + p * nr * ohw;  // the panel's first channel
       const int64_t cols = std::min(nr, oc - p * nr);
@@ -73,9 +111,11 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
                           int64_t count, float* dst, int64_t pos_stride, const float* acc_in) {
         const DirectUkernelFn kernel =
             uk.tile[count - 1][full ? kMaxTileVecs - 1 : (cols + uk.vec - 1) / uk.vec - 1];
+        const TilePrefetch prefetch{pf != nullptr && pf < pf_end ? pf : nullptr, pf_stride};
+        if (pf) pf += seg.segs * seg.len * pf_stride;
         if (pos_stride == 1 && (full || cols % uk.vec == 0)) {
           kernel(seg, origin, taps.koff() + first, astride, bp + first * nr, dst, ohw,
-                 flags | kChannelMajor, bias_p, acc_in);
+                 flags | kChannelMajor, bias_p, acc_in, prefetch);
           return;
         }
         // Through a position-major tile: with kAccumulate it starts as the residual (zero in
@@ -87,7 +127,7 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
             for (int64_t i = 0; i < count; ++i) tile[i * nr + j] = dst[j * ohw + i * pos_stride];
         }
         kernel(seg, origin, taps.koff() + first, astride, bp + first * nr, tile, nr, flags, bias_p,
-               acc_in);
+               acc_in, prefetch);
         for (int64_t j = 0; j < cols; ++j)
           for (int64_t i = 0; i < count; ++i) dst[j * ohw + i * pos_stride] = tile[i * nr + j];
       };
@@ -126,7 +166,8 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
               return;
             }
             const DirectUkernelFn kernel = uk.tile[count - 1][kMaxTileVecs - 1];
-            kernel(seg, img + at, taps.koff() + k0, 1, bp + k0 * nr, part, nr, 0, nullptr, acc_in);
+            kernel(seg, img + at, taps.koff() + k0, 1, bp + k0 * nr, part, nr, 0, nullptr, acc_in,
+                   kNoPrefetch);
           });
         }
         continue;

@@ -27,12 +27,22 @@ struct TapSegments {
   int64_t segs, len, stride;
 };
 
+// Memory for a later call to have in L2 (the next panel's weights): per tap the kernel
+// prefetches the line at `at`, then advances it by `stride` bytes (under 64: a new line every
+// few taps). `at` null: none (kNoPrefetch).
+struct TilePrefetch {
+  const char* at;
+  int64_t stride;
+};
+constexpr TilePrefetch kNoPrefetch{nullptr, 0};
+
 // acc_in: null, or partial sums to continue from (position i, channel j at acc_in[i * width +
 // j], as a call without bias, ReLU or kChannelMajor stored them with ldc = width): the taps
 // of a long sum taken in blocks give the same bits as in one call.
 using DirectUkernelFn = void (*)(TapSegments taps, const float* origin, const int64_t* koff,
                                  int64_t astride, const float* b, float* c, int64_t ldc,
-                                 int flags, const float* bias_n, const float* acc_in);
+                                 int flags, const float* bias_n, const float* acc_in,
+                                 TilePrefetch prefetch);
 
 constexpr int kMaxTilePositions = 12;
 constexpr int kMaxTileVecs = 2;

@@ -38,10 +38,10 @@ inline void store_channel_major(const __m256* r, float* c, int64_t ldc) {
 }
 
 // UNIT: positions are consecutive pixels (stride 1), so their offsets are constants.
-template <int R, int V, bool UNIT>
+template <int R, int V, bool UNIT, bool PF>
 void direct_avx2(TapSegments taps, const float* origin, const int64_t* koff, int64_t astride,
                  const float* b, float* c, int64_t ldc, int flags, const float* bias_n,
-                 const float* acc_in) {
+                 const float* acc_in, TilePrefetch prefetch) {
   __m256 acc[R][V];
 #pragma GCC unroll 6
   for (int i = 0; i < R; ++i)
@@ -50,11 +50,18 @@ void direct_avx2(TapSegments taps, const float* origin, const int64_t* koff, int
       acc[i][j] = acc_in ? _mm256_loadu_ps(acc_in + i * gemm::NR + 8 * j) : _mm256_setzero_ps();
   const int64_t as = UNIT ? 1 : astride;
 
+  // PF: prefetch, as in the AVX-512 kernel (a loop without it otherwise)
+  const char* pf = prefetch.at;
+  const int64_t pf_step = prefetch.stride;
   for (int64_t s = 0; s < taps.segs; ++s) {
     const int64_t* ko = koff + s * taps.stride;
     const float* bk = b + s * taps.stride * gemm::NR;
 #pragma GCC unroll 4
     for (int64_t k = 0; k < taps.len; ++k) {
+      if constexpr (PF) {
+        _mm_prefetch(pf, _MM_HINT_T1);
+        pf += pf_step;
+      }
       const float* ak = origin + ko[k];
       __m256 bv[V];
 #pragma GCC unroll 2
@@ -118,11 +125,15 @@ void direct_avx2(TapSegments taps, const float* origin, const int64_t* koff, int
 template <int R, int V>
 void direct_avx2_any(TapSegments taps, const float* origin, const int64_t* koff,
                      int64_t astride, const float* b, float* c, int64_t ldc, int flags,
-                     const float* bias_n, const float* acc_in) {
-  if (astride == 1)
-    direct_avx2<R, V, true>(taps, origin, koff, astride, b, c, ldc, flags, bias_n, acc_in);
-  else
-    direct_avx2<R, V, false>(taps, origin, koff, astride, b, c, ldc, flags, bias_n, acc_in);
+                     const float* bias_n, const float* acc_in, TilePrefetch prefetch) {
+  const bool unit = astride == 1;
+  if (prefetch.at) {
+    if (unit) direct_avx2<R, V, true, true>(taps, origin, koff, astride, b, c, ldc, flags, bias_n, acc_in, prefetch);
+    else direct_avx2<R, V, false, true>(taps, origin, koff, astride, b, c, ldc, flags, bias_n, acc_in, prefetch);
+  } else {
+    if (unit) direct_avx2<R, V, true, false>(taps, origin, koff, astride, b, c, ldc, flags, bias_n, acc_in, prefetch);
+    else direct_avx2<R, V, false, false>(taps, origin, koff, astride, b, c, ldc, flags, bias_n, acc_in, prefetch);
+  }
 }
 
 }  // namespace

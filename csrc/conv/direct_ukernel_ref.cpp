@@ -8,7 +8,7 @@ namespace {
 template <int R, int V>
 void direct_ref(TapSegments taps, const float* origin, const int64_t* koff, int64_t astride,
                 const float* b, float* c, int64_t ldc, int flags, const float* bias_n,
-                const float* acc_in) {
+                const float* acc_in, TilePrefetch) {  // the portable kernel does not prefetch
   constexpr int W = 8 * V;
   float acc[R][W] = {};
   if (acc_in)
