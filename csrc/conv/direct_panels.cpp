@@ -85,7 +85,7 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
   // arithmetic on a 7x7 map.
   const int64_t nt = get_num_threads();
   const int64_t panel_bytes = panel_size * static_cast<int64_t>(sizeof(float));
-  const bool stream = !flat_ && panel_bytes >= kStreamedPanelBytes && panels >= 2 * nt;
+  const bool stream = panel_bytes >= kStreamedPanelBytes && panels >= 2 * nt;
   const int64_t pf_stride =
       stream ? std::clamp<int64_t>((panel_bytes + pass_taps_ - 1) / std::max<int64_t>(pass_taps_, 1), 1, 64)
              : 0;
@@ -98,6 +98,13 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
                            ? reinterpret_cast<const char*>(packed + (p + 1) * panel_size)
                            : nullptr;
       const char* const pf_end = pf ? pf + panel_bytes : nullptr;
+      // The prefetch of a tile of `taps` taps: the next lines of the next panel, at pf_stride
+      // bytes per tap (the 1x1 path below paces its own).
+      auto next_prefetch = [&](int64_t taps_in_tile) {
+        const TilePrefetch f{pf != nullptr && pf < pf_end ? pf : nullptr, pf_stride};
+        if (pf) pf += taps_in_tile * pf_stride;
+        return f;
+      };
       const float* img = unpadded_ ? x + b * chw : imgs[b].data();
       float* yp = y + b * oc * ohw + p * nr * ohw;  // the panel's first channel
       const int64_t cols = std::min(nr, oc - p * nr);
@@ -108,11 +115,10 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
       // `seg` from tap `first`, written to dst[i * pos_stride + j * ohw]; acc_in: partial sums
       // of the taps before `first`, or null.
       auto run_tile = [&](TapSegments seg, int64_t first, const float* origin, int64_t astride,
-                          int64_t count, float* dst, int64_t pos_stride, const float* acc_in) {
+                          int64_t count, float* dst, int64_t pos_stride, const float* acc_in,
+                          TilePrefetch prefetch) {
         const DirectUkernelFn kernel =
             uk.tile[count - 1][full ? kMaxTileVecs - 1 : (cols + uk.vec - 1) / uk.vec - 1];
-        const TilePrefetch prefetch{pf != nullptr && pf < pf_end ? pf : nullptr, pf_stride};
-        if (pf) pf += seg.segs * seg.len * pf_stride;
         if (pos_stride == 1 && (full || cols % uk.vec == 0)) {
           kernel(seg, origin, taps.koff() + first, astride, bp + first * nr, dst, ohw,
                  flags | kChannelMajor, bias_p, acc_in, prefetch);
@@ -139,7 +145,7 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
           int64_t first;
           const TapSegments seg = taps.segments(0, 1, 0, 1, first);
           for_each_even_tile(ohw, mr, [&](int64_t at, int64_t count) {
-            run_tile(seg, first, img + at, 1, count, yp + at, 1, nullptr);
+            run_tile(seg, first, img + at, 1, count, yp + at, 1, nullptr, kNoPrefetch);
           });
           continue;
         }
@@ -148,6 +154,8 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
         // (256 KB for 2048 input channels) would be read from memory by the first tile at
         // a rate the memory cannot keep, and from L2 by the rest. Each tile's partial sums
         // wait in `partial` (position-major, raw); continuing from them gives the same bits.
+        // While a block's tiles run, the kernels prefetch the next block (of the next panel
+        // after the last), paced over the block's taps.
         thread_local AlignedBuffer partial_buf;
         int64_t tiles = 0;
         for_each_even_tile(ohw, mr, [&](int64_t, int64_t) { ++tiles; });
@@ -157,17 +165,24 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
           const int64_t len = std::min(kTapBlock, kdim - k0);
           const TapSegments seg{1, len, 0};
           const bool last = k0 + len == kdim;
+          const float* next = !last ? bp + (k0 + len) * nr : pf ? packed + (p + 1) * panel_size : nullptr;
+          const int64_t next_bytes =
+              std::min(kTapBlock, last ? kdim : kdim - k0 - len) * nr * static_cast<int64_t>(sizeof(float));
+          const int64_t step = std::clamp<int64_t>((next_bytes + tiles * len - 1) / (tiles * len), 1, 64);
           int64_t t = 0;
           for_each_even_tile(ohw, mr, [&](int64_t at, int64_t count) {
-            float* part = partial + (t++) * mr * nr;
+            float* part = partial + t * mr * nr;
             const float* acc_in = k0 == 0 ? nullptr : part;
+            const TilePrefetch prefetch{
+                next ? reinterpret_cast<const char*>(next) + t * len * step : nullptr, step};
+            ++t;
             if (last) {
-              run_tile(seg, k0, img + at, 1, count, yp + at, 1, acc_in);
+              run_tile(seg, k0, img + at, 1, count, yp + at, 1, acc_in, prefetch);
               return;
             }
             const DirectUkernelFn kernel = uk.tile[count - 1][kMaxTileVecs - 1];
             kernel(seg, img + at, taps.koff() + k0, 1, bp + k0 * nr, part, nr, 0, nullptr, acc_in,
-                   kNoPrefetch);
+                   prefetch);
           });
         }
         continue;
@@ -179,7 +194,8 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
         const float* row = img + oy * s.sh * wp;
         for_each_even_tile(x1 - x0, mr, [&](int64_t at, int64_t count) {
           const int64_t ox = x0 + at;
-          run_tile(seg, first, row + ox * s.sw, s.sw, count, yp + oy * s.ow + ox, 1, nullptr);
+          run_tile(seg, first, row + ox * s.sw, s.sw, count, yp + oy * s.ow + ox, 1, nullptr,
+                   next_prefetch(seg.segs * seg.len));
         });
       }
       for (int64_t ox = 0; ox < s.ow; ++ox) {
@@ -190,7 +206,7 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
         const TapSegments seg = taps.segments(0, s.kh, kx0, kx1, first);
         for_each_even_tile(s.oh, mr, [&](int64_t at, int64_t count) {
           run_tile(seg, first, img + at * s.sh * wp + ox * s.sw, s.sh * wp, count,
-                   yp + at * s.ow + ox, s.ow, nullptr);
+                   yp + at * s.ow + ox, s.ow, nullptr, next_prefetch(seg.segs * seg.len));
         });
       }
     }
