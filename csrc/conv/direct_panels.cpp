@@ -15,7 +15,7 @@ namespace {
 constexpr int64_t kTapBlock = 256;
 // Panels of this size and more are streamed (forward); smaller ones mostly stay in L2 or L3
 // from call to call.
-constexpr int64_t kStreamedPanelBytes = 128 * 1024;
+constexpr int64_t kStreamedPanelBytes = 32 * 1024;
 }  // namespace
 
 DirectPanels::DirectPanels(const Conv2dShape& s, const DirectUkernels& uk, const float* bias)
@@ -32,6 +32,12 @@ DirectPanels::DirectPanels(const Conv2dShape& s, const DirectUkernels& uk, const
   int64_t row_tiles = 0, col_tiles = 0;
   for_each_even_tile(x1 - x0, uk.positions, [&](int64_t, int64_t) { ++row_tiles; });
   for_each_even_tile(s.oh, uk.positions, [&](int64_t, int64_t) { ++col_tiles; });
+  if (flat_) {
+    int64_t tiles = 0;
+    for_each_even_tile(s.oh * s.ow, uk.positions, [&](int64_t, int64_t) { ++tiles; });
+    pass_taps_ = tiles * s.c;
+    return;
+  }
   for (int64_t oy = 0; oy < s.oh; ++oy) {
     int64_t ky0, ky1;
     valid_taps(oy, s.sh, s.pt, s.dh, s.h, s.kh, ky0, ky1);
@@ -145,7 +151,7 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
           int64_t first;
           const TapSegments seg = taps.segments(0, 1, 0, 1, first);
           for_each_even_tile(ohw, mr, [&](int64_t at, int64_t count) {
-            run_tile(seg, first, img + at, 1, count, yp + at, 1, nullptr, kNoPrefetch);
+            run_tile(seg, first, img + at, 1, count, yp + at, 1, nullptr, next_prefetch(seg.len));
           });
           continue;
         }
