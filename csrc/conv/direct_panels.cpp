@@ -1,6 +1,7 @@
 #include "conv/direct_panels.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "common/aligned_buffer.h"
@@ -100,15 +101,15 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t p = u / n, b = u % n;
       // the next panel's weights, when this thread runs it next
-      const char* pf = stream && b == n - 1 && u + 1 < u1
-                           ? reinterpret_cast<const char*>(packed + (p + 1) * panel_size)
-                           : nullptr;
-      const char* const pf_end = pf ? pf + panel_bytes : nullptr;
+      // (as addresses: the walk passes the panel's end, where pointer arithmetic may not go)
+      const bool prefetching = stream && b == n - 1 && u + 1 < u1;
+      uintptr_t pf = prefetching ? reinterpret_cast<uintptr_t>(packed + (p + 1) * panel_size) : 0;
+      const uintptr_t pf_end = prefetching ? pf + static_cast<uintptr_t>(panel_bytes) : 0;
       // The prefetch of a tile of `taps` taps: the next lines of the next panel, at pf_stride
       // bytes per tap (the 1x1 path below paces its own).
       auto next_prefetch = [&](int64_t taps_in_tile) {
-        const TilePrefetch f{pf != nullptr && pf < pf_end ? pf : nullptr, pf_stride};
-        if (pf) pf += taps_in_tile * pf_stride;
+        const TilePrefetch f{pf < pf_end ? reinterpret_cast<const char*>(pf) : nullptr, pf_stride};
+        pf += static_cast<uintptr_t>(taps_in_tile * pf_stride);
         return f;
       };
       const float* img = unpadded_ ? x + b * chw : imgs[b].data();
@@ -171,7 +172,7 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
           const int64_t len = std::min(kTapBlock, kdim - k0);
           const TapSegments seg{1, len, 0};
           const bool last = k0 + len == kdim;
-          const float* next = !last ? bp + (k0 + len) * nr : pf ? packed + (p + 1) * panel_size : nullptr;
+          const float* next = !last ? bp + (k0 + len) * nr : prefetching ? packed + (p + 1) * panel_size : nullptr;
           const int64_t next_bytes =
               std::min(kTapBlock, last ? kdim : kdim - k0 - len) * nr * static_cast<int64_t>(sizeof(float));
           const int64_t step = std::clamp<int64_t>((next_bytes + tiles * len - 1) / (tiles * len), 1, 64);
@@ -179,8 +180,10 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
           for_each_even_tile(ohw, mr, [&](int64_t at, int64_t count) {
             float* part = partial + t * mr * nr;
             const float* acc_in = k0 == 0 ? nullptr : part;
+            // tiles past the block's size prefetch nothing (their share lies beyond it)
+            const int64_t off = t * len * step;
             const TilePrefetch prefetch{
-                next ? reinterpret_cast<const char*>(next) + t * len * step : nullptr, step};
+                next && off < next_bytes ? reinterpret_cast<const char*>(next) + off : nullptr, step};
             ++t;
             if (last) {
               run_tile(seg, k0, img + at, 1, count, yp + at, 1, acc_in, prefetch);

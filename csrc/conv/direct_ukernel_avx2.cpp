@@ -3,6 +3,8 @@
 // the GEMM micro-kernel, but the broadcasts read the padded image in place.
 #include <immintrin.h>
 
+#include <cstdint>
+
 #include "conv/direct_ukernel.h"
 
 namespace pcn::conv {
@@ -51,15 +53,17 @@ void direct_avx2(TapSegments taps, const float* origin, const int64_t* koff, int
   const int64_t as = UNIT ? 1 : astride;
 
   // PF: prefetch, as in the AVX-512 kernel (a loop without it otherwise)
-  const char* pf = prefetch.at;
-  const int64_t pf_step = prefetch.stride;
+  // an address, not a pointer: the walk may pass the end of the weights (a prefetch there
+  // is harmless, pointer arithmetic there is not)
+  uintptr_t pf = reinterpret_cast<uintptr_t>(prefetch.at);
+  const uintptr_t pf_step = static_cast<uintptr_t>(prefetch.stride);
   for (int64_t s = 0; s < taps.segs; ++s) {
     const int64_t* ko = koff + s * taps.stride;
     const float* bk = b + s * taps.stride * gemm::NR;
 #pragma GCC unroll 4
     for (int64_t k = 0; k < taps.len; ++k) {
       if constexpr (PF) {
-        _mm_prefetch(pf, _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(pf), _MM_HINT_T1);
         pf += pf_step;
       }
       const float* ak = origin + ko[k];

@@ -12,6 +12,8 @@
 // by every variant.
 #include <immintrin.h>
 
+#include <cstdint>
+
 #include "conv/direct_ukernel.h"
 
 // GCC 12's _mm512_shuffle_f32x4 passes _mm512_undefined_ps(), which is self-initialised and
@@ -72,8 +74,10 @@ void direct_avx512(TapSegments taps, const float* origin, const int64_t* koff, i
   const int64_t as = AS ? AS : astride;
   // PF: prefetch (a copy of the loop without it: even an L1-hit prefetch per tap cost the
   // 3-channel stem 15%)
-  const char* pf = prefetch.at;
-  const int64_t pf_step = prefetch.stride;
+  // an address, not a pointer: the walk may pass the end of the weights (a prefetch there
+  // is harmless, pointer arithmetic there is not)
+  uintptr_t pf = reinterpret_cast<uintptr_t>(prefetch.at);
+  const uintptr_t pf_step = static_cast<uintptr_t>(prefetch.stride);
 
   for (int64_t s = 0; s < taps.segs; ++s) {
     const int64_t* ko = koff + s * taps.stride;
@@ -81,7 +85,7 @@ void direct_avx512(TapSegments taps, const float* origin, const int64_t* koff, i
 #pragma GCC unroll 2
     for (int64_t k = 0; k < taps.len; ++k) {
       if constexpr (PF) {
-        _mm_prefetch(pf, _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(pf), _MM_HINT_T1);
         pf += pf_step;
       }
       const float* ak = origin + ko[k];
