@@ -85,6 +85,33 @@ def same_for_thread_counts(fn, counts=(1, 2, 3)):
     return first
 
 
+def call_from_threads(fn, work):
+    """fn(item) for every item of work[t] from len(work) Python threads released together, each
+    thread taking its items in order; returns the results as got[t][r]. An exception in any
+    thread fails the caller's test here (an assert inside a thread would be lost)."""
+    import threading
+
+    got = [[None] * len(items) for items in work]
+    errors = []
+    start = threading.Barrier(len(work))
+
+    def worker(t):
+        try:
+            start.wait()
+            for r, item in enumerate(work[t]):
+                got[t][r] = fn(item)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    ths = [threading.Thread(target=worker, args=(t,)) for t in range(len(work))]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    assert not errors, errors
+    return got
+
+
 def run_python(args, timeout=120, env=None, **kwargs):
     """Runs a Python subprocess that imports the same pyconvnet as this test session."""
     import os

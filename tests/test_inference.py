@@ -22,7 +22,7 @@ from pyconvnet.layers import (
     LPPool2d, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh,
 )
 
-from conftest import same_for_thread_counts
+from conftest import call_from_threads, same_for_thread_counts
 
 HAS_BF16 = hasattr(pyconvnet._C, "round_to_bf16")
 needs_bf16 = pytest.mark.skipif(
@@ -578,24 +578,7 @@ def test_16_python_threads_give_the_sequential_results():
     sizes = [(8, 8), (10, 12), (6, 9), (12, 12)]
     work = [[rng.normal(size=(1 + (t * 5 + r) % 9, 3) + sizes[(t + r) % 4]).astype(np.float32)
              for r in range(4)] for t in range(16)]
-    got = [[None] * 4 for _ in range(16)]
-    errors = []
-    start = threading.Barrier(16)
-
-    def worker(t):
-        try:
-            start.wait()
-            for r in range(4):
-                got[t][r] = im.predict(work[t][r])
-        except Exception as e:  # reported below; an assert in a thread would be lost
-            errors.append(e)
-
-    ths = [threading.Thread(target=worker, args=(t,)) for t in range(16)]
-    for th in ths:
-        th.start()
-    for th in ths:
-        th.join()
-    assert not errors, errors
+    got = call_from_threads(im.predict, work)
     fresh = InferenceModel(model)
     for t in range(16):
         for r in range(4):
@@ -613,24 +596,7 @@ def test_threads_compiling_more_shapes_than_the_cache_holds():
     rng = np.random.default_rng(25)
     work = [[rng.normal(size=(2, 2, 3 + (t + 8 * r) % 12, 5)).astype(np.float32) for r in range(6)]
             for t in range(8)]
-    got = [[None] * 6 for _ in range(8)]
-    errors = []
-    start = threading.Barrier(8)
-
-    def worker(t):
-        try:
-            start.wait()
-            for r in range(6):
-                got[t][r] = im.predict(work[t][r])
-        except Exception as e:
-            errors.append(e)
-
-    ths = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
-    for th in ths:
-        th.start()
-    for th in ths:
-        th.join()
-    assert not errors, errors
+    got = call_from_threads(im.predict, work)
     fresh = InferenceModel(model)
     for t in range(8):
         for r in range(6):

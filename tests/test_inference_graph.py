@@ -9,7 +9,6 @@ contract), torch where installed for a residual block with a strided projection.
 from __future__ import annotations
 
 import pickle
-import threading
 
 import numpy as np
 import pytest
@@ -21,7 +20,7 @@ from pyconvnet.layers import (
     ReLU, Sigmoid, Softmax, ConvTranspose2d, Upsample,
 )
 
-from conftest import same_for_thread_counts
+from conftest import call_from_threads, same_for_thread_counts
 
 
 def assert_close_to(got, want, tol=1e-4):
@@ -171,6 +170,27 @@ def test_in_place_steps_leave_a_value_read_later_intact(isa):
     assert_close_to(InferenceModel(model).predict(xx), want)
 
 
+def _conv_plus_skip(c, oc, k, stride, hw, batch, seed, residual_into_conv=False):
+    """relu(conv(x) + skip(x)): a k x k convolution (padding k // 2) and a 1x1 skip without bias,
+    both with `stride`. The add fuses into the step built last: the skip, or with
+    residual_into_conv the k x k convolution. Returns the model, an input batch and the float64
+    result."""
+    init.manual_seed(seed)
+    x = Input((c, hw, hw))
+    if residual_into_conv:
+        skip, conv = Conv2d(c, oc, 1, stride=stride, bias=False), Conv2d(c, oc, k, stride=stride, padding=k // 2)
+        s = skip(x)
+        out = Add()([s, conv(x)])
+    else:
+        conv, skip = Conv2d(c, oc, k, stride=stride, padding=k // 2), Conv2d(c, oc, 1, stride=stride, bias=False)
+        out = Add()([conv(x), skip(x)])
+    xx = _inputs((c, hw, hw), batch, seed)
+    x64 = xx.astype(np.float64)
+    want = np.maximum(_conv64(x64, conv.weight.data.astype(np.float64), conv.bias.data, stride, k // 2)
+                      + _conv64(x64, skip.weight.data.astype(np.float64), None, stride, 0), 0)
+    return Model(x, ReLU()(out)), xx, want
+
+
 @pytest.mark.parametrize("c,oc,stride,hw,batch", [(33, 24, 1, 15, 1), (33, 200, 1, 16, 1), (33, 200, 2, 19, 3),
                                                  (33, 40, 3, 28, 2), (33, 200, 2, 13, 3), (33, 200, 1, 12, 1),
                                                  (160, 48, 1, 16, 1), (160, 48, 1, 16, 3), (160, 48, 2, 30, 1),
@@ -180,14 +200,7 @@ def test_pointwise_convolutions_with_residual_against_float64(c, oc, stride, hw,
     the GEMM (its epilogue; strided ones gathered first; many output channels split across
     threads at batch 1) and the direct kernels by channel panels (small maps; larger ones with
     128+ input channels at batch 1, the GEMM above), against float64."""
-    init.manual_seed(6)
-    rng = np.random.default_rng(6)
-    x = Input((c, hw, hw))
-    conv, skip = Conv2d(c, oc, 1, stride=stride), Conv2d(c, oc, 1, stride=stride, bias=False)
-    model = Model(x, ReLU()(Add()([conv(x), skip(x)])))
-    xx = rng.standard_normal((batch, c, hw, hw)).astype(np.float32)
-    want = np.maximum(_conv64(xx.astype(np.float64), conv.weight.data.astype(np.float64), conv.bias.data, stride, 0)
-                      + _conv64(xx.astype(np.float64), skip.weight.data.astype(np.float64), None, stride, 0), 0)
+    model, xx, want = _conv_plus_skip(c, oc, 1, stride, hw, batch, 6)
     im = InferenceModel(model)
     assert_close_to(im.predict(xx), want)
     same_for_thread_counts(lambda: im.predict(xx), (1, 2, 3))
@@ -202,14 +215,7 @@ def test_small_maps_split_by_channel_panels_against_float64(isa, c, oc, k, strid
     """Maps of up to 14x14 outputs with 512 KB of weights or more run the direct kernels split
     by output-channel panels (a partial last panel for 40, 136 and 24 channels), with a
     residual added after."""
-    init.manual_seed(21)
-    x = Input((c, hw, hw))
-    conv, skip = Conv2d(c, oc, k, stride=stride, padding=k // 2), Conv2d(c, oc, 1, stride=stride, bias=False)
-    model = Model(x, ReLU()(Add()([conv(x), skip(x)])))
-    xx = _inputs((c, hw, hw), batch, 21)
-    x64 = xx.astype(np.float64)
-    want = np.maximum(_conv64(x64, conv.weight.data.astype(np.float64), conv.bias.data, stride, k // 2)
-                      + _conv64(x64, skip.weight.data.astype(np.float64), None, stride, 0), 0)
+    model, xx, want = _conv_plus_skip(c, oc, k, stride, hw, batch, 21)
     im = InferenceModel(model)
     assert_close_to(im.predict(xx), want)
     same_for_thread_counts(lambda: im.predict(xx), (1, 2, 3))
@@ -225,15 +231,7 @@ def test_residual_added_inside_channel_panel_convolutions_against_float64(isa, c
     into the step before it): the micro-kernels add it after the bias and before the ReLU,
     in place in the output (whole panels) or through their tile (a partial panel, edge
     columns)."""
-    init.manual_seed(22)
-    x = Input((c, hw, hw))
-    skip, conv = Conv2d(c, oc, 1, stride=stride, bias=False), Conv2d(c, oc, k, stride=stride, padding=k // 2)
-    s = skip(x)
-    model = Model(x, ReLU()(Add()([s, conv(x)])))
-    xx = _inputs((c, hw, hw), batch, 22)
-    x64 = xx.astype(np.float64)
-    want = np.maximum(_conv64(x64, conv.weight.data.astype(np.float64), conv.bias.data, stride, k // 2)
-                      + _conv64(x64, skip.weight.data.astype(np.float64), None, stride, 0), 0)
+    model, xx, want = _conv_plus_skip(c, oc, k, stride, hw, batch, 22, residual_into_conv=True)
     im = InferenceModel(model)
     assert_close_to(im.predict(xx), want)
     same_for_thread_counts(lambda: im.predict(xx), (1, 2, 3))
@@ -378,24 +376,7 @@ def test_many_python_threads_share_one_graph_model():
     work = [[(rng.standard_normal((1 + (t + r) % 5, 4, 6, 6)).astype(np.float32),
               rng.standard_normal((1 + (t + r) % 5, 4, 6, 6)).astype(np.float32)) for r in range(3)]
             for t in range(12)]
-    got = [[None] * 3 for _ in range(12)]
-    errors = []
-    start = threading.Barrier(12)
-
-    def worker(t):
-        try:
-            start.wait()
-            for r in range(3):
-                got[t][r] = im.predict(list(work[t][r]))
-        except Exception as e:  # reported below
-            errors.append(e)
-
-    ths = [threading.Thread(target=worker, args=(t,)) for t in range(12)]
-    for th in ths:
-        th.start()
-    for th in ths:
-        th.join()
-    assert not errors, errors
+    got = call_from_threads(lambda pair: im.predict(list(pair)), work)
     fresh = InferenceModel(model)
     for t in range(12):
         for r in range(3):

@@ -87,15 +87,6 @@ bool plain_geometry(const Conv2dShape& s) {
   return s.dh == 1 && s.dw == 1 && s.pt < s.kh && s.pb < s.kh && s.pl < s.kw && s.pr < s.kw;
 }
 
-}  // namespace
-
-bool pointwise_direct_at_any_batch(const Conv2dShape& s) {
-  const bool strided = s.sh != 1 || s.sw != 1;
-  return s.oh * s.ow <= (strided ? 64 : 196);
-}
-
-namespace {
-
 // Strided layers on 2-3 input channels (a ResNet's 7x7 stride-2 stem): the direct path
 // measured 1.8x (7x7 s2 3->64 at 224, batch 1 and 8) and 1.6-2.4x (3x3 and 5x5 s2) over the
 // im2col GEMM the forward rules pick (their "4+ input channels" was measured at stride 1, and
@@ -186,6 +177,11 @@ constexpr Rule kRules[] = {
 bool serving(Pass p) { return p == Pass::serve_fp32 || p == Pass::serve_bf16; }
 
 }  // namespace
+
+bool pointwise_direct_at_any_batch(const Conv2dShape& s) {
+  const bool strided = s.sh != 1 || s.sw != 1;
+  return s.oh * s.ow <= (strided ? 64 : 196);
+}
 
 // Set from the tables at the end of benchmarks/compare_winograd.py (2 threads, AVX-512 host,
 // 3x3 pad 1, batch 1 and 16, against conv2d_forward, i.e. the direct path for 4+ input and 16+

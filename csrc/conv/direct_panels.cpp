@@ -34,9 +34,8 @@ DirectPanels::DirectPanels(const Conv2dShape& s, const DirectUkernels& uk, const
   for_each_even_tile(x1 - x0, uk.positions, [&](int64_t, int64_t) { ++row_tiles; });
   for_each_even_tile(s.oh, uk.positions, [&](int64_t, int64_t) { ++col_tiles; });
   if (flat_) {
-    int64_t tiles = 0;
-    for_each_even_tile(s.oh * s.ow, uk.positions, [&](int64_t, int64_t) { ++tiles; });
-    pass_taps_ = tiles * s.c;
+    for_each_even_tile(s.oh * s.ow, uk.positions, [&](int64_t, int64_t) { ++flat_tiles_; });
+    pass_taps_ = flat_tiles_ * s.c;
     return;
   }
   for (int64_t oy = 0; oy < s.oh; ++oy) {
@@ -164,15 +163,15 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
         // While a block's tiles run, the kernels prefetch the next block (of the next panel
         // after the last), paced over the block's taps.
         thread_local AlignedBuffer partial_buf;
-        int64_t tiles = 0;
-        for_each_even_tile(ohw, mr, [&](int64_t, int64_t) { ++tiles; });
+        const int64_t tiles = flat_tiles_;
         partial_buf.resize(static_cast<size_t>(tiles * mr * nr));
         float* partial = partial_buf.data();
         for (int64_t k0 = 0; k0 < kdim; k0 += kTapBlock) {
           const int64_t len = std::min(kTapBlock, kdim - k0);
           const TapSegments seg{1, len, 0};
           const bool last = k0 + len == kdim;
-          const float* next = !last ? bp + (k0 + len) * nr : prefetching ? packed + (p + 1) * panel_size : nullptr;
+          const float* next =
+              !last ? bp + (k0 + len) * nr : prefetching ? packed + (p + 1) * panel_size : nullptr;
           const int64_t next_bytes =
               std::min(kTapBlock, last ? kdim : kdim - k0 - len) * nr * static_cast<int64_t>(sizeof(float));
           const int64_t step = std::clamp<int64_t>((next_bytes + tiles * len - 1) / (tiles * len), 1, 64);

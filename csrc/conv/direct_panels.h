@@ -40,7 +40,8 @@ class DirectPanels {
   std::vector<float> bias_;  // padded to whole panels; empty without a bias
   bool unpadded_;  // the image is read in place, not copied
   bool flat_;      // 1x1, stride 1, unpadded: tiles run across row ends
-  int64_t pass_taps_ = 0;  // the taps of all tiles of one panel over one image (not flat)
+  int64_t flat_tiles_ = 0;  // flat: the tiles of one image
+  int64_t pass_taps_ = 0;   // the taps of all tiles of one panel over one image
 };
 
 }  // namespace pcn::conv

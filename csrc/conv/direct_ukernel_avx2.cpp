@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "conv/direct_ukernel.h"
 
@@ -130,13 +131,16 @@ template <int R, int V>
 void direct_avx2_any(TapSegments taps, const float* origin, const int64_t* koff,
                      int64_t astride, const float* b, float* c, int64_t ldc, int flags,
                      const float* bias_n, const float* acc_in, TilePrefetch prefetch) {
-  const bool unit = astride == 1;
+  auto run = [&](auto unit, auto pf) {
+    direct_avx2<R, V, decltype(unit)::value, decltype(pf)::value>(taps, origin, koff, astride, b, c,
+                                                                    ldc, flags, bias_n, acc_in, prefetch);
+  };
   if (prefetch.at) {
-    if (unit) direct_avx2<R, V, true, true>(taps, origin, koff, astride, b, c, ldc, flags, bias_n, acc_in, prefetch);
-    else direct_avx2<R, V, false, true>(taps, origin, koff, astride, b, c, ldc, flags, bias_n, acc_in, prefetch);
+    if (astride == 1) run(std::true_type{}, std::true_type{});
+    else run(std::false_type{}, std::true_type{});
   } else {
-    if (unit) direct_avx2<R, V, true, false>(taps, origin, koff, astride, b, c, ldc, flags, bias_n, acc_in, prefetch);
-    else direct_avx2<R, V, false, false>(taps, origin, koff, astride, b, c, ldc, flags, bias_n, acc_in, prefetch);
+    if (astride == 1) run(std::true_type{}, std::false_type{});
+    else run(std::false_type{}, std::false_type{});
   }
 }
 

@@ -52,13 +52,14 @@ ServingConv::ServingConv(const Conv2dShape& s, const float* w, const float* bias
   auto make_direct = [&] {
     direct_ = &conv::select_direct_ukernels();
     taps_ = conv::pack_direct_taps(s_, w, *direct_);
-    if (bias) bias_.assign(bias, bias + s.oc);
     // 1x1 layers always by panels: their blocked sums and in-place reads are there, and
-    // they take a residual into the output
+    // they take a residual into the output. DirectPanels keeps its own (padded) bias.
     const bool pointwise = s_.kh == 1 && s_.kw == 1;
     if (pointwise ||
         (ohw_small(s_) && static_cast<int64_t>(taps_.size() * sizeof(float)) >= kPanelWeightBytes))
       panels_ = std::make_unique<conv::DirectPanels>(s_, *direct_, bias);
+    else if (bias)
+      bias_.assign(bias, bias + s.oc);
   };
   if (!bf16) {
     // The plan's choice (conv/conv_plan.h), run by drivers for serving where they differ from
