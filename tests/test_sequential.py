@@ -1,4 +1,3 @@
-import threading
 
 import numpy as np
 import pytest
@@ -7,6 +6,7 @@ from pyconvnet import init
 from pyconvnet.layers import (BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Softmax, Tanh)
 from pyconvnet.model import Sequential
 
+from conftest import call_from_threads
 from gradcheck import check_layer
 
 
@@ -92,27 +92,10 @@ def test_concurrent_predict_equals_serial():
     model.forward(_x((16, 1, 8, 8), seed=9))
     inputs = [_x((37, 1, 8, 8), seed=s) for s in range(6)]
     serial = [model.predict(x, batch_size=8) for x in inputs]
-    results = [None] * len(inputs)
-    errors = []
-
-    def work(i):
-        try:
-            for _ in range(5):
-                out = model.predict(inputs[i], batch_size=8)
-                if not np.array_equal(out, serial[i]):
-                    raise AssertionError(f"thread {i}: result differs from serial predict")
-            results[i] = out
-        except Exception as e:  # pragma: no cover - reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
-    for r, s in zip(results, serial):
-        np.testing.assert_array_equal(r, s)
+    got = call_from_threads(lambda x: model.predict(x, batch_size=8), [[x] * 5 for x in inputs])
+    for i, (rounds, s) in enumerate(zip(got, serial)):
+        for out in rounds:
+            np.testing.assert_array_equal(out, s, err_msg=f"thread {i}: result differs from serial predict")
 
 
 def test_evaluate():
