@@ -25,6 +25,8 @@ DirectPanels::DirectPanels(const Conv2dShape& s, const DirectUkernels& uk, const
     bias_.assign(static_cast<size_t>(taps_.panels() * uk.width), 0.0f);
     std::copy(bias, bias + s.oc, bias_.begin());
   }
+  // Activations and weights in floats: which of them a batch-1 call should not move between cores.
+  by_rows_ = (s.c * s.h * s.w + s.oc * s.oh * s.ow) > s.oc * s.c * s.kh * s.kw;
   unpadded_ = s.pt == 0 && s.pb == 0 && s.pl == 0 && s.pr == 0;
   flat_ = unpadded_ && s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1;
   // The taps the tiles of one panel over one image run, summed (the rows, then the edge
@@ -91,17 +93,25 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
   // arithmetic on a 7x7 map.
   const int64_t nt = get_num_threads();
   const int64_t panel_bytes = panel_size * static_cast<int64_t>(sizeof(float));
-  const bool stream = panel_bytes >= kStreamedPanelBytes && panels >= 2 * nt;
+  // Bands: at batch 1 on a map whose activations outweigh the layer's weights, each thread
+  // takes a band of output rows over every panel instead of a share of the panels, so the
+  // rows it reads and writes are those its core wrote in the layer before (the same split).
+  const int64_t bands = n == 1 && by_rows_ ? std::min<int64_t>(nt, s.oh) : 1;
+  const bool stream = panel_bytes >= kStreamedPanelBytes && (bands > 1 || panels >= 2 * nt);
+  const int64_t band_taps = std::max<int64_t>(pass_taps_ / bands, 1);
   const int64_t pf_stride =
-      stream ? std::clamp<int64_t>((panel_bytes + pass_taps_ - 1) / std::max<int64_t>(pass_taps_, 1), 1, 64)
-             : 0;
-  const int64_t chunk = stream ? n * ((panels + nt - 1) / nt) : panels >= 2 * nt ? n : 1;
-  parallel_for_dynamic(n * panels, chunk, [&](int64_t u0, int64_t u1) {
+      stream ? std::clamp<int64_t>((panel_bytes + band_taps - 1) / band_taps, 1, 64) : 0;
+  const int64_t chunk = bands > 1 ? 1 : stream ? n * ((panels + nt - 1) / nt) : panels >= 2 * nt ? n : 1;
+  const int64_t units = bands > 1 ? bands * panels : n * panels;
+  parallel_for_dynamic(units, chunk, [&](int64_t u0, int64_t u1) {
     for (int64_t u = u0; u < u1; ++u) {
-      const int64_t p = u / n, b = u % n;
+      const int64_t p = bands > 1 ? u % panels : u / n, b = bands > 1 ? 0 : u % n;
+      const int64_t band = bands > 1 ? u / panels : 0;
+      const int64_t row0 = s.oh * band / bands, row1 = s.oh * (band + 1) / bands;
       // the next panel's weights, when this thread runs it next
       // (as addresses: the walk passes the panel's end, where pointer arithmetic may not go)
-      const bool prefetching = stream && b == n - 1 && u + 1 < u1;
+      const bool prefetching =
+          stream && (bands > 1 ? p + 1 < panels : b == n - 1 && u + 1 < u1);
       uintptr_t pf = prefetching ? reinterpret_cast<uintptr_t>(packed + (p + 1) * panel_size) : 0;
       const uintptr_t pf_end = prefetching ? pf + static_cast<uintptr_t>(panel_bytes) : 0;
       // The prefetch of a tile of `taps` taps: the next lines of the next panel, at pf_stride
@@ -147,10 +157,12 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
       // tiles run across row ends and stay full (a 7-wide row would fill 7 of 12 positions).
       if (flat_) {
         const int64_t kdim = s.c;
+        const int64_t pos0 = row0 * s.ow, pos1 = row1 * s.ow;
         if (kdim <= kTapBlock) {
           int64_t first;
           const TapSegments seg = taps.segments(0, 1, 0, 1, first);
-          for_each_even_tile(ohw, mr, [&](int64_t at, int64_t count) {
+          for_each_even_tile(pos1 - pos0, mr, [&](int64_t at, int64_t count) {
+            at += pos0;
             run_tile(seg, first, img + at, 1, count, yp + at, 1, nullptr, next_prefetch(seg.len));
           });
           continue;
@@ -163,7 +175,7 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
         // While a block's tiles run, the kernels prefetch the next block (of the next panel
         // after the last), paced over the block's taps.
         thread_local AlignedBuffer partial_buf;
-        const int64_t tiles = flat_tiles_;
+        const int64_t tiles = bands > 1 ? (pos1 - pos0 + mr - 1) / mr : flat_tiles_;
         partial_buf.resize(static_cast<size_t>(tiles * mr * nr));
         float* partial = partial_buf.data();
         for (int64_t k0 = 0; k0 < kdim; k0 += kTapBlock) {
@@ -176,7 +188,8 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
               std::min(kTapBlock, last ? kdim : kdim - k0 - len) * nr * static_cast<int64_t>(sizeof(float));
           const int64_t step = std::clamp<int64_t>((next_bytes + tiles * len - 1) / (tiles * len), 1, 64);
           int64_t t = 0;
-          for_each_even_tile(ohw, mr, [&](int64_t at, int64_t count) {
+          for_each_even_tile(pos1 - pos0, mr, [&](int64_t at, int64_t count) {
+            at += pos0;
             float* part = partial + t * mr * nr;
             const float* acc_in = k0 == 0 ? nullptr : part;
             // tiles past the block's size prefetch nothing (their share lies beyond it)
@@ -195,7 +208,7 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
         }
         continue;
       }
-      for (int64_t oy = 0; oy < s.oh; ++oy) {
+      for (int64_t oy = row0; oy < row1; ++oy) {
         int64_t ky0, ky1, first;
         valid_taps(oy, s.sh, s.pt, s.dh, s.h, s.kh, ky0, ky1);
         const TapSegments seg = taps.segments(ky0, ky1, 0, s.kw, first);
@@ -212,7 +225,8 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
         int64_t kx0, kx1, first;
         valid_taps(ox, s.sw, s.pl, s.dw, s.w, s.kw, kx0, kx1);
         const TapSegments seg = taps.segments(0, s.kh, kx0, kx1, first);
-        for_each_even_tile(s.oh, mr, [&](int64_t at, int64_t count) {
+        for_each_even_tile(row1 - row0, mr, [&](int64_t at, int64_t count) {
+          at += row0;
           run_tile(seg, first, img + at * s.sh * wp + ox * s.sw, s.sh * wp, count,
                    yp + at * s.ow + ox, s.ow, nullptr, next_prefetch(seg.segs * seg.len));
         });

@@ -42,6 +42,7 @@ class DirectPanels {
   bool flat_;      // 1x1, stride 1, unpadded: tiles run across row ends
   int64_t flat_tiles_ = 0;  // flat: the tiles of one image
   int64_t pass_taps_ = 0;   // the taps of all tiles of one panel over one image
+  bool by_rows_ = false;    // at batch 1 threads split the output rows, not the panels
 };
 
 }  // namespace pcn::conv

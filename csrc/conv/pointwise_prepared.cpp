@@ -48,10 +48,17 @@ void PointwiseConv::forward(int64_t n, const float* x, float* y, bool relu,
   // Column blocks of whole 32-column tiles (the wide micro-kernel's), about 8 per thread
   // over the batch but no narrower than 2 tiles; then row blocks (multiples of 24 rows, whole
   // wide tiles for both tiers) until there are at least 4 blocks per thread.
+  //
+  // At batch 1 the columns are first cut into one band of whole output rows per thread, each
+  // band into the same number of blocks: threads take the blocks of their own band first
+  // (threading.h), so each reads and writes the rows its core wrote in the layer before.
   const int64_t tile = gemm::kWideCols;
   const int64_t tiles = (ohw + tile - 1) / tile;
   const int64_t cb = std::clamp<int64_t>(n * tiles / (8 * nt), 2, 16);
-  const int64_t col_blocks = (tiles + cb - 1) / cb;
+  const int64_t bands = n == 1 ? std::min<int64_t>(nt, s_.oh) : 1;
+  const int64_t band_cols = (s_.oh + bands - 1) / bands * s_.ow;
+  const int64_t band_blocks = ((band_cols + tile - 1) / tile + cb - 1) / cb;
+  const int64_t col_blocks = bands * band_blocks;
   const int64_t units_per_rowblock = n * col_blocks;
   const int64_t row_unit = 24;
   const int64_t max_row_blocks = (m + row_unit - 1) / row_unit;
@@ -68,7 +75,10 @@ void PointwiseConv::forward(int64_t n, const float* x, float* y, bool relu,
       // row blocks innermost: consecutive units share the image's columns (B in cache)
       const int64_t r = u % nrb, cu = u / nrb;
       const int64_t b = cu / col_blocks, cbk = cu % col_blocks;
-      const int64_t p0 = cbk * cb * tile, p1 = std::min(ohw, (cbk + 1) * cb * tile);
+      const int64_t band = cbk / band_blocks, band_end = s_.oh * (band + 1) / bands * s_.ow;
+      const int64_t p0 = s_.oh * band / bands * s_.ow + cbk % band_blocks * cb * tile;
+      const int64_t p1 = std::min(band_end, p0 + cb * tile);
+      if (p0 >= p1) continue;
       const int64_t m0 = r * rb, m1 = std::min(m, m0 + rb);
       gemm::StridedBPacker pb({src + b * c * plane, plane, 1});
       gemm::gemm_block(uk, a_, pb, m0, m1, p0, p1, y + b * m * ohw, ohw, accumulate, ep, bbuf);
