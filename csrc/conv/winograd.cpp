@@ -78,7 +78,7 @@ void winograd_forward(const Conv2dShape& s, const WinogradKernels& kern, const f
   const int64_t th = (s.oh + kWinogradOut - 1) / kWinogradOut;
   const int64_t per_image = th * tw, total = s.n * per_image;
   const int64_t tb = block_tiles(C);
-  const int64_t blocks = (total + tb - 1) / tb;
+  int64_t blocks = (total + tb - 1) / tb;
   const int64_t kblocks = u.row_blocks();
   // Blocks that do not spread evenly over the threads (one block at batch 1 on 16x16 maps):
   // the row blocks of output channels are split in `groups` as well, each group transforming
@@ -86,6 +86,12 @@ void winograd_forward(const Conv2dShape& s, const WinogradKernels& kern, const f
   const int64_t nt = get_num_threads();
   const int64_t groups =
       blocks >= 2 * nt || blocks % nt == 0 ? 1 : std::min<int64_t>(kblocks, nt);
+  // Otherwise at batch 1 the tiles are first cut into one band per thread (consecutive tile
+  // rows), each band into the same number of blocks: threads take their own band's blocks
+  // first (threading.h), so each reads and writes the rows its core wrote in the layer before.
+  const int64_t bands = s.n == 1 && groups == 1 ? std::min<int64_t>(nt, total) : 1;
+  const int64_t band_blocks = ((total + bands - 1) / bands + tb - 1) / tb;
+  if (bands > 1) blocks = bands * band_blocks;
   const int64_t items = blocks * groups;
   // Row strides with one extra cache line, so the 36 points' rows do not fall 4 KB apart
   // (the same L1 set) when C x tiles is a multiple of 1024.
@@ -101,7 +107,7 @@ void winograd_forward(const Conv2dShape& s, const WinogradKernels& kern, const f
 
   static std::atomic<uint64_t> calls{0};
   const uint64_t call = ++calls;
-  parallel_for_dynamic(items, dynamic_chunk(items, 1), [&](int64_t i0, int64_t i1) {
+  parallel_for_dynamic(items, bands > 1 ? 1 : dynamic_chunk(items, 1), [&](int64_t i0, int64_t i1) {
     thread_local AlignedBuffer vbuf, mbuf;
     thread_local std::vector<WinogradPiece> pieces;
     thread_local uint64_t v_call = 0;
@@ -112,7 +118,13 @@ void winograd_forward(const Conv2dShape& s, const WinogradKernels& kern, const f
     float* m = mbuf.data();
     for (int64_t item = i0; item < i1; ++item) {
       const int64_t blk = item / groups, grp = item % groups;
-      const int64_t t0 = blk * tb, t1 = std::min(total, t0 + tb), cols = t1 - t0;
+      // in a band, band_blocks blocks of sizes differing by at most one
+      const int64_t band = blk / band_blocks, j = blk % band_blocks;
+      const int64_t b0 = total * band / bands, len = total * (band + 1) / bands - b0;
+      const int64_t t0 = bands > 1 ? b0 + len * j / band_blocks : blk * tb;
+      const int64_t t1 = bands > 1 ? b0 + len * (j + 1) / band_blocks : std::min(total, t0 + tb);
+      if (t0 >= t1) continue;
+      const int64_t cols = t1 - t0;
       // Calls f(first piece, count, lane) for each group of pieces of this block.
       auto for_each_group = [&](auto&& f) {
         int64_t lane = 0;
