@@ -194,12 +194,15 @@ def _conv_plus_skip(c, oc, k, stride, hw, batch, seed, residual_into_conv=False)
 @pytest.mark.parametrize("c,oc,stride,hw,batch", [(33, 24, 1, 15, 1), (33, 200, 1, 16, 1), (33, 200, 2, 19, 3),
                                                  (33, 40, 3, 28, 2), (33, 200, 2, 13, 3), (33, 200, 1, 12, 1),
                                                  (160, 48, 1, 16, 1), (160, 48, 1, 16, 3), (160, 48, 2, 30, 1),
-                                                 (160, 48, 2, 30, 2), (160, 48, 2, 20, 2)])
+                                                 (160, 48, 2, 30, 2), (160, 48, 2, 20, 2), (300, 24, 1, 20, 1),
+                                                 (33, 40, 1, 2, 1)])
 def test_pointwise_convolutions_with_residual_against_float64(c, oc, stride, hw, batch):
     """1x1 layers with a residual added inside their kernel, on every path a 1x1 layer takes:
     the GEMM (its epilogue; strided ones gathered first; many output channels split across
     threads at batch 1) and the direct kernels by channel panels (small maps; larger ones with
-    128+ input channels at batch 1, the GEMM above), against float64."""
+    128+ input channels at batch 1, the GEMM above; at batch 1 those whose activations
+    outweigh their weights split by bands of rows, with sums over 256 input channels in blocks),
+    against float64."""
     model, xx, want = _conv_plus_skip(c, oc, 1, stride, hw, batch, 6)
     im = InferenceModel(model)
     assert_close_to(im.predict(xx), want)

@@ -121,9 +121,10 @@ def test_relu_zeroes_negatives_and_keeps_nan(isa):
 
 
 @pytest.mark.parametrize("batch,c,k,size", [(1, 32, 64, 16), (3, 16, 70, 17), (1, 64, 64, 32),
-                                            (5, 8, 16, 8)])
+                                            (5, 8, 16, 8), (1, 8, 16, 60)])
 def test_same_bits_for_thread_counts(isa, batch, c, k, size):
-    # batch 1 at 16x16 has one block of tiles: the threads split the output channels instead
+    # batch 1 at 16x16 has one block of tiles: the threads split the output channels instead;
+    # 32x32 (2 blocks) and 60x60 go in one band of tiles per thread, 60x60 several blocks each
     x, wt, b = _data(batch, c, k, size, size, seed=7)
     layer = _C.WinogradConv2d(wt, b)
     same_for_thread_counts(lambda: layer.forward(x, (1, 1, 1, 1), True), counts=(1, 2, 3))

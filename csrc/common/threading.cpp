@@ -134,7 +134,7 @@ class Pool {
     bool expected = false;
     if (!busy_.compare_exchange_strong(expected, true)) return false;
     try {
-      grow(nt - 1);
+      grow(std::min(nt, kMaxTeam) - 1);
     } catch (...) {
       // The system refused a thread (process or memory limits): work with those that exist.
     }
@@ -142,7 +142,7 @@ class Pool {
       busy_.store(false);
       return false;  // no threads to be had: run without the pool
     }
-    allowed_ = std::min(nt - 1, static_cast<int>(threads_));
+    allowed_ = std::min(std::min(nt, kMaxTeam) - 1, static_cast<int>(threads_));
     return true;
   }
   void release() { busy_.store(false); }
@@ -182,15 +182,10 @@ class Pool {
     }
   }
 
-  // Chunks are homed: thread h (the leader 0, worker i as i + 1) owns the h-th of `team`
-  // even runs of consecutive chunks and takes them from the front; a thread out of chunks
-  // takes the others' from the back. Loops split the same way at batch 1 (consecutive
-  // output rows, positions or tiles) so give each thread the part of every layer's output
-  // the next layer's same part reads, and that thread wrote it: the data stays in its core's
-  // caches. When the two cores' caches are far apart (a VM whose virtual CPUs sit on
-  // different L3 slices: a cache line's round trip 400 ns instead of 100), chunks handed out
-  // in turn made about half of every activation cross between them. Stealing keeps a thread
-  // that has not woken up, or whose core is shared, from holding the job up.
+  // Chunks are homed (threading.h): thread h, the leader 0 and worker i as i + 1, owns the
+  // h-th of `team` even runs of consecutive chunks and takes them from the front; a thread
+  // out of chunks takes the others' from the back, so one that has not woken up, or whose
+  // core another process holds, does not keep the job waiting.
   void take_chunks(int home) {
     const PoolJob& job = *job_;
     const int team = team_;
@@ -210,8 +205,8 @@ class Pool {
     t_in_chunk = false;
   }
 
-  // A run of chunks [lo, hi) as one word, so the owner (from the front) and thieves (from
-  // the back) claim with one compare-exchange each.
+  // A run of chunks [lo, hi) as one word (pool_run keeps counts under 2^31), so the owner
+  // (from the front) and thieves (from the back) claim a chunk with one compare-exchange.
   static uint64_t pack(int64_t lo, int64_t hi) {
     return static_cast<uint64_t>(lo) << 32 | static_cast<uint64_t>(hi);
   }
@@ -261,6 +256,8 @@ class Pool {
     }
   }
 
+  // Threads of one pool (a team: the leader and its workers) at most.
+  static constexpr int kMaxTeam = 256;
   // About 100 us of PAUSE on current x86 cores.
   static constexpr int kSpins = 4000;
 
@@ -277,12 +274,11 @@ class Pool {
   size_t threads_ = 0;  // changed only by the leader
   const PoolJob* job_ = nullptr;
   std::atomic<uint64_t> epoch_{0};
-  struct alignas(64) Home {
+  struct alignas(64) Home {  // a line each: the owner claims without disturbing the others
     std::atomic<uint64_t> range{0};
   };
-  static constexpr int kMaxTeam = 256;
   Home homes_[kMaxTeam];
-  int team_ = 1;
+  int team_ = 1;  // of the current job: written before it opens
   std::atomic<bool> open_{false};
   std::atomic<int> active_{0};
   std::atomic<int> sleepers_{0};
@@ -314,6 +310,16 @@ void pool_release() {
 }
 int pool_team_size() { return pool().team_size(); }
 void pool_run(const PoolJob& job) {
+  // Claims pack a chunk index in 32 bits (Pool::pack): a longer loop runs in groups of chunks.
+  constexpr int64_t kMaxChunks = int64_t(1) << 31;
+  if (job.chunks > kMaxChunks) {
+    const int64_t group = (job.chunks + kMaxChunks - 1) / kMaxChunks;
+    auto grouped = [&](int64_t g) {
+      for (int64_t k = g * group; k < std::min(job.chunks, (g + 1) * group); ++k) job.run(job.ctx, k);
+    };
+    pool_run((job.chunks + group - 1) / group, grouped);
+    return;
+  }
   t_leads = false;  // nested loops inside the leader's chunks run serially
   try {
     pool().run(job);

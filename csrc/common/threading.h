@@ -63,9 +63,18 @@ void run_team(int nt, Body&& body) {
 
 namespace detail {
 // The serving pool behind run_as_one_team (threading.cpp): worker threads kept between calls.
-// A loop is handed to it as chunks taken in turn from a counter by the calling thread and by
-// whichever workers are awake; the caller never waits for a worker that has not joined the
-// loop (one that is asleep, descheduled or still waking up), only for the workers that did.
+// A loop is handed to it as chunks, homed: of a team of T threads (the caller 0, workers 1 to
+// T - 1), thread t first takes the t-th of T even runs of consecutive chunks, then whatever
+// is left of the others'. The caller never waits for a worker that has not joined the loop
+// (one that is asleep, descheduled or still waking up), only for the workers that did.
+//
+// Homing is for locality at batch 1. A kernel that cuts its output into one band of rows per
+// thread, in the same proportions as the other layers (rows, positions or tiles in order),
+// has each thread read what its own core wrote in the layer before. On a VM whose two virtual
+// CPUs at times sit on different L3 caches (a cache line's round trip between them 400 ns
+// instead of 100), chunks handed out in turn made about half of every activation cross
+// between the caches: ResNet-50 at batch 1 took 21 ms there against 18 ms, one thread 34 ms
+// either way; with row bands, 19.9 ms.
 struct PoolJob {
   void (*run)(void* ctx, int64_t chunk);
   void* ctx;
@@ -169,9 +178,9 @@ void parallel_for(int64_t n, int64_t grain, F&& fn) {
   fn(int64_t(0), n);
 }
 
-// Like parallel_for, but threads take chunks [k * chunk, (k + 1) * chunk) in turn from a shared
-// counter until none is left, so a thread whose core is shared with another process takes
-// fewer of them instead of holding everyone up. Only for chunks whose results do not depend
+// Like parallel_for, but threads take chunks [k * chunk, (k + 1) * chunk) until none is left
+// (in the pool: their own run of chunks first, then the others'), so a thread whose core is
+// shared with another process takes fewer of them instead of holding everyone up. Only for chunks whose results do not depend
 // on which thread computes them (the same bits either way).
 template <class F>
 void parallel_for_dynamic(int64_t n, int64_t chunk, F&& fn) {

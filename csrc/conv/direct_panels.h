@@ -1,7 +1,10 @@
 // The direct convolution (direct_conv.h) on small output maps, with threads splitting the
 // output channels: each task computes one panel of output channels (the micro-kernel width,
 // 32 with AVX-512) over a whole image, so the panel's packed weights are read from L2 for
-// every tile of the image, and each panel's weights are read by one thread only.
+// every tile of the image, and each panel's weights are read by one thread only. At batch 1,
+// layers whose activations outweigh their weights (1x1 layers on larger maps) split the output
+// rows instead, one band per thread, every panel over the band (threading.h: the rows each
+// thread's core wrote in the layer before).
 //
 // direct_conv_forward splits output rows and walks every panel for each row: on a 7x7 map
 // with 512 -> 512 channels (9.4 MB of 3x3 weights) that reads all the weights from memory

@@ -5,7 +5,8 @@
 // lets it run as the stride-1 case instead of through the im2col packer).
 //
 // Threads take blocks of (image, columns, rows of W): at batch 1 on a 7x7 or 14x14 map there
-// are only 2-7 column tiles, so the output channels are split too. Each output is the same
+// are only 2-7 column tiles, so the output channels are split too. At batch 1 the columns
+// come in one band of output rows per thread (threading.h). Each output is the same
 // sum (the GEMM's k blocks in order) whichever block computes it, so results do not depend on
 // the thread count.
 //
