@@ -212,6 +212,25 @@ def test_pointwise_convolutions_with_residual_against_float64(c, oc, stride, hw,
         assert "(channel panels) up to batch 1)" in im.summary()
 
 
+@pytest.mark.parametrize("c,oc,stride,hw,batch", [(160, 48, (2, 3), (17, 40), 1), (300, 40, (3, 2), (30, 21), 1),
+                                                 (160, 48, (1, 2), (6, 20), 2), (64, 200, (2, 1), (21, 11), 1)])
+def test_strided_pointwise_with_unequal_strides_against_float64(c, oc, stride, hw, batch):
+    """Strided 1x1 layers with short output rows gather every sh-th row and sw-th column
+    before the direct kernels run over the gathered map (in bands of rows at batch 1)."""
+    init.manual_seed(31)
+    x = Input((c,) + hw)
+    conv = Conv2d(c, oc, 1, stride=stride)
+    model = Model(x, ReLU()(conv(x)))
+    xx = _inputs((c,) + hw, batch, 31)
+    sh, sw = stride
+    w = conv.weight.data[:, :, 0, 0].astype(np.float64)
+    want = np.einsum("nchw,oc->nohw", xx.astype(np.float64)[:, :, ::sh, ::sw], w)
+    want = np.maximum(want + conv.bias.data[None, :, None, None], 0)
+    im = InferenceModel(model)
+    assert_close_to(im.predict(xx), want)
+    same_for_thread_counts(lambda: im.predict(xx), (1, 2, 3))
+
+
 @pytest.mark.parametrize("c,oc,k,stride,hw,batch", [(256, 40, 3, 1, 7, 3), (256, 40, 3, 2, 14, 1),
                                                     (1024, 136, 1, 1, 8, 2), (300, 24, 5, 1, 9, 2)])
 def test_small_maps_split_by_channel_panels_against_float64(isa, c, oc, k, stride, hw, batch):

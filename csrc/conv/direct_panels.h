@@ -15,6 +15,7 @@
 // for the interior columns, down each edge column otherwise), so each output is the same
 // sum in the same order whichever thread computes it.
 #pragma once
+#include <memory>
 #include <vector>
 
 #include "common/shapes.h"
@@ -42,7 +43,11 @@ class DirectPanels {
   DirectTaps taps_;
   std::vector<float> bias_;  // padded to whole panels; empty without a bias
   bool unpadded_;  // the image is read in place, not copied
-  bool flat_;      // 1x1, stride 1, unpadded: tiles run across row ends
+  bool flat_;      // 1x1 unpadded (strided: short rows only): tiles run across row ends
+  // Strided flat layers: the rows and columns read are gathered first (rows of 7 or 14
+  // outputs fill 12-position tiles to 58%, the gathered 7x7 or 14x14 map to 82-96%); the
+  // taps of the gathered image.
+  std::unique_ptr<DirectTaps> gathered_taps_;
   int64_t flat_tiles_ = 0;  // flat: the tiles of one image
   int64_t pass_taps_ = 0;   // the taps of all tiles of one panel over one image
   bool by_rows_ = false;    // at batch 1 threads split the output rows, not the panels
