@@ -1,5 +1,5 @@
 // _C.winograd_conv2d, _C.WinogradConv2d (filters transformed once, as the serving engine
-// holds them) and _C.winograd_applies / _C.winograd_pays (the shape rule and the speed rule).
+// holds them; F(4x4, 3x3) or F(2x2, 3x3) by output_tile) and _C.winograd_applies / _C.winograd_pays (the shape rule and the speed rule).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -50,10 +50,17 @@ const float* bias_arg(const py::handle& b_obj, int64_t oc, FArray& keep) {
   return keep.data();
 }
 
+// output_tile m of F(m x m, 3x3): 4 or 2.
+conv::WinogradVariant variant_arg(int64_t output_tile) {
+  PCN_CHECK(output_tile == 4 || output_tile == 2, "output_tile must be 4 or 2, got ", output_tile);
+  return output_tile == 4 ? conv::WinogradVariant::f4x4 : conv::WinogradVariant::f2x2;
+}
+
 // Filters transformed once; each call runs winograd_forward on a batch.
 class WinogradConv2d {
  public:
-  WinogradConv2d(py::handle w_obj, py::handle b_obj) {
+  WinogradConv2d(py::handle w_obj, py::handle b_obj, int64_t output_tile) {
+    const conv::WinogradVariant variant = variant_arg(output_tile);
     FArray w = as_float(w_obj, "weight");
     check_weight(w);
     Conv2dShape s{};
@@ -63,8 +70,10 @@ class WinogradConv2d {
     has_bias_ = bp != nullptr;
     const float* wp = w.data();
     py::gil_scoped_release nogil;
-    u_ = std::make_unique<conv::WinogradWeights>(s, wp);
+    u_ = std::make_unique<conv::WinogradWeights>(s, wp, variant);
   }
+
+  int64_t output_tile() const { return conv::winograd_out(u_->variant()); }
 
   FArray forward(py::handle x_obj, py::handle padding, bool relu) const {
     FArray x = as_float(x_obj, "x");
@@ -88,9 +97,9 @@ class WinogradConv2d {
 };
 
 FArray winograd_conv2d_py(py::handle x_obj, py::handle w_obj, py::handle b_obj,
-                          py::handle padding, bool relu) {
+                          py::handle padding, bool relu, int64_t output_tile) {
   as_float(x_obj, "x");  // type errors name x before the weight is transformed
-  return WinogradConv2d(w_obj, b_obj).forward(x_obj, padding, relu);
+  return WinogradConv2d(w_obj, b_obj, output_tile).forward(x_obj, padding, relu);
 }
 
 // The shape for the rule functions, from plain shapes and layer arguments.
@@ -104,12 +113,14 @@ Conv2dShape rule_shape(py::handle x_shape, py::handle w_shape, py::handle stride
 void register_winograd(py::module_& m) {
   m.def("winograd_conv2d", &winograd_conv2d_py, py::arg("x"), py::arg("weight"),
         py::arg("bias"), py::arg("padding") = std::array<int64_t, 4>{0, 0, 0, 0},
-        py::arg("relu") = false,
-        "3x3 stride-1 convolution by Winograd F(4x4, 3x3), NCHW / OIHW; padding is (top, "
-        "left, bottom, right). Transforms the weight on every call (tests).");
+        py::arg("relu") = false, py::arg("output_tile") = 4,
+        "3x3 stride-1 convolution by Winograd F(m x m, 3x3), m = output_tile (4 or 2), NCHW / "
+        "OIHW; padding is (top, left, bottom, right). Transforms the weight on every call (tests).");
   py::class_<WinogradConv2d>(m, "WinogradConv2d",
                              "A 3x3 stride-1 layer with its filters transformed once.")
-      .def(py::init<py::handle, py::handle>(), py::arg("weight"), py::arg("bias"))
+      .def(py::init<py::handle, py::handle, int64_t>(), py::arg("weight"), py::arg("bias"),
+           py::arg("output_tile") = 4)
+      .def_property_readonly("output_tile", &WinogradConv2d::output_tile)
       .def("forward", &WinogradConv2d::forward, py::arg("x"),
            py::arg("padding") = std::array<int64_t, 4>{0, 0, 0, 0}, py::arg("relu") = false);
   m.def(

@@ -16,54 +16,22 @@ bool winograd_applies(const Conv2dShape& s) {
          s.groups == 1 && s.c >= 1 && s.oc >= 1 && s.oh >= 1 && s.ow >= 1;
 }
 
-WinogradWeights::WinogradWeights(const Conv2dShape& s, const float* w)
-    : c_(s.c), k_(s.oc), kblocks_((s.oc + kWinogradRows - 1) / kWinogradRows) {
-  PCN_CHECK(s.kh == 3 && s.kw == 3 && s.groups == 1 && s.c >= 1 && s.oc >= 1,
-            "Winograd weights need a 3x3 kernel, one group and channels, got kernel (", s.kh,
-            ", ", s.kw, "), groups ", s.groups);
-  const int64_t total = checked_mul(checked_mul(kWinogradPoints * kblocks_, kWinogradRows,
-                                                "Winograd weights"),
-                                    c_, "Winograd weights");
-  PCN_CHECK(total <= kMaxElements, "Winograd weights of ", total, " elements are too large");
-  u_.resize(static_cast<size_t>(total));
-  std::fill(u_.data(), u_.data() + total, 0.0f);
-  // G for the points 0, 1, -1, 1/2, -2 and infinity (winograd.h): row j is (1, p, p^2) / N_j,
-  // N_j the product of p_j - p_l over the other finite points. Applied in double, so that U
-  // carries one rounding.
-  static const double G[6][3] = {{1.0, 0, 0},
-                                 {1.0 / 3, 1.0 / 3, 1.0 / 3},
-                                 {-1.0 / 3, 1.0 / 3, -1.0 / 3},
-                                 {-16.0 / 15, -8.0 / 15, -4.0 / 15},
-                                 {1.0 / 15, -2.0 / 15, 4.0 / 15},
-                                 {0, 0, 1}};
-  for (int64_t k = 0; k < k_; ++k)
-    for (int64_t ch = 0; ch < c_; ++ch) {
-      const float* g = w + (k * c_ + ch) * 9;
-      double gg[6][3];  // G g
-      for (int a = 0; a < 6; ++a)
-        for (int q = 0; q < 3; ++q)
-          gg[a][q] = G[a][0] * g[q] + G[a][1] * g[3 + q] + G[a][2] * g[6 + q];
-      for (int a = 0; a < 6; ++a)
-        for (int b = 0; b < 6; ++b) {
-          const double val = gg[a][0] * G[b][0] + gg[a][1] * G[b][1] + gg[a][2] * G[b][2];
-          float* p = u_.data() + ((a * 6 + b) * kblocks_ + k / kWinogradRows) * c_ * kWinogradRows;
-          p[ch * kWinogradRows + k % kWinogradRows] = static_cast<float>(val);
-        }
-    }
-}
-
 namespace {
 
-// Tiles per block. A block's V (36 x C x tiles floats) is read once per row block of output
-// channels, so it should stay in L2 (1 MB per core here): 32 tiles keep it at 288 KB for
-// 64 input channels; wider channels take 16.
-int64_t block_tiles(int64_t c) { return c <= 96 ? 32 : 16; }
+// Tiles per block. A block's V (points x C x tiles floats) is read once per row block of
+// output channels, so it should stay in L2 (1 MB per core here): for F(4x4, 3x3) 32 tiles keep
+// it at 288 KB for 64 input channels; wider channels take 16. F(2x2, 3x3)'s 16 points take
+// twice the tiles for the same bytes (256 KB for 64 -> 128 channels, 512 KB for 256).
+int64_t block_tiles(int64_t c, WinogradVariant v) {
+  if (v == WinogradVariant::f4x4) return c <= 96 ? 32 : 16;
+  return c <= 96 ? 64 : c <= 256 ? 32 : 16;
+}
 
 }  // namespace
 
 void winograd_forward(const Conv2dShape& s, const float* x, const WinogradWeights& u,
                       const float* bias, float* y, bool relu) {
-  winograd_forward(s, select_winograd_kernels(), x, u, bias, y, relu);
+  winograd_forward(s, select_winograd_kernels(u.variant()), x, u, bias, y, relu);
 }
 
 void winograd_forward(const Conv2dShape& s, const WinogradKernels& kern, const float* x,
@@ -72,15 +40,18 @@ void winograd_forward(const Conv2dShape& s, const WinogradKernels& kern, const f
   PCN_CHECK(u.in_channels() == s.c && u.out_channels() == s.oc,
             "winograd_forward: weights for ", u.in_channels(), " -> ", u.out_channels(),
             " channels, input shape needs ", s.c, " -> ", s.oc);
+  PCN_CHECK(kern.variant == u.variant(), "winograd_forward: kernels and weights of different variants");
   if (s.n == 0) return;
   const int64_t C = s.c, K = s.oc;
-  const int64_t tw = (s.ow + kWinogradOut - 1) / kWinogradOut;
-  const int64_t th = (s.oh + kWinogradOut - 1) / kWinogradOut;
+  const int64_t out = winograd_out(u.variant()), points = winograd_points(u.variant());
+  const int64_t tw = (s.ow + out - 1) / out;
+  const int64_t th = (s.oh + out - 1) / out;
   const int64_t per_image = th * tw, total = s.n * per_image;
-  const int64_t tb = block_tiles(C);
+  const int64_t tb = block_tiles(C, u.variant());
   int64_t blocks = (total + tb - 1) / tb;
   const int64_t kblocks = u.row_blocks();
-  // Blocks that do not spread evenly over the threads (one block at batch 1 on 16x16 maps):
+  // Blocks that do not spread evenly over the threads (one block at batch 1 on 16x16 maps
+  // with F(4x4, 3x3)):
   // the row blocks of output channels are split in `groups` as well, each group transforming
   // the block's input again.
   const int64_t nt = get_num_threads();
@@ -93,7 +64,7 @@ void winograd_forward(const Conv2dShape& s, const WinogradKernels& kern, const f
   const int64_t band_blocks = ((total + bands - 1) / bands + tb - 1) / tb;
   if (bands > 1) blocks = bands * band_blocks;
   const int64_t items = blocks * groups;
-  // Row strides with one extra cache line, so the 36 points' rows do not fall 4 KB apart
+  // Row strides with one extra cache line, so the points' rows do not fall 4 KB apart
   // (the same L1 set) when C x tiles is a multiple of 1024.
   const int64_t ld = (tb + 15) / 16 * 16;
   const int64_t ldxi_v = C * ld + 16;
@@ -112,8 +83,8 @@ void winograd_forward(const Conv2dShape& s, const WinogradKernels& kern, const f
     thread_local std::vector<WinogradPiece> pieces;
     thread_local uint64_t v_call = 0;
     thread_local int64_t v_block = -1;
-    vbuf.resize(static_cast<size_t>(kWinogradPoints * ldxi_v));
-    mbuf.resize(static_cast<size_t>(kWinogradPoints * ldxi_m));
+    vbuf.resize(static_cast<size_t>(points * ldxi_v));
+    mbuf.resize(static_cast<size_t>(points * ldxi_m));
     float* v = vbuf.data();
     float* m = mbuf.data();
     for (int64_t item = i0; item < i1; ++item) {
@@ -152,7 +123,7 @@ void winograd_forward(const Conv2dShape& s, const WinogradKernels& kern, const f
       const int64_t kb0 = kblocks * grp / groups, kb1 = kblocks * (grp + 1) / groups;
       for (int64_t kb = kb0; kb < kb1; ++kb) {
         const int64_t k0 = kb * kWinogradRows, rows = std::min(kWinogradRows, K - k0);
-        for (int64_t xi = 0; xi < kWinogradPoints; ++xi)
+        for (int64_t xi = 0; xi < points; ++xi)
           kern.gemm(rows, cols, C, u.panel(xi, kb), v + xi * ldxi_v, ld, m + xi * ldxi_m, ld);
         for_each_group([&](const WinogradPiece* pc, int count, int64_t lane) {
           kern.output(m + lane, ldxi_m, ld, rows, geo, pc, count, pitch, k0, bias, relu, y);

@@ -10,6 +10,8 @@
 namespace pcn::conv {
 namespace {
 
+constexpr int64_t kOut = winograd_out(WinogradVariant::f4x4);  // output tile side
+
 constexpr int64_t kLanes = 8;
 constexpr int64_t kPrefetchChannels = 2;  // as in winograd_avx512.cpp
 
@@ -122,8 +124,8 @@ void input_pitch(const float* x, const WinogradGeometry& g, const WinogradPiece*
   __m256i load[2][4], tail[2];
   for (int p = 0; p < 2; ++p) {
     const bool live = p < count;
-    const int64_t y0 = live ? pieces[p].ty * kWinogradOut - g.pt : -6;
-    const int64_t x0 = live ? pieces[p].tx * kWinogradOut - g.pl : 0;
+    const int64_t y0 = live ? pieces[p].ty * kOut - g.pt : -6;
+    const int64_t x0 = live ? pieces[p].tx * kOut - g.pl : 0;
     base[p] = live ? x + pieces[p].image * g.c * g.h * g.w + x0 : x;
     row0[p] = y0;
     for (int q = 0; q < 4; ++q) load[p][q] = lanes_within(x0 + 8 * q, live ? 0 : 1, live ? g.w : 0);
@@ -260,7 +262,7 @@ void output_pitch(const float* m, int64_t ldxi, int64_t ldm, int64_t nrows,
   bool whole[2][per];     // all 8 of them inside (a plain store)
   for (int p = 0; p < count; ++p) {
     const WinogradPiece& pc = pieces[p];
-    const int64_t oy0 = pc.ty * kWinogradOut, xs = pc.tx * kWinogradOut;
+    const int64_t oy0 = pc.ty * kOut, xs = pc.tx * kOut;
     const int64_t xe = min64(g.ow, xs + 4 * pc.n);
     first[p] = y + pc.image * g.k * g.oh * g.ow + oy0 * g.ow + xs;
     rows_in[p] = min64(4, g.oh - oy0);
@@ -329,7 +331,7 @@ void output_avx2(const float* m, int64_t ldxi, int64_t ldm, int64_t rows,
 }  // namespace
 
 const WinogradKernels& winograd_kernels_avx2() {
-  static const WinogradKernels k{&input_avx2, &gemm_avx2, &output_avx2, kLanes};
+  static const WinogradKernels k{&input_avx2, &gemm_avx2, &output_avx2, kLanes, WinogradVariant::f4x4};
   return k;
 }
 

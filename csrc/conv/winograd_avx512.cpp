@@ -16,6 +16,8 @@
 namespace pcn::conv {
 namespace {
 
+constexpr int64_t kOut = winograd_out(WinogradVariant::f4x4);  // output tile side
+
 constexpr int64_t kLanes = 16;
 constexpr int64_t kPrefetchChannels = 2;
 
@@ -145,8 +147,8 @@ void input_pitch(const float* x, const WinogradGeometry& g, const WinogradPiece*
   __mmask16 load[4][4], tail[4];
   for (int p = 0; p < 4; ++p) {
     const bool live = p < count;
-    const int64_t y0 = live ? pieces[p].ty * kWinogradOut - g.pt : -6;
-    const int64_t x0 = live ? pieces[p].tx * kWinogradOut - g.pl : 0;
+    const int64_t y0 = live ? pieces[p].ty * kOut - g.pt : -6;
+    const int64_t x0 = live ? pieces[p].tx * kOut - g.pl : 0;
     base[p] = live ? x + pieces[p].image * g.c * g.h * g.w + x0 : x;
     row0[p] = y0;
     for (int q = 0; q < per; ++q) load[p][q] = live ? lanes_within(x0 + 16 * q, 0, g.w) : 0;
@@ -273,7 +275,7 @@ void output_pitch(const float* m, int64_t ldxi, int64_t ldm, int64_t nrows,
   __mmask16 store[4][per];
   for (int p = 0; p < count; ++p) {
     const WinogradPiece& pc = pieces[p];
-    const int64_t oy0 = pc.ty * kWinogradOut, xs = pc.tx * kWinogradOut;
+    const int64_t oy0 = pc.ty * kOut, xs = pc.tx * kOut;
     const int64_t xe = min64(g.ow, xs + 4 * pc.n);  // this piece's columns end here
     first[p] = y + pc.image * g.k * g.oh * g.ow + oy0 * g.ow + xs;
     rows_in[p] = min64(4, g.oh - oy0);
@@ -333,7 +335,7 @@ void output_avx512(const float* m, int64_t ldxi, int64_t ldm, int64_t rows,
 }  // namespace
 
 const WinogradKernels& winograd_kernels_avx512() {
-  static const WinogradKernels k{&input_avx512, &gemm_avx512, &output_avx512, kLanes};
+  static const WinogradKernels k{&input_avx512, &gemm_avx512, &output_avx512, kLanes, WinogradVariant::f4x4};
   return k;
 }
 

@@ -1,4 +1,6 @@
-// The three steps of winograd_forward for one ISA tier, on a block of tiles (winograd.cpp).
+// The three steps of winograd_forward for one ISA tier and variant, on a block of tiles
+// (winograd.cpp). Tiles are m apart (the output tile side, 4 or 2); "points" are the variant's
+// (m + 2)^2.
 //
 // The block's tiles are numbered in order (image, tile row, tile column) and cut into
 // "pieces": up to `pitch` consecutive tiles of one tile row. The kernels take groups of up to
@@ -8,9 +10,11 @@
 //   M: m[xi * ldxi + i * ldm + lane]      (one row per output channel of a row block)
 // Vector kernels run across tiles: piece g of a group takes vector lanes [g * pitch,
 // g * pitch + n), so the NCHW rows of whole tile rows of up to 4 or 8 tiles are read and
-// written whole, and tile columns 4 apart are gathered and scattered with in-register permutes.
+// written whole, and tile columns m apart are gathered and scattered with in-register permutes.
 #pragma once
 #include <cstdint>
+
+#include "conv/winograd.h"
 
 namespace pcn::conv {
 
@@ -34,7 +38,7 @@ struct WinogradKernels {
   // i < rows, t < cols: one point's GEMM for a row block; c runs in order.
   void (*gemm)(int64_t rows, int64_t cols, int64_t kc, const float* u, const float* v,
                int64_t ldv, float* m, int64_t ldm);
-  // The 4x4 outputs of output channels k0 .. k0 + rows - 1 for the pieces: m points at lane0
+  // The m x m outputs of output channels k0 .. k0 + rows - 1 for the pieces: m points at lane0
   // of point 0 of the first channel's row (points ldxi apart, rows ldm apart); adds bias[k]
   // (when given), then max(0, .) with relu, and writes the positions inside the planes of y
   // (N x k x oh x ow).
@@ -43,8 +47,11 @@ struct WinogradKernels {
                  int64_t pitch, int64_t k0, const float* bias, bool relu, float* y);
   // Tiles per vector: a group holds lanes / pitch pieces, pitch <= lanes.
   int64_t lanes;
+  // The variant the transforms compute (the GEMM is the same for both).
+  WinogradVariant variant;
 };
 
+// F(4x4, 3x3)
 const WinogradKernels& winograd_kernels_ref();
 #ifdef PCN_HAVE_AVX2
 const WinogradKernels& winograd_kernels_avx2();
@@ -52,6 +59,15 @@ const WinogradKernels& winograd_kernels_avx2();
 #ifdef PCN_HAVE_AVX512
 const WinogradKernels& winograd_kernels_avx512();
 #endif
-const WinogradKernels& select_winograd_kernels();
+// F(2x2, 3x3)
+const WinogradKernels& winograd_f2_kernels_ref();
+#ifdef PCN_HAVE_AVX2
+const WinogradKernels& winograd_f2_kernels_avx2();
+#endif
+#ifdef PCN_HAVE_AVX512
+const WinogradKernels& winograd_f2_kernels_avx512();
+#endif
+// The current tier's kernels of a variant.
+const WinogradKernels& select_winograd_kernels(WinogradVariant v = WinogradVariant::f4x4);
 
 }  // namespace pcn::conv

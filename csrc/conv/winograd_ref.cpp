@@ -6,6 +6,8 @@
 namespace pcn::conv {
 namespace {
 
+constexpr int64_t kOut = winograd_out(WinogradVariant::f4x4);  // output tile side
+
 // v = B^T d for one 6-point line (d, v `stride` floats apart); B and A of the points
 // 0, 1, -1, 1/2, -2 (winograd.h).
 inline void input_line(const float* d, int64_t ds, float* v, int64_t vs) {
@@ -33,7 +35,7 @@ void input_ref(const float* x, const WinogradGeometry& g, const WinogradPiece* p
                int count, int64_t /*pitch*/, float* v, int64_t ldv, int64_t ldxi) {
   for (int p = 0; p < count; ++p) {
     const WinogradPiece& pc = pieces[p];
-    const int64_t y0 = pc.ty * kWinogradOut - g.pt, x0 = pc.tx * kWinogradOut - g.pl;
+    const int64_t y0 = pc.ty * kOut - g.pt, x0 = pc.tx * kOut - g.pl;
     for (int64_t ch = 0; ch < g.c; ++ch) {
       const float* xc = x + (pc.image * g.c + ch) * g.h * g.w;
       for (int64_t t = 0; t < pc.n; ++t) {
@@ -72,7 +74,7 @@ void output_ref(const float* m, int64_t ldxi, int64_t ldm, int64_t rows,
     for (int p = 0; p < count; ++p) {
       const WinogradPiece& pc = pieces[p];
       float* yk = y + (pc.image * g.k + k) * g.oh * g.ow;
-      const int64_t oy0 = pc.ty * kWinogradOut, ox0 = pc.tx * kWinogradOut;
+      const int64_t oy0 = pc.ty * kOut, ox0 = pc.tx * kOut;
       for (int64_t t = 0; t < pc.n; ++t) {
         float a[6][6], b[6][4], o[4][4];
         for (int xi = 0; xi < 36; ++xi) a[xi / 6][xi % 6] = mp[xi * ldxi + t];
@@ -95,18 +97,19 @@ void output_ref(const float* m, int64_t ldxi, int64_t ldm, int64_t rows,
 }  // namespace
 
 const WinogradKernels& winograd_kernels_ref() {
-  static const WinogradKernels k{&input_ref, &gemm_ref, &output_ref, 16};
+  static const WinogradKernels k{&input_ref, &gemm_ref, &output_ref, 16, WinogradVariant::f4x4};
   return k;
 }
 
-const WinogradKernels& select_winograd_kernels() {
+const WinogradKernels& select_winograd_kernels(WinogradVariant v) {
+  const bool f4 = v == WinogradVariant::f4x4;
 #ifdef PCN_HAVE_AVX512
-  if (current_isa() == Isa::avx512) return winograd_kernels_avx512();
+  if (current_isa() == Isa::avx512) return f4 ? winograd_kernels_avx512() : winograd_f2_kernels_avx512();
 #endif
 #ifdef PCN_HAVE_AVX2
-  if (current_isa() >= Isa::avx2) return winograd_kernels_avx2();
+  if (current_isa() >= Isa::avx2) return f4 ? winograd_kernels_avx2() : winograd_f2_kernels_avx2();
 #endif
-  return winograd_kernels_ref();
+  return f4 ? winograd_kernels_ref() : winograd_f2_kernels_ref();
 }
 
 }  // namespace pcn::conv
