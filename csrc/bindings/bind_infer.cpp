@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -103,6 +104,18 @@ std::vector<infer::Dims> inputs_arg(py::handle shape) {
   return r;
 }
 
+// The algorithms a convolution step can be made to run (ServingConv); "" for the plan's choice.
+std::optional<conv::Algo> algorithm_arg(const std::string& name) {
+  if (name.empty()) return std::nullopt;
+  using conv::Algo;
+  for (Algo a : {Algo::winograd, Algo::winograd_f2, Algo::direct, Algo::depthwise,
+                 Algo::pointwise_gemm, Algo::im2col_gemm})
+    if (name == conv::algo_name(a)) return a;
+  PCN_CHECK(false, "algorithm must be '' (the plan's choice), 'winograd', 'winograd_f2', 'direct', "
+            "'depthwise', 'pointwise_gemm' or 'im2col_gemm', got '", name, "'");
+  return std::nullopt;
+}
+
 }  // namespace
 
 void register_infer(py::module_& m) {
@@ -114,7 +127,8 @@ void register_infer(py::module_& m) {
       .def("add_conv",
            [](Network& net, py::handle w_obj, py::handle b_obj, std::array<int64_t, 2> stride,
               std::array<int64_t, 4> padding, std::array<int64_t, 2> dilation, int64_t groups,
-              const std::string& act, float act_param) {
+              const std::string& act, float act_param, const std::string& algorithm) {
+             const std::optional<conv::Algo> algo = algorithm_arg(algorithm);
              FArray w = as_float_nd(w_obj, "weight", 4);
              FArray b;
              const float* bp = nullptr;
@@ -133,11 +147,13 @@ void register_infer(py::module_& m) {
              py::gil_scoped_release nogil;
              net.add_conv(wp, bp, w.shape(0), w.shape(2), w.shape(3), stride[0], stride[1],
                           padding[0], padding[1], padding[2], padding[3], dilation[0],
-                          dilation[1], groups, infer::parse_act(act), act_param);
+                          dilation[1], groups, infer::parse_act(act), act_param, algo);
            },
            py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("padding"),
            py::arg("dilation"), py::arg("groups"), py::arg("act") = "none",
-           py::arg("act_param") = 0.0f)
+           py::arg("act_param") = 0.0f, py::arg("algorithm") = "",
+           "Appends a convolution; `algorithm` names one to run at every batch instead of the "
+           "serving plan's choice (benchmarks and tests).")
       .def("add_linear",
            [](Network& net, std::shared_ptr<linear::PackedLinear> lin, const std::string& act,
               float act_param) {

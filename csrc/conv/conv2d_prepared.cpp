@@ -6,7 +6,7 @@
 namespace pcn::conv {
 
 PreparedConv2d::PreparedConv2d(const Conv2dShape& s, const float* w, const float* bias,
-                               bool bf16)
+                               bool bf16, std::optional<Algo> forced)
     : s_(s), isa_(current_isa()),
       bias_(bias ? std::vector<float>(bias, bias + s.oc) : std::vector<float>()) {
   s_.n = 1;
@@ -18,14 +18,17 @@ PreparedConv2d::PreparedConv2d(const Conv2dShape& s, const float* w, const float
     kept = trimmed_weights(s_, *trim_, w);
     w = kept.data();
   }
-  const Algo algo = choose_algorithm(run_, isa_, bf16 ? Pass::serve_bf16 : Pass::serve_fp32);
+  const Algo algo =
+      forced ? *forced : choose_algorithm(run_, isa_, bf16 ? Pass::serve_bf16 : Pass::serve_fp32);
   if (algo == Algo::bf16_dot) {
     bf16_ = std::make_unique<Bf16Conv2d>(run_, w, bias);
     return;
   }
-  if (algo == Algo::winograd) {
-    winograd_ = std::make_unique<WinogradWeights>(run_, w);
-    winograd_kernels_ = &select_winograd_kernels();
+  if (algo == Algo::winograd || algo == Algo::winograd_f2) {
+    const WinogradVariant v =
+        algo == Algo::winograd ? WinogradVariant::f4x4 : WinogradVariant::f2x2;
+    winograd_ = std::make_unique<WinogradWeights>(run_, w, v);
+    winograd_kernels_ = &select_winograd_kernels(v);
     return;
   }
   plan_ = plan_forward(algo);
@@ -68,7 +71,10 @@ void PreparedConv2d::forward(int64_t n, const float* x, float* y, bool relu) con
 
 std::string PreparedConv2d::algorithm() const {
   if (trim_ && trim_->no_taps) return "bias only (no tap reaches the input)";
-  const Algo algo = bf16_ ? Algo::bf16_dot : winograd_ ? Algo::winograd : plan_.algo;
+  const Algo algo = bf16_      ? Algo::bf16_dot
+                    : !winograd_ ? plan_.algo
+                    : winograd_->variant() == WinogradVariant::f4x4 ? Algo::winograd
+                                                                     : Algo::winograd_f2;
   std::string name = std::string(algo_name(algo)) + " " + (bf16_ ? "avx512-bf16" : isa_name(isa_));
   if (trim_)
     name += " on the " + std::to_string(run_.kh) + "x" + std::to_string(run_.kw) + " taps that reach the input";

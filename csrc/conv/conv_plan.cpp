@@ -117,12 +117,46 @@ bool serve_direct_small_pointwise(const Conv2dShape& s, Isa) {
   return s.c >= 128 || pointwise_direct_at_any_batch(s);
 }
 
+// Served 3x3 layers at small batches (the serving rules with max_batch kServeSmallBatch). At
+// batch 1 a served network reads every layer's weights once per call, from memory rather than
+// cache (ResNet-50 holds ~100 MB of them), so layers whose transformed weights are large pay
+// for that read on every call where larger batches share it.
+constexpr int64_t kServeSmallBatch = 2;
+
+// Winograd F(4x4, 3x3) keeps 36 transformed taps per (output, input) channel pair where the
+// direct path keeps 9: 9.4 MB for 256 -> 256 channels. On a 14x14 map that read costs what
+// Winograd saves: with the caches flushed before each call, 3x3 256 -> 256 at 14x14 took
+// 1.63 ms as Winograd and 1.55 ms direct on one thread (1.05 and 1.12 ms with the weights in
+// cache), while 128 -> 128 at 28x28 (2.4 MB) kept Winograd well ahead (1.08 against 1.28 ms).
+// So layers whose F(4x4, 3x3) weights pass kWinogradBytesAtBatch1 run the direct path (where
+// its kernels apply: 4+ input and 16+ output channels) for batches of up to
+// kServeSmallBatch, unless F(2x2, 3x3) (16 taps per pair) pays there.
+constexpr int64_t kWinogradBytesAtBatch1 = 4 << 20;
+
+int64_t winograd_f4_bytes(const Conv2dShape& s) {
+  const int64_t rows = (s.oc + kWinogradRows - 1) / kWinogradRows * kWinogradRows;
+  return winograd_points(WinogradVariant::f4x4) * rows * s.c * static_cast<int64_t>(sizeof(float));
+}
+
+bool serve_direct_for_large_winograd(const Conv2dShape& s, Isa isa) {
+  return winograd(s, isa) && plain_geometry(s) && direct(s, isa) &&
+         winograd_f4_bytes(s) > kWinogradBytesAtBatch1;
+}
+
+// F(2x2, 3x3) at small batches: PLACEHOLDER, set from measurements below.
+bool serve_winograd_f2(const Conv2dShape& s, Isa isa) {
+  return winograd_applies(s) && isa != Isa::ref && plain_geometry(s) && std::min(s.c, s.oc) >= 128 &&
+         s.oh * s.ow <= 196;
+}
+
 struct Rule {
   Pass pass;
   Algo algo;
   const char* when;
   bool (*holds)(const Conv2dShape&, Isa);
   const char* sums;  // the order of each output's sum
+  // Batches up to this many images only (0: any batch); larger ones take the next rule that holds.
+  int64_t max_batch = 0;
 };
 
 constexpr const char* kTapsCKK = "taps (c, ky, kx)";
@@ -141,6 +175,14 @@ constexpr Rule kRules[] = {
      im2col_in_place, kTapsCKK},
     {Pass::forward, Algo::pointwise_gemm, "1x1, stride 1, no padding", pointwise, "input channels"},
     {Pass::forward, Algo::im2col_gemm, "otherwise", always, kTapsCKK},
+    {Pass::serve_fp32, Algo::winograd_f2,
+     "3x3, stride 1, dilation 1, groups 1, padding narrower than the kernel, avx2/avx512 tiers, "
+     "PLACEHOLDER",
+     serve_winograd_f2, "input channels, per point of the transformed tile", kServeSmallBatch},
+    {Pass::serve_fp32, Algo::direct,
+     "as winograd below and as the forward direct rule, padding narrower than the kernel, F(4x4, 3x3) "
+     "weights over 4 MB",
+     serve_direct_for_large_winograd, kTapsKKC, kServeSmallBatch},
     {Pass::serve_fp32, Algo::winograd,
      "3x3, stride 1, dilation 1, groups 1, and winograd_pays at batch 1 (avx2/avx512 tiers, by channels "
      "and tile use)",
@@ -226,17 +268,39 @@ bool winograd_pays(const Conv2dShape& s, Isa isa) {
   return used >= need - 1e-9;
 }
 
-Algo choose_algorithm(const Conv2dShape& s, Isa isa, Pass pass) {
+namespace {
+
+// The first rule of the pass that holds for s, or null (the serving passes have no "otherwise"
+// of their own: the forward rules decide).
+const Rule* first_rule(const Conv2dShape& s, Isa isa, Pass pass) {
   for (const Rule& r : kRules)
-    if (r.pass == pass && r.holds(s, isa)) return r.algo;
-  // The serving passes have no "otherwise" of their own.
-  return choose_algorithm(s, isa, Pass::forward);
+    if (r.pass == pass && (r.max_batch == 0 || s.n <= r.max_batch) && r.holds(s, isa)) return &r;
+  return nullptr;
+}
+
+}  // namespace
+
+Algo choose_algorithm(const Conv2dShape& s, Isa isa, Pass pass) {
+  const Rule* r = first_rule(s, isa, pass);
+  return r ? r->algo : choose_algorithm(s, isa, Pass::forward);
+}
+
+ServingChoice choose_serving(const Conv2dShape& s, Isa isa, Pass pass) {
+  Conv2dShape one = s;
+  one.n = 1;
+  const Rule* r = first_rule(one, isa, pass);
+  const Algo small = r ? r->algo : choose_algorithm(one, isa, Pass::forward);
+  if (!r || r->max_batch == 0) return {small, 0, small};
+  Conv2dShape more = s;
+  more.n = r->max_batch + 1;
+  return {small, r->max_batch, choose_algorithm(more, isa, pass)};
 }
 
 const char* algo_name(Algo a) {
   switch (a) {
     case Algo::depthwise: return "depthwise";
     case Algo::winograd: return "winograd";
+    case Algo::winograd_f2: return "winograd_f2";
     case Algo::bf16_dot: return "bf16_dot";
     case Algo::direct: return "direct";
     case Algo::im2col_in_place: return "im2col_in_place";
@@ -269,9 +333,11 @@ std::string conv_plan_table() {
                          Pass::grad_weight};
   for (Pass p : passes) {
     for (const Rule& r : kRules)
-      if (r.pass == p)
-        out << "| " << pass_name(p) << " | " << algo_name(r.algo) << " | " << r.when << " | "
-            << r.sums << " |\n";
+      if (r.pass == p) {
+        out << "| " << pass_name(p) << " | " << algo_name(r.algo) << " | " << r.when;
+        if (r.max_batch) out << "; batches up to " << r.max_batch << " (larger: the next rule that holds)";
+        out << " | " << r.sums << " |\n";
+      }
     if (serving(p)) out << "| " << pass_name(p) << " | as forward | otherwise | |\n";
   }
   return out.str();

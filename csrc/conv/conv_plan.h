@@ -25,6 +25,7 @@ enum class Pass {
 enum class Algo {
   depthwise,        // one plane at a time, taps (ky, kx)
   winograd,         // F(4x4, 3x3) transforms and 36 GEMMs
+  winograd_f2,      // F(2x2, 3x3) transforms and 16 GEMMs (serving at small batches)
   bf16_dot,         // bfloat16 patches (ky, kx, c) against packed W^T, VDPBF16PS
   direct,           // taps (ky, kx, c) over the padded image, no gather
   im2col_in_place,  // GEMM reading B from the padded image, k = (c, ky, kx)
@@ -36,7 +37,19 @@ enum class Algo {
   hwc_gemm          // dw: GEMM packing B from a channels-last copy, k = (ky, kx, c)
 };
 
+// The algorithm for s (s.n images). Rules of the serving passes that hold only up to some
+// batch size say so in the table.
 Algo choose_algorithm(const Conv2dShape& s, Isa isa, Pass pass);
+
+// What a served layer runs for every batch size (s.n is ignored): `small` for batches of up to
+// small_batch images, `large` for larger ones; small_batch is 0 (and small == large) when the
+// rule that holds at batch 1 holds at every batch.
+struct ServingChoice {
+  Algo small;
+  int64_t small_batch;
+  Algo large;
+};
+ServingChoice choose_serving(const Conv2dShape& s, Isa isa, Pass pass);
 const char* algo_name(Algo a);
 const char* pass_name(Pass p);
 

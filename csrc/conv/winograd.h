@@ -58,9 +58,9 @@ bool winograd_applies(const Conv2dShape& s);
 
 // Whether it beats conv2d_forward is winograd_pays (conv_plan.h), one of the plan's rules.
 
-// The filters U = G g G^T of a layer, packed for the GEMM step: for each point xi and each
-// block of kWinogradRows output channels, a C x kWinogradRows panel by input channel (rows
-// past the last output channel are zero).
+// The filters U = G g G^T of a layer, packed for the GEMM step: for each block of
+// kWinogradRows output channels and each point xi, a C x kWinogradRows panel by input channel
+// (rows past the last output channel are zero).
 class WinogradWeights {
  public:
   // s.n, s.h, s.w and the padding are ignored; s must otherwise satisfy winograd_applies.
@@ -74,11 +74,18 @@ class WinogradWeights {
   int64_t row_blocks() const { return kblocks_; }
   int64_t bytes() const { return static_cast<int64_t>(u_.size() * sizeof(float)); }
   // The C x kWinogradRows panel of point xi, output channels [kb * 12, kb * 12 + 12).
-  const float* panel(int64_t xi, int64_t kb) const {
-    return u_.data() + (xi * kblocks_ + kb) * c_ * kWinogradRows;
-  }
+  const float* panel(int64_t xi, int64_t kb) const { return u_.data() + panel_offset(xi, kb); }
 
  private:
+  // By row block, then point: the panels a row block's GEMMs read one after the other
+  // (winograd.cpp) are one run of memory, which the hardware prefetchers follow when U comes
+  // from memory (served layers at small batches). By point first, F(2x2, 3x3) 512 -> 512 on
+  // 7x7 at batch 1 took 0.90 ms instead of 0.58 before the GEMMs prefetched their next panel;
+  // with it, the order still gained 0-15% in chains of served layers.
+  int64_t panel_offset(int64_t xi, int64_t kb) const {
+    return (kb * winograd_points(variant_) + xi) * c_ * kWinogradRows;
+  }
+
   WinogradVariant variant_;
   int64_t c_, k_, kblocks_;
   AlignedBuffer u_;

@@ -191,7 +191,7 @@ void input_pitch(const float* x, const WinogradGeometry& g, const WinogradPiece*
 // vector (plain loads and stores otherwise: vmaskmovps stores are slow on AMD cores).
 template <int R, int V, bool MASKED>
 void gemm_tile(int64_t kc, const float* u, const float* v, int64_t ldv, float* m, int64_t ldm,
-               __m256i m0, __m256i m1) {
+               __m256i m0, __m256i m1, const char* next) {
   __m256 acc[R][V];
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < V; ++j) acc[i][j] = _mm256_setzero_ps();
@@ -202,6 +202,8 @@ void gemm_tile(int64_t kc, const float* u, const float* v, int64_t ldv, float* m
     b[0] = MASKED ? _mm256_maskload_ps(vc, m0) : _mm256_loadu_ps(vc);
     if constexpr (V == 2) b[1] = MASKED ? _mm256_maskload_ps(vc + 8, m1) : _mm256_loadu_ps(vc + 8);
     const float* uc = u + ch * kWinogradRows;
+    // 48 bytes of the next panel per input channel, as u advances: every line of it
+    if (next) _mm_prefetch(next + ch * kWinogradRows * sizeof(float), _MM_HINT_T1);
     for (int i = 0; i < R; ++i) {
       const __m256 a = _mm256_broadcast_ss(uc + i);
       for (int j = 0; j < V; ++j) acc[i][j] = _mm256_fmadd_ps(a, b[j], acc[i][j]);
@@ -220,29 +222,32 @@ void gemm_tile(int64_t kc, const float* u, const float* v, int64_t ldv, float* m
 
 template <int R>
 void gemm_rows(int64_t cols, int64_t kc, const float* u, const float* v, int64_t ldv, float* m,
-               int64_t ldm) {
+               int64_t ldm, const char* next) {
   const __m256i full = first_lanes(8);
-  for (int64_t t = 0; t < cols; t += 2 * kLanes) {
+  // the first pass over u prefetches (the later ones find u in cache)
+  for (int64_t t = 0; t < cols; t += 2 * kLanes, next = nullptr) {
     const int64_t left = cols - t;
     if (left >= 2 * kLanes)
-      gemm_tile<R, 2, false>(kc, u, v + t, ldv, m + t, ldm, full, full);
+      gemm_tile<R, 2, false>(kc, u, v + t, ldv, m + t, ldm, full, full, next);
     else if (left > kLanes)
-      gemm_tile<R, 2, true>(kc, u, v + t, ldv, m + t, ldm, full, first_lanes(left - kLanes));
+      gemm_tile<R, 2, true>(kc, u, v + t, ldv, m + t, ldm, full, first_lanes(left - kLanes), next);
     else
-      gemm_tile<R, 1, true>(kc, u, v + t, ldv, m + t, ldm, first_lanes(left), full);
+      gemm_tile<R, 1, true>(kc, u, v + t, ldv, m + t, ldm, first_lanes(left), full, next);
   }
 }
 
 using GemmRowsFn = void (*)(int64_t, int64_t, const float*, const float*, int64_t, float*,
-                            int64_t);
+                            int64_t, const char*);
 constexpr GemmRowsFn kGemmRows[6] = {&gemm_rows<1>, &gemm_rows<2>, &gemm_rows<3>,
                                      &gemm_rows<4>, &gemm_rows<5>, &gemm_rows<6>};
 
-// Rows in runs of 6 (16 ymm registers: 12 accumulators, 2 rows of V, a broadcast).
+// Rows in runs of 6 (16 ymm registers: 12 accumulators, 2 rows of V, a broadcast); the first
+// run prefetches.
 void gemm_avx2(int64_t rows, int64_t cols, int64_t kc, const float* u, const float* v,
-               int64_t ldv, float* m, int64_t ldm) {
-  for (int64_t i = 0; i < rows; i += 6)
-    kGemmRows[min64(6, rows - i) - 1](cols, kc, u + i, v, ldv, m + i * ldm, ldm);
+               int64_t ldv, float* m, int64_t ldm, const float* next) {
+  const char* pf = reinterpret_cast<const char*>(next);
+  for (int64_t i = 0; i < rows; i += 6, pf = nullptr)
+    kGemmRows[min64(6, rows - i) - 1](cols, kc, u + i, v, ldv, m + i * ldm, ldm, pf);
 }
 
 template <int PITCH>

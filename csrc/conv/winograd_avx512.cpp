@@ -210,7 +210,7 @@ void input_pitch(const float* x, const WinogradGeometry& g, const WinogradPiece*
 // R rows x V vectors of tiles; masks select the tiles of a partial last vector.
 template <int R, int V>
 void gemm_tile(int64_t kc, const float* u, const float* v, int64_t ldv, float* m, int64_t ldm,
-               __mmask16 m0, __mmask16 m1) {
+               __mmask16 m0, __mmask16 m1, const char* next) {
   __m512 acc[R][V];
 #pragma GCC unroll 12
   for (int i = 0; i < R; ++i)
@@ -222,6 +222,8 @@ void gemm_tile(int64_t kc, const float* u, const float* v, int64_t ldv, float* m
     b[0] = _mm512_maskz_loadu_ps(m0, v + ch * ldv);
     if constexpr (V == 2) b[1] = _mm512_maskz_loadu_ps(m1, v + ch * ldv + 16);
     const float* uc = u + ch * kWinogradRows;
+    // 48 bytes of the next panel per input channel, as u advances: every line of it
+    if (next) _mm_prefetch(next + ch * kWinogradRows * sizeof(float), _MM_HINT_T1);
 #pragma GCC unroll 12
     for (int i = 0; i < R; ++i) {
       const __m512 a = _mm512_set1_ps(uc[i]);
@@ -238,25 +240,27 @@ void gemm_tile(int64_t kc, const float* u, const float* v, int64_t ldv, float* m
 
 template <int R>
 void gemm_rows(int64_t cols, int64_t kc, const float* u, const float* v, int64_t ldv, float* m,
-               int64_t ldm) {
-  for (int64_t t = 0; t < cols; t += 2 * kLanes) {
+               int64_t ldm, const float* next) {
+  // the first pass over u prefetches (the later ones find u in cache)
+  const char* pf = reinterpret_cast<const char*>(next);
+  for (int64_t t = 0; t < cols; t += 2 * kLanes, pf = nullptr) {
     const int64_t left = cols - t;
     if (left > kLanes)
-      gemm_tile<R, 2>(kc, u, v + t, ldv, m + t, ldm, 0xFFFF, first_lanes(left - kLanes));
+      gemm_tile<R, 2>(kc, u, v + t, ldv, m + t, ldm, 0xFFFF, first_lanes(left - kLanes), pf);
     else
-      gemm_tile<R, 1>(kc, u, v + t, ldv, m + t, ldm, first_lanes(left), 0);
+      gemm_tile<R, 1>(kc, u, v + t, ldv, m + t, ldm, first_lanes(left), 0, pf);
   }
 }
 
 using GemmRowsFn = void (*)(int64_t, int64_t, const float*, const float*, int64_t, float*,
-                            int64_t);
+                            int64_t, const float*);
 constexpr GemmRowsFn kGemmRows[kWinogradRows] = {
     &gemm_rows<1>, &gemm_rows<2>, &gemm_rows<3>, &gemm_rows<4>,  &gemm_rows<5>,  &gemm_rows<6>,
     &gemm_rows<7>, &gemm_rows<8>, &gemm_rows<9>, &gemm_rows<10>, &gemm_rows<11>, &gemm_rows<12>};
 
 void gemm_avx512(int64_t rows, int64_t cols, int64_t kc, const float* u, const float* v,
-                 int64_t ldv, float* m, int64_t ldm) {
-  kGemmRows[rows - 1](cols, kc, u, v, ldv, m, ldm);
+                 int64_t ldv, float* m, int64_t ldm, const float* next) {
+  kGemmRows[rows - 1](cols, kc, u, v, ldv, m, ldm, next);
 }
 
 template <int PITCH>

@@ -35,9 +35,11 @@ struct WinogradKernels {
   void (*input)(const float* x, const WinogradGeometry& g, const WinogradPiece* pieces,
                 int count, int64_t pitch, float* v, int64_t ldv, int64_t ldxi);
   // m[i * ldm + t] = sum over c < kc of u[c * kWinogradRows + i] * v[c * ldv + t], for
-  // i < rows, t < cols: one point's GEMM for a row block; c runs in order.
+  // i < rows, t < cols: one point's GEMM for a row block; c runs in order. With `next` (the
+  // panel a later call reads, or null), the first pass over u also prefetches that panel's
+  // kc x kWinogradRows floats into L2 (the portable kernel does not).
   void (*gemm)(int64_t rows, int64_t cols, int64_t kc, const float* u, const float* v,
-               int64_t ldv, float* m, int64_t ldm);
+               int64_t ldv, float* m, int64_t ldm, const float* next);
   // The m x m outputs of output channels k0 .. k0 + rows - 1 for the pieces: m points at lane0
   // of point 0 of the first channel's row (points ldxi apart, rows ldm apart); adds bias[k]
   // (when given), then max(0, .) with relu, and writes the positions inside the planes of y

@@ -55,7 +55,7 @@ void input_ref(const float* x, const WinogradGeometry& g, const WinogradPiece* p
 }
 
 void gemm_ref(int64_t rows, int64_t cols, int64_t kc, const float* u, const float* v,
-              int64_t ldv, float* m, int64_t ldm) {
+              int64_t ldv, float* m, int64_t ldm, const float* /*next: no prefetch here*/) {
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t t = 0; t < cols; ++t) {
       float acc = 0.0f;

@@ -51,7 +51,7 @@ WinogradWeights::WinogradWeights(const Conv2dShape& s, const float* w, WinogradV
       for (int a = 0; a < alpha; ++a)
         for (int b = 0; b < alpha; ++b) {
           const double val = gg[a][0] * G[b][0] + gg[a][1] * G[b][1] + gg[a][2] * G[b][2];
-          float* p = u_.data() + ((a * alpha + b) * kblocks_ + k / kWinogradRows) * c_ * kWinogradRows;
+          float* p = u_.data() + panel_offset(a * alpha + b, k / kWinogradRows);
           p[ch * kWinogradRows + k % kWinogradRows] = static_cast<float>(val);
         }
     }

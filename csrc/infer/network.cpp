@@ -77,8 +77,8 @@ const float* rounded_input(const float* x, int64_t count) {
 class ConvStep final : public Step {
  public:
   ConvStep(const Conv2dShape& s, const float* w, const float* bias, Act act, float param,
-           bool bf16)
-      : conv_(s, w, bias, bf16), act_(act), param_(param) {}
+           bool bf16, std::optional<conv::Algo> algo)
+      : conv_(s, w, bias, bf16, algo), act_(act), param_(param) {}
   Act act() const { return act_; }
   bool has_residual() const { return residual_; }
   // Adds the second input to the output before the activation.
@@ -334,13 +334,14 @@ int64_t Network::push(std::unique_ptr<Step> s) {
 
 void Network::add_conv(const float* w, const float* bias, int64_t oc, int64_t kh, int64_t kw,
                        int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
-                       int64_t dh, int64_t dw, int64_t groups, Act act, float act_param) {
+                       int64_t dh, int64_t dw, int64_t groups, Act act, float act_param,
+                       std::optional<conv::Algo> algo) {
   std::lock_guard<std::mutex> lock(build_);
   check_open();
   const Dims in = output();
   Conv2dShape s{1, in.c, in.h, in.w, oc, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, groups, 0, 0};
   finish_conv_shape(s);
-  auto step = std::make_unique<ConvStep>(s, w, bias, act, act_param, bf16_);
+  auto step = std::make_unique<ConvStep>(s, w, bias, act, act_param, bf16_, algo);
   step->in = in;
   step->out = {oc, s.oh, s.ow};
   push(std::move(step));

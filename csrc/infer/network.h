@@ -23,11 +23,13 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/shapes.h"
 #include "conv/conv2d_prepared.h"
+#include "conv/conv_plan.h"
 #include "linear/packed_linear.h"
 #include "pool/pool.h"
 #include "softmax/softmax.h"
@@ -89,9 +91,12 @@ class Network {
 
   // Each add_* checks that the step fits the node(s) it reads, appends it, and makes its
   // output the current node (the merge steps also return it).
+  // With `algo`, the convolution runs that algorithm at every batch instead of the plan's
+  // choice (ServingConv; benchmarks and tests).
   void add_conv(const float* w, const float* bias, int64_t oc, int64_t kh, int64_t kw,
                 int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
-                int64_t dh, int64_t dw, int64_t groups, Act act, float act_param);
+                int64_t dh, int64_t dw, int64_t groups, Act act, float act_param,
+                std::optional<conv::Algo> algo = std::nullopt);
   void add_linear(std::shared_ptr<const linear::PackedLinear> lin, Act act, float act_param);
   enum class PoolKind { max, avg, lp };
   // With fuse, a pooling right after a convolution whose output nothing else reads (the

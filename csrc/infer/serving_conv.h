@@ -9,10 +9,13 @@
 //   residual into the output) for 1x1 layers and on maps of up to 14x14 outputs with large
 //   weights, and by output rows otherwise; 1x1 layers on larger maps keep a PointwiseConv
 //   for batches above 1;
-// - everything else, and bf16: PreparedConv2d (conv/conv2d_prepared.h); where that is
-//   Winograd with large weights, direct taps too, run for batches of 1-2 (serving_conv.cpp).
+// - everything else, and bf16: PreparedConv2d (conv/conv2d_prepared.h).
+// Where the plan picks another algorithm for small batches than for larger ones
+// (conv::choose_serving: Winograd F(2x2, 3x3), or the direct path, for 3x3 layers whose
+// F(4x4, 3x3) weights are large), both are kept and each batch runs its own.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/aligned_buffer.h"
@@ -27,7 +30,13 @@ namespace pcn::infer {
 
 class ServingConv {
  public:
-  ServingConv(const Conv2dShape& s, const float* w, const float* bias, bool bf16);
+  // With `algo`, float32 layers run that algorithm at every batch instead of the plan's
+  // choice (benchmarks and tests); it must cover the shape (std::invalid_argument otherwise):
+  // winograd and winograd_f2 3x3 stride-1 undilated layers with one group, direct layers with
+  // 4+ input and 16+ output channels, one group, no dilation and padding narrower than the
+  // kernel, and the other algorithms as PreparedConv2d runs them.
+  ServingConv(const Conv2dShape& s, const float* w, const float* bias, bool bf16,
+              std::optional<conv::Algo> algo = std::nullopt);
   // y = (accumulate ? y : 0) + conv(x) + bias, then ReLU; accumulate only where
   // can_accumulate().
   void forward(int64_t n, const float* x, float* y, bool relu, bool accumulate = false) const;
@@ -38,9 +47,16 @@ class ServingConv {
   int64_t bytes() const;
 
  private:
+  // Sets up the path of `algo` (float32); PreparedConv2d runs it when `named`, else asks the
+  // plan itself.
+  void build(conv::Algo algo, bool named, const float* w, const float* bias);
+  void make_direct(const float* w, const float* bias);
+
   Conv2dShape s_;
   bool bf16_;
-  conv::Algo algo_ = conv::Algo::direct;  // the plan's choice (float32)
+  // Batches up to small_batch_ run small_, when set (the plan's choice for small batches).
+  std::unique_ptr<conv::PreparedConv2d> small_;
+  int64_t small_batch_ = 0;
   std::unique_ptr<conv::PointwiseConv> pointwise_;
   std::unique_ptr<conv::PreparedConv2d> prepared_;
   const conv::DirectUkernels* direct_ = nullptr;  // the direct path's kernels and its taps
