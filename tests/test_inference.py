@@ -304,10 +304,20 @@ def net_winograd():
                  Linear(32, 6)], (16, 20, 20), 12)
 
 
+def net_winograd_f2():
+    """3x3 stride-1 layers of 128+ channels on a 6x6 map, where serving runs Winograd
+    F(2x2, 3x3) for batches of 1-2 on the vector tiers (and F(4x4, 3x3) or the direct path for
+    larger ones): 128 -> 136 with BN folded and ReLU, then 136 -> 128 with asymmetric padding
+    (a 6x7 output), global average pool, linear."""
+    return _net([Conv2d(128, 136, 3, padding=1), BatchNorm2d(136), ReLU(),
+                 Conv2d(136, 128, 3, padding=(1, 2)), ReLU(), GlobalAvgPool2d(), Flatten(),
+                 Linear(128, 5)], (128, 6, 6), 13)
+
+
 NETS = {f.__name__[4:]: f for f in (
     net_conv_bn_relu, net_conv_bn_nobias, net_conv_leaky_strided, net_grouped_dilated,
     net_same_asymmetric, net_bn_standalone, net_softmax_channels, net_softmax_fallback, net_mlp,
-    net_pool_edges, net_wide, net_winograd)}
+    net_pool_edges, net_wide, net_winograd, net_winograd_f2)}
 NET_SEEDS = {name: k for k, name in enumerate(NETS)}
 
 
@@ -665,6 +675,86 @@ def test_winograd_runs_where_it_pays(isa):
     its outputs meet the oracle in test_fp32_matches_oracle_and_model_predict)."""
     text = InferenceModel(make("winograd")).summary()
     assert ("winograd" in text) == (isa != "ref"), text
+    assert "winograd_f2" not in text, text  # 16-32 channels: F(4x4, 3x3) at every batch
+
+
+def test_winograd_f2_serves_batches_of_1_and_2(isa):
+    """net_winograd_f2's layers run F(2x2, 3x3) at batches 1-2 on the vector tiers (the plan's
+    small-batch rule) and the plan's choice at batch 3 beyond: each batch size meets the
+    float64 oracle, and a sample's bits are the same in batches of 1 and 2 (one path) but not
+    in a batch of 3 (the other)."""
+    model = make("winograd_f2")
+    im = InferenceModel(model)
+    text = im.summary()
+    convs = [ln for ln in text.splitlines() if ln.startswith("Conv2d")]
+    assert len(convs) == 2, text
+    for ln in convs:
+        if isa == "ref":
+            assert "winograd" not in ln, ln
+        else:
+            assert re.search(rf"conv winograd_f2 {isa} up to batch 2, \S+ {isa}.* beyond", ln), ln
+    x = inputs(model, 3, seed=5)
+    ys = {n: im.predict(x[:n]) for n in (1, 2, 3)}
+    for n, y in ys.items():
+        assert_close_to(y, oracle(model, x[:n]))
+    assert ys[1].tobytes() == ys[2][:1].tobytes()
+    if isa != "ref":
+        assert ys[2][:1].tobytes() != ys[3][:1].tobytes()
+    same_for_thread_counts(lambda: im.predict(x[:1]), (1, 2, 3))
+
+
+def _forced_chain(c, size, algorithm, seed):
+    """Two c -> c 3x3 layers with bias and ReLU as a _C.Network naming their algorithm, and the
+    float64 result for x."""
+    rng = np.random.default_rng(seed)
+    ws = [(rng.standard_normal((c, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32) for _ in range(2)]
+    bs = [rng.standard_normal(c).astype(np.float32) for _ in range(2)]
+    net = pyconvnet._C.Network((c, size, size))
+    for w, b in zip(ws, bs):
+        net.add_conv(w, b, (1, 1), (1, 1, 1, 1), (1, 1), 1, "relu", 0.0, algorithm=algorithm)
+
+    def want(x):
+        a = x.astype(np.float64)
+        for w, b in zip(ws, bs):
+            a = np.maximum(o_conv2d(a, w.astype(np.float64), b.astype(np.float64), (1, 1), (1, 1, 1, 1),
+                                    (1, 1), 1), 0.0)
+        return a
+    return net, want
+
+
+@pytest.mark.parametrize("algorithm", ["winograd_f2", "winograd", "direct", "im2col_gemm"])
+def test_network_runs_a_named_algorithm_at_every_batch(isa, algorithm):
+    """_C.Network.add_conv(algorithm=...) (benchmarks/compare_served_3x3.py) runs that
+    algorithm on any tier, whatever the plan would pick: 20 channels on 7x7 and 14x14 maps
+    (non-multiples of the GEMMs' 12 rows and 16 lanes), batches 1-3, against float64."""
+    for size in (7, 14):
+        net, want = _forced_chain(20, size, algorithm, seed=size)
+        assert all(f"conv {algorithm} {isa}" in d[0] for d in net.describe()), net.describe()
+        x = np.random.default_rng(1).standard_normal((3, 20, size, size)).astype(np.float32)
+        for n in (1, 2, 3):
+            assert_close_to(net.run(x[:n]), want(x[:n]))
+        same_for_thread_counts(lambda: net.run(x[:1]), (1, 2, 3))
+
+
+def test_network_rejects_an_algorithm_that_does_not_fit():
+    net = pyconvnet._C.Network((8, 6, 6))
+    w = np.zeros((16, 8, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="algorithm must be"):
+        net.add_conv(w, None, (1, 1), (1, 1, 1, 1), (1, 1), 1, algorithm="fft")
+    with pytest.raises(ValueError, match="winograd_f2 does not cover this layer"):
+        net.add_conv(w, None, (2, 2), (1, 1, 1, 1), (1, 1), 1, algorithm="winograd_f2")
+    with pytest.raises(ValueError, match="winograd does not cover this layer"):
+        net.add_conv(w, None, (1, 1), (3, 3, 3, 3), (1, 1), 1, algorithm="winograd")
+    with pytest.raises(ValueError, match="direct does not cover this layer"):
+        net.add_conv(np.zeros((8, 8, 3, 3), np.float32), None, (1, 1), (1, 1, 1, 1), (1, 1), 1,
+                     algorithm="direct")
+    with pytest.raises(ValueError, match="pointwise_gemm does not cover this layer"):
+        net.add_conv(w, None, (1, 1), (1, 1, 1, 1), (1, 1), 1, algorithm="pointwise_gemm")
+    bf16 = pyconvnet._C.Network((8, 6, 6), bf16=True)
+    with pytest.raises(ValueError, match="float32 layers only"):
+        bf16.add_conv(w, None, (1, 1), (1, 1, 1, 1), (1, 1), 1, algorithm="winograd")
+    net.add_conv(w, None, (1, 1), (1, 1, 1, 1), (1, 1), 1, algorithm="winograd_f2")
+    assert net.describe()[0][0].startswith("conv winograd_f2 ")
 
 
 def test_summary_shows_fusion_and_fallback():

@@ -209,7 +209,7 @@ def test_pointwise_convolutions_with_residual_against_float64(c, oc, stride, hw,
     same_for_thread_counts(lambda: im.predict(xx), (1, 2, 3))
     assert "add (in the epilogue)" in im.summary()
     if _C.isa() == "avx512" and c >= 128 and want.shape[2] * want.shape[3] > (64 if stride > 1 else 196):
-        assert "(channel panels) up to batch 1)" in im.summary()
+        assert "(channel panels) up to batch 1, " in im.summary()
 
 
 @pytest.mark.parametrize("c,oc,stride,hw,batch", [(160, 48, (2, 3), (17, 40), 1), (300, 40, (3, 2), (30, 21), 1),
@@ -247,12 +247,13 @@ def test_small_maps_split_by_channel_panels_against_float64(isa, c, oc, k, strid
 
 @pytest.mark.parametrize("c,oc,k,stride,hw,batch", [(256, 40, 3, 1, 7, 3), (256, 40, 3, 2, 14, 1),
                                                     (1024, 136, 1, 1, 8, 2), (300, 24, 5, 1, 9, 2),
-                                                    (128, 280, 3, 1, 5, 1), (2048, 64, 1, 2, 13, 1)])
+                                                    (120, 280, 3, 1, 5, 1), (2048, 64, 1, 2, 13, 1)])
 def test_residual_added_inside_channel_panel_convolutions_against_float64(isa, c, oc, k, stride, hw, batch):
     """The residual goes into the channel-panel convolution that is built last (the add fuses
     into the step before it): the micro-kernels add it after the bias and before the ReLU,
     in place in the output (whole panels) or through their tile (a partial panel, edge
-    columns)."""
+    columns). (120 -> 280 3x3 on 5x5: with 128 input channels serving would run Winograd
+    F(2x2, 3x3) at batches 1-2, test_residual_after_a_winograd_f2_convolution_against_float64.)"""
     model, xx, want = _conv_plus_skip(c, oc, k, stride, hw, batch, 22, residual_into_conv=True)
     im = InferenceModel(model)
     assert_close_to(im.predict(xx), want)
@@ -263,6 +264,20 @@ def test_residual_added_inside_channel_panel_convolutions_against_float64(isa, c
         assert "add (in the epilogue)" in last
     if isa == "avx512":
         assert "(channel panels)" in last
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3])
+def test_residual_after_a_winograd_f2_convolution_against_float64(isa, batch):
+    """A 3x3 128 -> 136 layer on 7x7 that takes the residual: Winograd F(2x2, 3x3) at batches
+    1-2 on the vector tiers, which cannot add it in its kernels, so the step adds it after the
+    convolution (and the direct path's kernels do at batch 3)."""
+    model, xx, want = _conv_plus_skip(128, 136, 3, 1, 7, batch, 23, residual_into_conv=True)
+    im = InferenceModel(model)
+    assert_close_to(im.predict(xx), want)
+    same_for_thread_counts(lambda: im.predict(xx), (1, 2, 3))
+    last = im.summary().splitlines()[4]
+    assert last.startswith("Conv2d + Add + ReLU"), last
+    assert ("winograd_f2" in last) == (isa != "ref"), last
 
 
 # ------------------------------------------------------------------ concat, multiply

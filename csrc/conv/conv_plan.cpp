@@ -117,36 +117,47 @@ bool serve_direct_small_pointwise(const Conv2dShape& s, Isa) {
   return s.c >= 128 || pointwise_direct_at_any_batch(s);
 }
 
-// Served 3x3 layers at small batches (the serving rules with max_batch kServeSmallBatch). At
-// batch 1 a served network reads every layer's weights once per call, from memory rather than
-// cache (ResNet-50 holds ~100 MB of them), so layers whose transformed weights are large pay
-// for that read on every call where larger batches share it.
+// Winograd F(2x2, 3x3) for served 3x3 layers at batches of up to kServeSmallBatch images,
+// where its GEMMs (16 points of 2x2 tiles) take fewer multiply-adds than F(4x4, 3x3)'s (36
+// points of 4x4 tiles) once each is rounded up to whole vectors of tiles (lanes per tier): at
+// batch 1 that is maps of 10x10 and less on avx512, where F(4x4, 3x3) leaves most lanes empty
+// (a 7x7 map is 4 tiles of 4x4 in a vector of 16, or 16 of 2x2). Set from
+// benchmarks/compare_served_3x3.py (chains of served layers, each layer's weights from memory,
+// 2 threads, AVX-512 host; time per layer, F(2x2, 3x3) against F(4x4, 3x3) and the direct path):
+// - picked, avx512: 512 -> 512 7x7 batch 1 2.5x and 1.6x, batch 2 1.1x and 1.5x (batch 3:
+//   F(4x4, 3x3) 1.2x faster, so larger batches take the next rule); 256 -> 256 7x7 2.7x and 2.1x,
+//   batch 2 1.4x and 2.0x; 512 -> 512 8x8 2.2x and 2.0x; 256 -> 256 10x10 1.5x and 1.8x, batch
+//   2 1.5x and 1.7x; 128 -> 128 7x7 3.0x and 1.6x; 256 -> 256 5x5 2.4x and 1.3x, 512 -> 512
+//   4x4 2.6x and 0.99x, batch 2 2.6x and 1.5x. avx2: 512 and 256 channels 7x7 batch 1
+//   1.6-1.8x and 1.6x, batch 2 0.96-0.99x and 1.7x; 256 -> 256 10x10 1.2x and 1.8x.
+// - not picked: 14x14 and larger maps, where F(4x4, 3x3) fills its vectors (256 -> 256 14x14
+//   batch 1: F(4x4, 3x3) 1.4x faster than F(2x2, 3x3), avx2 1.7x); maps of under 16 outputs,
+//   where reading 16 / 9 of the direct path's weights costs more than the arithmetic saved
+//   (512 -> 512 3x3: the direct path 1.1x faster at batches 1 and 2); 64 channels and fewer,
+//   where the transforms weigh more and the direct path, picked below, stays close or ahead
+//   (64 -> 64 7x7 1.2x, 10x10 0.85x at batch 1, 5x5 0.86x; 128 -> 128 5x5 0.98x).
+// Large weights alone do not call for F(2x2, 3x3) (nor for the direct path) at batch 1: the
+// GEMMs prefetch their next panel of U (winograd.cpp), and F(4x4, 3x3) ran 256 -> 256 on 14x14
+// at batch 1 in 0.30 ms against F(2x2, 3x3)'s 0.31 and the direct path's 0.53 with U (9.4 MB)
+// from memory; in a served ResNet-50 at batch 1 its five such layers took 2.0 ms as F(4x4, 3x3),
+// 2.9 as F(2x2, 3x3) and 5.7 direct in the same run.
 constexpr int64_t kServeSmallBatch = 2;
+constexpr int64_t kWinogradF2MinChannels = 128;
+constexpr int64_t kWinogradF2MinOutputs = 16;  // per plane
 
-// Winograd F(4x4, 3x3) keeps 36 transformed taps per (output, input) channel pair where the
-// direct path keeps 9: 9.4 MB for 256 -> 256 channels. On a 14x14 map that read costs what
-// Winograd saves: with the caches flushed before each call, 3x3 256 -> 256 at 14x14 took
-// 1.63 ms as Winograd and 1.55 ms direct on one thread (1.05 and 1.12 ms with the weights in
-// cache), while 128 -> 128 at 28x28 (2.4 MB) kept Winograd well ahead (1.08 against 1.28 ms).
-// So layers whose F(4x4, 3x3) weights pass kWinogradBytesAtBatch1 run the direct path (where
-// its kernels apply: 4+ input and 16+ output channels) for batches of up to
-// kServeSmallBatch, unless F(2x2, 3x3) (16 taps per pair) pays there.
-constexpr int64_t kWinogradBytesAtBatch1 = 4 << 20;
-
-int64_t winograd_f4_bytes(const Conv2dShape& s) {
-  const int64_t rows = (s.oc + kWinogradRows - 1) / kWinogradRows * kWinogradRows;
-  return winograd_points(WinogradVariant::f4x4) * rows * s.c * static_cast<int64_t>(sizeof(float));
+// Vectors of `lanes` tiles of side `out` covering one output plane.
+int64_t tile_vectors(const Conv2dShape& s, int64_t out, int64_t lanes) {
+  const int64_t tiles = ((s.oh + out - 1) / out) * ((s.ow + out - 1) / out);
+  return (tiles + lanes - 1) / lanes;
 }
 
-bool serve_direct_for_large_winograd(const Conv2dShape& s, Isa isa) {
-  return winograd(s, isa) && plain_geometry(s) && direct(s, isa) &&
-         winograd_f4_bytes(s) > kWinogradBytesAtBatch1;
-}
-
-// F(2x2, 3x3) at small batches: PLACEHOLDER, set from measurements below.
 bool serve_winograd_f2(const Conv2dShape& s, Isa isa) {
-  return winograd_applies(s) && isa != Isa::ref && plain_geometry(s) && std::min(s.c, s.oc) >= 128 &&
-         s.oh * s.ow <= 196;
+  if (!winograd_applies(s) || isa == Isa::ref || !plain_geometry(s) ||
+      std::min(s.c, s.oc) < kWinogradF2MinChannels || s.oh * s.ow < kWinogradF2MinOutputs)
+    return false;
+  const int64_t lanes = isa == Isa::avx512 ? 16 : 8;
+  return winograd_points(WinogradVariant::f2x2) * tile_vectors(s, 2, lanes) <
+         winograd_points(WinogradVariant::f4x4) * tile_vectors(s, 4, lanes);
 }
 
 struct Rule {
@@ -176,13 +187,10 @@ constexpr Rule kRules[] = {
     {Pass::forward, Algo::pointwise_gemm, "1x1, stride 1, no padding", pointwise, "input channels"},
     {Pass::forward, Algo::im2col_gemm, "otherwise", always, kTapsCKK},
     {Pass::serve_fp32, Algo::winograd_f2,
-     "3x3, stride 1, dilation 1, groups 1, padding narrower than the kernel, avx2/avx512 tiers, "
-     "PLACEHOLDER",
+     "3x3, stride 1, dilation 1, groups 1, padding narrower than the kernel, 128+ input and output "
+     "channels, 16+ outputs per channel, avx2/avx512 tiers, F(2x2, 3x3) GEMMs smaller than "
+     "F(4x4, 3x3)'s at batch 1 in whole vectors of tiles (maps of 10x10 and less on avx512)",
      serve_winograd_f2, "input channels, per point of the transformed tile", kServeSmallBatch},
-    {Pass::serve_fp32, Algo::direct,
-     "as winograd below and as the forward direct rule, padding narrower than the kernel, F(4x4, 3x3) "
-     "weights over 4 MB",
-     serve_direct_for_large_winograd, kTapsKKC, kServeSmallBatch},
     {Pass::serve_fp32, Algo::winograd,
      "3x3, stride 1, dilation 1, groups 1, and winograd_pays at batch 1 (avx2/avx512 tiers, by channels "
      "and tile use)",

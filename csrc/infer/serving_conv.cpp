@@ -102,13 +102,8 @@ ServingConv::ServingConv(const Conv2dShape& s, const float* w, const float* bias
   const conv::ServingChoice choice = conv::choose_serving(s_, current_isa(), conv::Pass::serve_fp32);
   build(choice.large, choice.small_batch > 0, w, bias);
   if (choice.small_batch == 0 || choice.small == choice.large) return;
-  if (choice.small == conv::Algo::direct && plain_geometry(s_) && !direct_) {
-    make_direct(w, bias);
-    direct_batch_ = choice.small_batch;
-  } else {
-    small_ = std::make_unique<conv::PreparedConv2d>(s_, w, bias, false, choice.small);
-    small_batch_ = choice.small_batch;
-  }
+  small_ = std::make_unique<conv::PreparedConv2d>(s_, w, bias, false, choice.small);
+  small_batch_ = choice.small_batch;
 }
 
 bool ServingConv::can_accumulate() const {
