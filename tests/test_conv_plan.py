@@ -70,6 +70,39 @@ def test_tier_dependent_rules(isa):
     assert _algo((1, 64, 16, 16), (64, 64, 3, 3), pad=(1, 1, 1, 1)) == "direct"
 
 
+@pytest.mark.parametrize("c,oc,size,want", [
+    (512, 512, 7, "winograd_f2"), (256, 256, 7, "winograd_f2"), (128, 136, 10, "winograd_f2"),
+    (130, 128, 4, "winograd_f2"),
+    (256, 256, 14, "winograd"),  # F(4x4, 3x3) fills its vectors on 14x14
+    (126, 256, 7, None),  # under 128 channels
+    (512, 512, 3, None),  # under 16 outputs per channel
+])
+def test_winograd_f2_serves_small_maps_at_batches_of_1_and_2(isa, c, oc, size, want):
+    """The serving rule for F(2x2, 3x3) (conv_plan.cpp): 128+ channels, maps where its 2x2
+    tiles take fewer GEMM vectors than F(4x4, 3x3)'s 4x4 tiles, vector tiers, batches 1-2; a
+    batch of 3 takes the next rule, as the training forward pass does at any batch."""
+    x = lambda n: (n, c, size, size)  # noqa: E731
+    pad = (1, 1, 1, 1)
+    small = [_algo(x(n), (oc, c, 3, 3), pad=pad, pass_="serve_fp32") for n in (1, 2)]
+    beyond = _algo(x(3), (oc, c, 3, 3), pad=pad, pass_="serve_fp32")
+    assert small[0] == small[1]
+    assert beyond != "winograd_f2"
+    if isa == "ref":
+        assert "winograd" not in small[0]
+    elif want == "winograd_f2":
+        assert small[0] == "winograd_f2"
+    elif want is not None:
+        assert small[0] == want
+    else:
+        assert small[0] != "winograd_f2"
+    assert _algo(x(1), (oc, c, 3, 3), pad=pad) == "direct"  # training: never Winograd
+    # strided, dilated, grouped or with padding as wide as the kernel: not Winograd
+    assert _algo(x(1), (oc, c, 3, 3), stride=2, pad=pad, pass_="serve_fp32") != "winograd_f2"
+    assert _algo(x(1), (oc, c, 3, 3), pad=(3, 3, 3, 3), pass_="serve_fp32") != "winograd_f2"
+    assert _algo(x(1), (oc, c // 2, 3, 3), pad=pad, groups=2, pass_="serve_fp32") != "winograd_f2"
+    assert _algo(x(1), (oc, c, 3, 3), pad=(2, 2, 2, 2), dil=2, pass_="serve_fp32") != "winograd_f2"
+
+
 def test_bad_pass_and_shape_are_value_errors():
     with pytest.raises(ValueError, match="pass must be one of"):
         _algo((1, 3, 8, 8), (8, 3, 3, 3), pass_="backward")
