@@ -11,8 +11,8 @@
 //   for batches above 1;
 // - everything else, and bf16: PreparedConv2d (conv/conv2d_prepared.h).
 // Where the plan picks another algorithm for small batches than for larger ones
-// (conv::choose_serving: Winograd F(2x2, 3x3), or the direct path, for 3x3 layers whose
-// F(4x4, 3x3) weights are large), both are kept and each batch runs its own.
+// (conv::choose_serving: Winograd F(2x2, 3x3) at batches 1-2 for 3x3 layers on small maps),
+// both are kept and each batch runs its own.
 #pragma once
 #include <memory>
 #include <optional>
