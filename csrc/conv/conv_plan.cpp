@@ -124,23 +124,24 @@ bool serve_direct_small_pointwise(const Conv2dShape& s, Isa) {
 // (a 7x7 map is 4 tiles of 4x4 in a vector of 16, or 16 of 2x2). Set from
 // benchmarks/compare_served_3x3.py (chains of served layers, each layer's weights from memory,
 // 2 threads, AVX-512 host; time per layer, F(2x2, 3x3) against F(4x4, 3x3) and the direct path):
-// - picked, avx512: 512 -> 512 7x7 batch 1 2.5x and 1.6x, batch 2 1.1x and 1.5x (batch 3:
+// - picked, avx512: 512 -> 512 7x7 batch 1 2.1x and 1.35x, batch 2 1.3x and 1.5x (batch 3:
 //   F(4x4, 3x3) 1.2x faster, so larger batches take the next rule); 256 -> 256 7x7 2.7x and 2.1x,
 //   batch 2 1.4x and 2.0x; 512 -> 512 8x8 2.2x and 2.0x; 256 -> 256 10x10 1.5x and 1.8x, batch
 //   2 1.5x and 1.7x; 128 -> 128 7x7 3.0x and 1.6x; 256 -> 256 5x5 2.4x and 1.3x, 512 -> 512
 //   4x4 2.6x and 0.99x, batch 2 2.6x and 1.5x. avx2: 512 and 256 channels 7x7 batch 1
 //   1.6-1.8x and 1.6x, batch 2 0.96-0.99x and 1.7x; 256 -> 256 10x10 1.2x and 1.8x.
-// - not picked: 14x14 and larger maps, where F(4x4, 3x3) fills its vectors (256 -> 256 14x14
-//   batch 1: F(4x4, 3x3) 1.4x faster than F(2x2, 3x3), avx2 1.7x); maps of under 16 outputs,
+// - not picked: 14x14 and larger maps, where F(4x4, 3x3) fills its vectors (batch 1, F(4x4,
+//   3x3) against F(2x2, 3x3): 256 -> 256 14x14 1.4x, avx2 1.7x; 128 -> 128 28x28 1.5x; 64 -> 64
+//   56x56 1.4x; the same or more at batches 2-3); maps of under 16 outputs,
 //   where reading 16 / 9 of the direct path's weights costs more than the arithmetic saved
 //   (512 -> 512 3x3: the direct path 1.1x faster at batches 1 and 2); 64 channels and fewer,
 //   where the transforms weigh more and the direct path, picked below, stays close or ahead
 //   (64 -> 64 7x7 1.2x, 10x10 0.85x at batch 1, 5x5 0.86x; 128 -> 128 5x5 0.98x).
 // Large weights alone do not call for F(2x2, 3x3) (nor for the direct path) at batch 1: the
 // GEMMs prefetch their next panel of U (winograd.cpp), and F(4x4, 3x3) ran 256 -> 256 on 14x14
-// at batch 1 in 0.30 ms against F(2x2, 3x3)'s 0.31 and the direct path's 0.53 with U (9.4 MB)
-// from memory; in a served ResNet-50 at batch 1 its five such layers took 2.0 ms as F(4x4, 3x3),
-// 2.9 as F(2x2, 3x3) and 5.7 direct in the same run.
+// at batch 1 in 0.24 ms against F(2x2, 3x3)'s 0.32 and the direct path's 0.55 with U (9.4 MB)
+// from memory (batch 2: 0.44, 0.64 and 1.06 ms); in a served ResNet-50 at batch 1 its five such
+// layers took 2.0 ms as F(4x4, 3x3), 2.9 as F(2x2, 3x3) and 5.7 direct in one run (a slow one).
 constexpr int64_t kServeSmallBatch = 2;
 constexpr int64_t kWinogradF2MinChannels = 128;
 constexpr int64_t kWinogradF2MinOutputs = 16;  // per plane
