@@ -13,6 +13,8 @@ namespace pcn::infer {
 
 namespace {
 
+// The shapes the direct kernels were made for (the forward plan's direct rule): a layer named
+// to run direct must have them.
 bool direct_fits(const Conv2dShape& s) {
   return s.groups == 1 && s.c >= 4 && s.oc >= 16 && s.kh * s.kw > 1;
 }
