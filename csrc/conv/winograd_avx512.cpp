@@ -8,6 +8,7 @@
 
 #include "conv/winograd.h"
 #include "conv/winograd_kernels.h"
+#include "conv/winograd_lanes_avx512.h"
 
 // GCC 12's _mm512_shuffle_f32x4 passes _mm512_undefined_ps(), which warns as
 // maybe-uninitialized (GCC PR 105593); the value is never used.
@@ -18,22 +19,7 @@ namespace {
 
 constexpr int64_t kOut = winograd_out(WinogradVariant::f4x4);  // output tile side
 
-constexpr int64_t kLanes = 16;
 constexpr int64_t kPrefetchChannels = 2;
-
-inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-// Lanes l < count (count clamped to [0, 16]).
-inline __mmask16 first_lanes(int64_t count) {
-  if (count <= 0) return 0;
-  if (count >= kLanes) return 0xFFFF;
-  return static_cast<__mmask16>((1u << count) - 1);
-}
-
-// Lanes l with lo <= base + l < hi.
-inline __mmask16 lanes_within(int64_t base, int64_t lo, int64_t hi) {
-  return static_cast<__mmask16>(first_lanes(hi - base) & ~first_lanes(lo - base));
-}
 
 // v = B^T d on vectors (one 6-point line per lane); points 0, 1, -1, 1/2, -2 (winograd.h).
 __attribute__((always_inline)) inline void input_line(const __m512* d, __m512* v) {
@@ -84,26 +70,6 @@ __attribute__((always_inline)) inline void split_columns(const __m512* r, __m512
   d[3] = _mm512_shuffle_f32x4(a23, b23, 0xEE);
   d[4] = _mm512_permutex2var_ps(d[0], next4, extra);
   d[5] = _mm512_permutex2var_ps(d[1], next5, extra);
-}
-
-// next4 for a pitch: lane l takes lane l + 1, or extra lane 2g for the last lane of piece g.
-inline __m512i next_index(int64_t pitch, int second) {
-  alignas(64) int32_t idx[16];
-  for (int l = 0; l < 16; ++l)
-    idx[l] = (l + 1) % pitch ? l + 1 : 16 + 2 * static_cast<int32_t>(l / pitch) + second;
-  return _mm512_load_si512(idx);
-}
-
-// Lanes g * pitch + t, t < n of piece g: where the pieces' tiles sit in a vector.
-inline __mmask16 piece_lanes(const WinogradPiece* pieces, int count, int64_t pitch,
-                             int64_t& total) {
-  uint32_t mask = 0;
-  total = 0;
-  for (int g = 0; g < count; ++g) {
-    mask |= ((1u << pieces[g].n) - 1) << (g * pitch);
-    total += pieces[g].n;
-  }
-  return static_cast<__mmask16>(mask);
 }
 
 // The inverse for 4 columns: out[16p + l] = o[(16p + l) % 4][(16p + l) / 4], p < 4.

@@ -8,52 +8,13 @@
 
 #include "conv/winograd.h"
 #include "conv/winograd_kernels.h"
+#include "conv/winograd_lanes_avx2.h"
 
 namespace pcn::conv {
 namespace {
 
-constexpr int64_t kLanes = 8;
 constexpr int64_t kOut = winograd_out(WinogradVariant::f2x2);  // output tile side
 constexpr int64_t kPrefetchChannels = 2;                        // as in winograd_avx512.cpp
-
-inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-// All-ones in lanes l with lo <= base + l < hi (the mask of maskload / maskstore).
-inline __m256i lanes_within(int64_t base, int64_t lo, int64_t hi) {
-  alignas(32) int32_t m[8];
-  for (int l = 0; l < 8; ++l) m[l] = (base + l >= lo && base + l < hi) ? -1 : 0;
-  return _mm256_load_si256(reinterpret_cast<const __m256i*>(m));
-}
-
-inline __m256i first_lanes(int64_t count) { return lanes_within(0, 0, count); }
-
-// Lanes g * pitch + t, t < n of piece g, as bits; total = sum of n.
-inline unsigned piece_bits(const WinogradPiece* pieces, int count, int64_t pitch,
-                           int64_t& total) {
-  unsigned bits = 0;
-  total = 0;
-  for (int g = 0; g < count; ++g) {
-    bits |= ((1u << pieces[g].n) - 1) << (g * pitch);
-    total += pieces[g].n;
-  }
-  return bits;
-}
-
-// Index vectors for permutevar8x32 over the set lanes of bits: compress_index moves them to
-// the front in order, expand_index puts the front lanes back.
-inline __m256i compress_index(unsigned bits) {
-  alignas(32) int32_t c[8] = {};
-  for (int l = 0, j = 0; l < 8; ++l)
-    if (bits >> l & 1) c[j++] = l;
-  return _mm256_load_si256(reinterpret_cast<const __m256i*>(c));
-}
-
-inline __m256i expand_index(unsigned bits) {
-  alignas(32) int32_t e[8] = {};
-  for (int l = 0, j = 0; l < 8; ++l)
-    if (bits >> l & 1) e[l] = j++;
-  return _mm256_load_si256(reinterpret_cast<const __m256i*>(e));
-}
 
 // v = B^T d on vectors; points 0, 1, -1 and infinity.
 __attribute__((always_inline)) inline void input_line(const __m256* d, __m256* v) {

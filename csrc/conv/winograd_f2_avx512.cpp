@@ -9,6 +9,7 @@
 
 #include "conv/winograd.h"
 #include "conv/winograd_kernels.h"
+#include "conv/winograd_lanes_avx512.h"
 
 // GCC 12's _mm512_max_ps passes _mm512_undefined_ps(), which warns as maybe-uninitialized (GCC
 // PR 105593); the value is never used.
@@ -17,44 +18,8 @@
 namespace pcn::conv {
 namespace {
 
-constexpr int64_t kLanes = 16;
 constexpr int64_t kOut = winograd_out(WinogradVariant::f2x2);  // output tile side
 constexpr int64_t kPrefetchChannels = 2;                        // as in winograd_avx512.cpp
-
-inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-// Lanes l < count (count clamped to [0, 16]).
-inline __mmask16 first_lanes(int64_t count) {
-  if (count <= 0) return 0;
-  if (count >= kLanes) return 0xFFFF;
-  return static_cast<__mmask16>((1u << count) - 1);
-}
-
-// Lanes l with lo <= base + l < hi.
-inline __mmask16 lanes_within(int64_t base, int64_t lo, int64_t hi) {
-  return static_cast<__mmask16>(first_lanes(hi - base) & ~first_lanes(lo - base));
-}
-
-// Lanes g * pitch + t, t < n of piece g: where the pieces' tiles sit in a vector.
-inline __mmask16 piece_lanes(const WinogradPiece* pieces, int count, int64_t pitch,
-                             int64_t& total) {
-  uint32_t mask = 0;
-  total = 0;
-  for (int g = 0; g < count; ++g) {
-    mask |= ((1u << pieces[g].n) - 1) << (g * pitch);
-    total += pieces[g].n;
-  }
-  return static_cast<__mmask16>(mask);
-}
-
-// Lane l takes lane l + 1, or lane 2g + second of the second source for the last lane of piece
-// g: columns 2 and 3 from columns 0 and 1 and the floats past each piece.
-inline __m512i next_index(int64_t pitch, int second) {
-  alignas(64) int32_t idx[16];
-  for (int l = 0; l < 16; ++l)
-    idx[l] = (l + 1) % pitch ? l + 1 : 16 + 2 * static_cast<int32_t>(l / pitch) + second;
-  return _mm512_load_si512(idx);
-}
 
 // v = B^T d on vectors (one 4-point line per lane); points 0, 1, -1 and infinity.
 __attribute__((always_inline)) inline void input_line(const __m512* d, __m512* v) {
