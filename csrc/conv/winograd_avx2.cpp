@@ -240,26 +240,9 @@ void output_pitch(const float* m, int64_t ldxi, int64_t ldm, int64_t nrows,
   for (int64_t r = 0; r < nrows; ++r) {
     const float* mr = m + r * ldm;
     const __m256 bv = _mm256_set1_ps(bias ? bias[k0 + r] : 0.0f);
-    __m256 b[6][4];
-    for (int a = 0; a < 6; ++a) {
-      __m256 row[6];
-      for (int p = 0; p < 6; ++p) {
-        const __m256 l = _mm256_maskload_ps(mr + (a * 6 + p) * ldxi, load);
-        row[p] = packed ? l : _mm256_permutevar8x32_ps(l, expand);  // back to the pieces' lanes
-      }
-      output_line(row, b[a]);
-    }
-    __m256 o[4][4];
-    for (int j = 0; j < 4; ++j) {
-      __m256 col[6], out[4];
-      for (int a = 0; a < 6; ++a) col[a] = b[a][j];
-      output_line(col, out);
-      for (int i = 0; i < 4; ++i) {
-        __m256 val = _mm256_add_ps(out[i], bv);
-        if (relu) val = _mm256_max_ps(_mm256_setzero_ps(), val);  // keeps NaN, as in PyTorch
-        o[i][j] = val;
-      }
-    }
+    __m256 o[4][4];  // o[i][j]: output row i, column j of each tile
+    transform_output<6, 4>(mr, ldxi, load, expand, packed, bv, relu,
+                               [](const __m256* in, __m256* res) { output_line(in, res); }, o);
     const int64_t plane = (k0 + r) * g.oh * g.ow;
     for (int i = 0; i < 4; ++i) {
       // T[q]: lanes q | q + 4 as 4 consecutive outputs each; rows[q'] = lanes 2q', 2q' + 1

@@ -177,26 +177,9 @@ void output_pitch(const float* m, int64_t ldxi, int64_t ldm, int64_t nrows,
   for (int64_t r = 0; r < nrows; ++r) {
     const float* mr = m + r * ldm;
     const __m256 bv = _mm256_set1_ps(bias ? bias[k0 + r] : 0.0f);
-    __m256 b[4][2];
-    for (int a = 0; a < 4; ++a) {
-      __m256 row[4];
-      for (int q = 0; q < 4; ++q) {
-        const __m256 l = _mm256_maskload_ps(mr + (a * 4 + q) * ldxi, load);
-        row[q] = packed ? l : _mm256_permutevar8x32_ps(l, expand);  // back to the pieces' lanes
-      }
-      output_line(row, b[a]);
-    }
-    __m256 o[2][2];
-    for (int j = 0; j < 2; ++j) {
-      __m256 col[4], out[2];
-      for (int a = 0; a < 4; ++a) col[a] = b[a][j];
-      output_line(col, out);
-      for (int i = 0; i < 2; ++i) {
-        __m256 val = _mm256_add_ps(out[i], bv);
-        if (relu) val = _mm256_max_ps(_mm256_setzero_ps(), val);  // keeps NaN, as in PyTorch
-        o[i][j] = val;
-      }
-    }
+    __m256 o[2][2];  // o[i][j]: output row i, column j of each tile
+    transform_output<4, 2>(mr, ldxi, load, expand, packed, bv, relu,
+                               [](const __m256* in, __m256* res) { output_line(in, res); }, o);
     const int64_t plane = (k0 + r) * g.oh * g.ow;
     for (int i = 0; i < 2; ++i) {
       // the 2 columns interleaved: tiles 0-3, then tiles 4-7

@@ -160,27 +160,9 @@ void output_pitch(const float* m, int64_t ldxi, int64_t ldm, int64_t nrows,
   for (int64_t r = 0; r < nrows; ++r) {
     const float* mr = m + r * ldm;
     const __m512 bv = _mm512_set1_ps(bias ? bias[k0 + r] : 0.0f);
-    __m512 b[4][2];  // b[a][j]: point row a transformed along x, output column j
-    for (int a = 0; a < 4; ++a) {
-      __m512 row[4];
-      for (int q = 0; q < 4; ++q) {
-        const __m512 l = _mm512_maskz_loadu_ps(load, mr + (a * 4 + q) * ldxi);
-        row[q] = packed ? l : _mm512_maskz_expand_ps(valid, l);  // back to the pieces' lanes
-      }
-      output_line(row, b[a]);
-    }
     __m512 o[2][2];  // o[i][j]: output row i, column j of each tile
-    for (int j = 0; j < 2; ++j) {
-      __m512 col[4], out[2];
-      for (int a = 0; a < 4; ++a) col[a] = b[a][j];
-      output_line(col, out);
-      for (int i = 0; i < 2; ++i) {
-        __m512 val = _mm512_add_ps(out[i], bv);
-        // max(0, v) with 0 first keeps NaN, as in PyTorch's relu
-        if (relu) val = _mm512_max_ps(_mm512_setzero_ps(), val);
-        o[i][j] = val;
-      }
-    }
+    transform_output<4, 2>(mr, ldxi, load, valid, packed, bv, relu,
+                               [](const __m512* in, __m512* res) { output_line(in, res); }, o);
     const int64_t plane = (k0 + r) * g.oh * g.ow;
     for (int i = 0; i < 2; ++i) {
       // 32 floats: the pieces' output rows one after the other

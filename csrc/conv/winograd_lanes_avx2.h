@@ -53,5 +53,36 @@ inline __m256i expand_index(unsigned bits) {
   return _mm256_load_si256(reinterpret_cast<const __m256i*>(e));
 }
 
+// A^T M A + bias, then ReLU, of one output channel for the tiles in the vector lanes (both
+// variants: ALPHA points per side in, OUT outputs out). Point (a, q) of the tiles is the row
+// mr + (a * ALPHA + q) * ldxi, loaded under `load` and, unless packed, spread back to the
+// pieces' lanes (`expand`); line(in, out) is the variant's transform of one line of points.
+// o[i][j]: output row i, column j of every lane's tile.
+template <int ALPHA, int OUT, class Line>
+__attribute__((always_inline)) inline void transform_output(const float* mr, int64_t ldxi,
+                                                            __m256i load, __m256i expand,
+                                                            bool packed, __m256 bv, bool relu,
+                                                            Line line, __m256 (&o)[OUT][OUT]) {
+  __m256 b[ALPHA][OUT];  // b[a][j]: point row a transformed along x, output column j
+  for (int a = 0; a < ALPHA; ++a) {
+    __m256 row[ALPHA];
+    for (int q = 0; q < ALPHA; ++q) {
+      const __m256 l = _mm256_maskload_ps(mr + (a * ALPHA + q) * ldxi, load);
+      row[q] = packed ? l : _mm256_permutevar8x32_ps(l, expand);  // back to the pieces' lanes
+    }
+    line(row, b[a]);
+  }
+  for (int j = 0; j < OUT; ++j) {
+    __m256 col[ALPHA], out[OUT];
+    for (int a = 0; a < ALPHA; ++a) col[a] = b[a][j];
+    line(col, out);
+    for (int i = 0; i < OUT; ++i) {
+      __m256 val = _mm256_add_ps(out[i], bv);
+      if (relu) val = _mm256_max_ps(_mm256_setzero_ps(), val);  // keeps NaN, as in PyTorch
+      o[i][j] = val;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace pcn::conv

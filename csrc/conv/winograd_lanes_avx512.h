@@ -49,5 +49,37 @@ inline __m512i next_index(int64_t pitch, int second) {
   return _mm512_load_si512(idx);
 }
 
+// A^T M A + bias, then ReLU, of one output channel for the tiles in the vector lanes (both
+// variants: ALPHA points per side in, OUT outputs out). Point (a, q) of the tiles is the row
+// mr + (a * ALPHA + q) * ldxi, loaded under `load` and, unless packed, spread back to the
+// pieces' lanes (`valid`); line(in, out) is the variant's transform of one line of points.
+// o[i][j]: output row i, column j of every lane's tile.
+template <int ALPHA, int OUT, class Line>
+__attribute__((always_inline)) inline void transform_output(const float* mr, int64_t ldxi,
+                                                            __mmask16 load, __mmask16 valid,
+                                                            bool packed, __m512 bv, bool relu,
+                                                            Line line, __m512 (&o)[OUT][OUT]) {
+  __m512 b[ALPHA][OUT];  // b[a][j]: point row a transformed along x, output column j
+  for (int a = 0; a < ALPHA; ++a) {
+    __m512 row[ALPHA];
+    for (int q = 0; q < ALPHA; ++q) {
+      const __m512 l = _mm512_maskz_loadu_ps(load, mr + (a * ALPHA + q) * ldxi);
+      row[q] = packed ? l : _mm512_maskz_expand_ps(valid, l);  // back to the pieces' lanes
+    }
+    line(row, b[a]);
+  }
+  for (int j = 0; j < OUT; ++j) {
+    __m512 col[ALPHA], out[OUT];
+    for (int a = 0; a < ALPHA; ++a) col[a] = b[a][j];
+    line(col, out);
+    for (int i = 0; i < OUT; ++i) {
+      __m512 val = _mm512_add_ps(out[i], bv);
+      // max(0, v) with 0 first keeps NaN, as in PyTorch's relu
+      if (relu) val = _mm512_max_ps(_mm512_setzero_ps(), val);
+      o[i][j] = val;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace pcn::conv
