@@ -66,20 +66,7 @@ void input_pitch(const float* x, const WinogradGeometry& g, const WinogradPiece*
   const __m256i store = first_lanes(total);
   // A masked store (vmaskmovps) costs far more than a plain one on AMD cores: only for tails.
   const bool whole = total == kLanes;
-  // Columns 4 and 5: lane l takes lane l + 1 of columns 0 and 1, or for the last lane of a
-  // piece the floats 4 * pitch and 4 * pitch + 1 of its row (lanes 2g and 2g + 1 of extra).
-  alignas(32) int32_t next[8], ex4[8], ex5[8], last[8];
-  for (int l = 0; l < 8; ++l) {
-    next[l] = (l + 1) % 8;
-    ex4[l] = 2 * static_cast<int32_t>(l / pitch);
-    ex5[l] = ex4[l] + 1;
-    last[l] = (l + 1) % pitch ? 0 : -1;
-  }
-  const __m256i inext = _mm256_load_si256(reinterpret_cast<const __m256i*>(next));
-  const __m256i iex4 = _mm256_load_si256(reinterpret_cast<const __m256i*>(ex4));
-  const __m256i iex5 = _mm256_load_si256(reinterpret_cast<const __m256i*>(ex5));
-  const __m256 is_last =
-      _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(last)));
+  const NextColumns next_columns(pitch);
   const float* base[2];
   int64_t row0[2];
   __m256i load[2][4], tail[2];
@@ -128,10 +115,7 @@ void input_pitch(const float* x, const WinogradGeometry& g, const WinogradPiece*
       __m256 d[6];
       transpose_halves(t, d);
       const __m256 extra = slots == 2 ? _mm256_shuffle_ps(ext[0], ext[1], 0x44) : ext[0];
-      d[4] = _mm256_blendv_ps(_mm256_permutevar8x32_ps(d[0], inext),
-                              _mm256_permutevar8x32_ps(extra, iex4), is_last);
-      d[5] = _mm256_blendv_ps(_mm256_permutevar8x32_ps(d[1], inext),
-                              _mm256_permutevar8x32_ps(extra, iex5), is_last);
+      next_columns(d[0], d[1], extra, d[4], d[5]);
       input_line(d, e[r]);
     }
     float* vc = v + ch * ldv;

@@ -60,20 +60,7 @@ void input_pitch(const float* x, const WinogradGeometry& g, const WinogradPiece*
   const __m256i store = first_lanes(total);
   // A masked store (vmaskmovps) costs far more than a plain one on AMD cores: only for tails.
   const bool whole = total == kLanes;
-  // Columns 2 and 3: lane l takes lane l + 1 of columns 0 and 1, or for the last lane of a
-  // piece the 2 floats past the piece (lanes 2g and 2g + 1 of extra).
-  alignas(32) int32_t next[8], ex2[8], ex3[8], last[8];
-  for (int l = 0; l < 8; ++l) {
-    next[l] = (l + 1) % 8;
-    ex2[l] = 2 * static_cast<int32_t>(l / pitch);
-    ex3[l] = ex2[l] + 1;
-    last[l] = (l + 1) % pitch ? 0 : -1;
-  }
-  const __m256i inext = _mm256_load_si256(reinterpret_cast<const __m256i*>(next));
-  const __m256i iex2 = _mm256_load_si256(reinterpret_cast<const __m256i*>(ex2));
-  const __m256i iex3 = _mm256_load_si256(reinterpret_cast<const __m256i*>(ex3));
-  const __m256 is_last =
-      _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(last)));
+  const NextColumns next_columns(pitch);
   // Per piece: its image's first plane and first row; per row vector the offset of lane 0 from
   // the start of an image row and the lanes inside the image; the 2 floats past the piece.
   const float* base[slots];
@@ -124,10 +111,7 @@ void input_pitch(const float* x, const WinogradGeometry& g, const WinogradPiece*
       d[0] = deinterleave<0x88>(raw[0], raw[1]);
       d[1] = deinterleave<0xDD>(raw[0], raw[1]);
       const __m256 extra = slots == 2 ? _mm256_shuffle_ps(ext[0], ext[1], 0x44) : ext[0];
-      d[2] = _mm256_blendv_ps(_mm256_permutevar8x32_ps(d[0], inext),
-                              _mm256_permutevar8x32_ps(extra, iex2), is_last);
-      d[3] = _mm256_blendv_ps(_mm256_permutevar8x32_ps(d[1], inext),
-                              _mm256_permutevar8x32_ps(extra, iex3), is_last);
+      next_columns(d[0], d[1], extra, d[2], d[3]);
       input_line(d, e[r]);
     }
     float* vc = v + ch * ldv;

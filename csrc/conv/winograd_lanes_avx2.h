@@ -53,6 +53,38 @@ inline __m256i expand_index(unsigned bits) {
   return _mm256_load_si256(reinterpret_cast<const __m256i*>(e));
 }
 
+// A tile's two columns after the first two it holds in vectors d0 and d1 (F(4x4, 3x3):
+// columns 4 and 5 past 0-3 loaded with the permutes; F(2x2, 3x3): 2 and 3 past 0 and 1):
+// lane l takes lane l + 1 of d0 and d1, or, for the last lane of a piece, the 2 floats past
+// the piece (lanes 2g and 2g + 1 of `extra`).
+class NextColumns {
+ public:
+  explicit NextColumns(int64_t pitch) {
+    alignas(32) int32_t next[8], ex0[8], ex1[8], last[8];
+    for (int l = 0; l < 8; ++l) {
+      next[l] = (l + 1) % 8;
+      ex0[l] = 2 * static_cast<int32_t>(l / pitch);
+      ex1[l] = ex0[l] + 1;
+      last[l] = (l + 1) % pitch ? 0 : -1;
+    }
+    next_ = _mm256_load_si256(reinterpret_cast<const __m256i*>(next));
+    ex0_ = _mm256_load_si256(reinterpret_cast<const __m256i*>(ex0));
+    ex1_ = _mm256_load_si256(reinterpret_cast<const __m256i*>(ex1));
+    is_last_ = _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(last)));
+  }
+  __attribute__((always_inline)) void operator()(__m256 d0, __m256 d1, __m256 extra, __m256& c0,
+                                                 __m256& c1) const {
+    c0 = _mm256_blendv_ps(_mm256_permutevar8x32_ps(d0, next_), _mm256_permutevar8x32_ps(extra, ex0_),
+                          is_last_);
+    c1 = _mm256_blendv_ps(_mm256_permutevar8x32_ps(d1, next_), _mm256_permutevar8x32_ps(extra, ex1_),
+                          is_last_);
+  }
+
+ private:
+  __m256i next_, ex0_, ex1_;
+  __m256 is_last_;
+};
+
 // A^T M A + bias, then ReLU, of one output channel for the tiles in the vector lanes (both
 // variants: ALPHA points per side in, OUT outputs out). Point (a, q) of the tiles is the row
 // mr + (a * ALPHA + q) * ldxi, loaded under `load` and, unless packed, spread back to the
