@@ -221,6 +221,15 @@ void parallel_for_dynamic(int64_t n, int64_t chunk, F&& fn) {
   fn(int64_t(0), n);
 }
 
+// Batch-1 bands (see the pool's homing above): a call on n images whose work has `parts`
+// rows (or tiles) in order runs one band per thread at batch 1, none (1) otherwise; band t
+// begins at band_begin(parts, t, bands). Every serving kernel cuts its bands this way, so a
+// layer's band t covers the same share of the map as the layer before's.
+inline int64_t batch1_bands(int64_t n, int64_t parts) {
+  return n == 1 ? std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), parts)) : 1;
+}
+inline int64_t band_begin(int64_t parts, int64_t band, int64_t bands) { return parts * band / bands; }
+
 // Chunk size for parallel_for_dynamic over n units: up to 8 chunks per thread of at least
 // min_chunk units each, or one even chunk per thread when n is too small for two each (a
 // chunk usually costs some setup, and an uneven last chunk would be the slowest).

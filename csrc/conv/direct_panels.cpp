@@ -7,6 +7,7 @@
 #include "common/aligned_buffer.h"
 #include "common/threading.h"
 #include "conv/even_tiles.h"
+#include "conv/strided_gather.h"
 
 namespace pcn::conv {
 
@@ -108,7 +109,7 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
   // Bands: at batch 1 on a map whose activations outweigh the layer's weights, each thread
   // takes a band of output rows over every panel instead of a share of the panels, so the
   // rows it reads and writes are those its core wrote in the layer before (the same split).
-  const int64_t bands = n == 1 && by_rows_ ? std::min<int64_t>(nt, s.oh) : 1;
+  const int64_t bands = by_rows_ ? batch1_bands(n, s.oh) : 1;
   const bool stream = panel_bytes >= kStreamedPanelBytes && (bands > 1 || panels >= 2 * nt);
   const int64_t band_taps = std::max<int64_t>(pass_taps_ / bands, 1);
   const int64_t pf_stride =
@@ -123,22 +124,7 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
     thread_local AlignedBuffer gathered_buf;  // the calling thread's; workers only read it
     gathered_buf.resize(static_cast<size_t>(n * s.c * ohw));
     float* g = gathered_buf.data();
-    const int64_t hw = s.h * s.w;
-    auto gather = [&](int64_t plane, int64_t r0, int64_t r1) {  // plane: image * c + channel
-      const float* xp = x + plane * hw;
-      float* gp = g + plane * ohw;
-      for (int64_t oy = r0; oy < r1; ++oy)
-        for (int64_t ox = 0; ox < s.ow; ++ox) gp[oy * s.ow + ox] = xp[oy * s.sh * s.w + ox * s.sw];
-    };
-    if (bands > 1) {
-      parallel_for(bands, 1, [&](int64_t t0, int64_t t1) {
-        for (int64_t c = 0; c < s.c; ++c) gather(c, s.oh * t0 / bands, s.oh * t1 / bands);
-      });
-    } else {
-      parallel_for(n * s.c, std::max<int64_t>(1, 4096 / ohw), [&](int64_t p0, int64_t p1) {
-        for (int64_t p = p0; p < p1; ++p) gather(p, 0, s.oh);
-      });
-    }
+    gather_strided(s, n, x, g, bands);
     src = g;
     src_chw = s.c * ohw;
     koff = gathered_taps_->koff();
@@ -149,7 +135,7 @@ void DirectPanels::forward(int64_t n, const float* x, const float* packed, float
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t p = bands > 1 ? u % panels : u / n, b = bands > 1 ? 0 : u % n;
       const int64_t band = bands > 1 ? u / panels : 0;
-      const int64_t row0 = s.oh * band / bands, row1 = s.oh * (band + 1) / bands;
+      const int64_t row0 = band_begin(s.oh, band, bands), row1 = band_begin(s.oh, band + 1, bands);
       // the next panel's weights, when this thread runs it next
       // (as addresses: the walk passes the panel's end, where pointer arithmetic may not go)
       const bool prefetching =

@@ -5,6 +5,7 @@
 #include "common/aligned_buffer.h"
 #include "common/cpu_features.h"
 #include "common/threading.h"
+#include "conv/strided_gather.h"
 #include "gemm/sgemm.h"
 
 namespace pcn::conv {
@@ -25,22 +26,14 @@ void PointwiseConv::forward(int64_t n, const float* x, float* y, bool relu,
   const int64_t m = s_.oc, ohw = s_.oh * s_.ow, hw = s_.h * s_.w, c = s_.c;
   if (n == 0 || m == 0 || ohw == 0) return;
   const bool strided = s_.sh != 1 || s_.sw != 1;
+  const int64_t bands = batch1_bands(n, s_.oh);
   thread_local AlignedBuffer gathered;  // the calling thread's; workers only read it
   const float* src = x;
   int64_t plane = hw;
   if (strided) {
     gathered.resize(static_cast<size_t>(n * c * ohw));
-    float* g = gathered.data();
-    const int64_t oh = s_.oh, ow = s_.ow, sh = s_.sh, sw = s_.sw, w = s_.w;
-    parallel_for(n * c, std::max<int64_t>(1, 4096 / ohw), [&](int64_t p0, int64_t p1) {
-      for (int64_t p = p0; p < p1; ++p) {
-        const float* xp = x + p * hw;
-        float* gp = g + p * ohw;
-        for (int64_t oy = 0; oy < oh; ++oy)
-          for (int64_t ox = 0; ox < ow; ++ox) gp[oy * ow + ox] = xp[oy * sh * w + ox * sw];
-      }
-    });
-    src = g;
+    gather_strided(s_, n, x, gathered.data(), bands);
+    src = gathered.data();
     plane = ohw;
   }
   const gemm::Ukernels& uk = gemm::select_ukernel();
@@ -55,7 +48,6 @@ void PointwiseConv::forward(int64_t n, const float* x, float* y, bool relu,
   const int64_t tile = gemm::kWideCols;
   const int64_t tiles = (ohw + tile - 1) / tile;
   const int64_t cb = std::clamp<int64_t>(n * tiles / (8 * nt), 2, 16);
-  const int64_t bands = n == 1 ? std::min<int64_t>(nt, s_.oh) : 1;
   const int64_t band_cols = (s_.oh + bands - 1) / bands * s_.ow;
   const int64_t band_blocks = ((band_cols + tile - 1) / tile + cb - 1) / cb;
   const int64_t col_blocks = bands * band_blocks;
@@ -75,8 +67,8 @@ void PointwiseConv::forward(int64_t n, const float* x, float* y, bool relu,
       // row blocks innermost: consecutive units share the image's columns (B in cache)
       const int64_t r = u % nrb, cu = u / nrb;
       const int64_t b = cu / col_blocks, cbk = cu % col_blocks;
-      const int64_t band = cbk / band_blocks, band_end = s_.oh * (band + 1) / bands * s_.ow;
-      const int64_t p0 = s_.oh * band / bands * s_.ow + cbk % band_blocks * cb * tile;
+      const int64_t band = cbk / band_blocks, band_end = band_begin(s_.oh, band + 1, bands) * s_.ow;
+      const int64_t p0 = band_begin(s_.oh, band, bands) * s_.ow + cbk % band_blocks * cb * tile;
       const int64_t p1 = std::min(band_end, p0 + cb * tile);
       if (p0 >= p1) continue;
       const int64_t m0 = r * rb, m1 = std::min(m, m0 + rb);

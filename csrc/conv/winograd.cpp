@@ -60,7 +60,7 @@ void winograd_forward(const Conv2dShape& s, const WinogradKernels& kern, const f
   // Otherwise at batch 1 the tiles are first cut into one band per thread (consecutive tile
   // rows), each band into the same number of blocks: threads take their own band's blocks
   // first (threading.h), so each reads and writes the rows its core wrote in the layer before.
-  const int64_t bands = s.n == 1 && groups == 1 ? std::min<int64_t>(nt, total) : 1;
+  const int64_t bands = groups == 1 ? batch1_bands(s.n, total) : 1;
   const int64_t band_blocks = ((total + bands - 1) / bands + tb - 1) / tb;
   if (bands > 1) blocks = bands * band_blocks;
   const int64_t items = blocks * groups;
@@ -91,7 +91,7 @@ void winograd_forward(const Conv2dShape& s, const WinogradKernels& kern, const f
       const int64_t blk = item / groups, grp = item % groups;
       // in a band, band_blocks blocks of sizes differing by at most one
       const int64_t band = blk / band_blocks, j = blk % band_blocks;
-      const int64_t b0 = total * band / bands, len = total * (band + 1) / bands - b0;
+      const int64_t b0 = band_begin(total, band, bands), len = band_begin(total, band + 1, bands) - b0;
       const int64_t t0 = bands > 1 ? b0 + len * j / band_blocks : blk * tb;
       const int64_t t1 = bands > 1 ? b0 + len * (j + 1) / band_blocks : std::min(total, t0 + tb);
       if (t0 >= t1) continue;
